@@ -1,0 +1,417 @@
+//! RFC 5322 and MIME parsing into the plain [`Email`] that feature extraction reads.
+//!
+//! mail-parser does the decoding: nested multiparts, base64 and quoted-printable transfer
+//! encodings, RFC 2047 encoded words, legacy charsets through encoding_rs, and HTML rendered to
+//! text. This module adds the checks that decide whether bytes are an email at all, and keeps
+//! only the parts the model and the fingerprints need.
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+/// Bounds on what [`Email::parse`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Limits {
+    /// 10 MiB, a little below the 25 MB limit of common mailbox providers once base64 growth of
+    /// attachments is taken out of the picture for text-bearing mail.
+    pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// Why bytes were rejected as an email.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("message is empty; send the raw RFC 5322 bytes or plain text")]
+    Empty,
+    #[error("message is {size} bytes, above the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error(
+        "not an RFC 5322 message: line {line} of the header block is not `Name: value`; \
+         send plain text through the `text` field instead"
+    )]
+    MalformedHeader { line: usize },
+    #[error("not an RFC 5322 message: it has no header fields before the first blank line")]
+    NoHeaders,
+    #[error("not an email: byte {offset} of the header block is a NUL byte, so this is binary data")]
+    BinaryHeader { offset: usize },
+    #[error("mail-parser could not parse the message")]
+    Unparseable,
+}
+
+/// A MIME part's place in the message, as the model sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartSummary {
+    /// Lowercased `type/subtype`, for example `text/html`.
+    pub content_type: String,
+    pub is_attachment: bool,
+    /// Decoded size in bytes.
+    pub size: usize,
+}
+
+/// The parts of an email that spamflow judges by. No raw addresses are kept beyond the parsed
+/// headers, so logs built from it can stay free of personal data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Email {
+    pub subject: String,
+    /// The body as text: text/plain parts, and HTML parts rendered to text.
+    pub body_text: String,
+    /// Raw HTML of the HTML body parts, for link and markup features.
+    pub body_html: String,
+    /// Domain of the first `From` address, lowercased, when present.
+    pub from_domain: Option<String>,
+    /// Display name of the first `From` address, when present.
+    pub from_name: Option<String>,
+    /// Selected header fields as (lowercase name, value), in message order.
+    pub headers: Vec<(String, String)>,
+    pub parts: Vec<PartSummary>,
+    /// Size of the raw message in bytes.
+    pub raw_size: usize,
+}
+
+/// Header fields whose values carry signal without being specific to one corpus. `Received`
+/// and envelope lines are left out on purpose: they describe the relays of the collecting
+/// site more than the message.
+const KEPT_HEADERS: &[&str] = &[
+    "content-type",
+    "x-mailer",
+    "user-agent",
+    "reply-to",
+    "return-path",
+    "x-priority",
+    "importance",
+    "mime-version",
+    "list-id",
+    "precedence",
+    "message-id",
+    "to",
+    "cc",
+];
+
+impl Email {
+    /// Parses raw RFC 5322 bytes.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`EmailError`] when the input is empty, larger than `limits`, or is not an email:
+    /// no `Name: value` header block, or binary data in it.
+    pub fn parse(raw: &[u8], limits: Limits) -> Result<Self, EmailError> {
+        check_envelope(raw, limits)?;
+        let message = MessageParser::default()
+            .parse(raw)
+            .ok_or(EmailError::Unparseable)?;
+
+        let mut email = Email {
+            raw_size: raw.len(),
+            subject: message.subject().unwrap_or_default().to_owned(),
+            ..Email::default()
+        };
+
+        if let Some(from) = message.from().and_then(|address| address.first()) {
+            email.from_name = from.name().map(str::to_owned);
+            email.from_domain = from
+                .address()
+                .and_then(|address| address.rsplit_once('@'))
+                .map(|(_, domain)| domain.trim().to_ascii_lowercase());
+        }
+
+        for (name, value) in message.headers_raw() {
+            let name = name.to_ascii_lowercase();
+            if KEPT_HEADERS.contains(&name.as_str()) {
+                email.headers.push((name, value.trim().to_owned()));
+            }
+        }
+
+        let mut texts = Vec::new();
+        for index in 0..message.text_body_count().max(message.html_body_count()) {
+            if let Some(text) = message.body_text(index) {
+                texts.push(text.into_owned());
+            }
+        }
+        email.body_text = texts.join("\n");
+
+        let mut html = Vec::new();
+        for index in 0..message.html_body_count() {
+            if let Some(part) = message.html_part(index as u32)
+                && let PartType::Html(content) = &part.body
+            {
+                html.push(content.to_string());
+            }
+        }
+        email.body_html = html.join("\n");
+
+        for (index, part) in message.parts.iter().enumerate() {
+            if matches!(part.body, PartType::Multipart(_)) {
+                continue;
+            }
+            let content_type = part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(subtype) => format!("{}/{}", ct.ctype(), subtype),
+                    None => ct.ctype().to_owned(),
+                })
+                .unwrap_or_else(|| "text/plain".to_owned())
+                .to_ascii_lowercase();
+            email.parts.push(PartSummary {
+                content_type,
+                is_attachment: message.attachments.contains(&(index as u32)),
+                size: part.len(),
+            });
+        }
+        Ok(email)
+    }
+
+    /// Builds an email from plain text with no headers, for ad-hoc classification.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`EmailError::Empty`] for blank text and [`EmailError::TooLarge`] above `limits`.
+    pub fn from_plain_text(text: &str, limits: Limits) -> Result<Self, EmailError> {
+        if text.trim().is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if text.len() > limits.max_message_bytes {
+            return Err(EmailError::TooLarge {
+                size: text.len(),
+                limit: limits.max_message_bytes,
+            });
+        }
+        Ok(Email {
+            body_text: text.to_owned(),
+            parts: vec![PartSummary {
+                content_type: "text/plain".to_owned(),
+                is_attachment: false,
+                size: text.len(),
+            }],
+            raw_size: text.len(),
+            ..Email::default()
+        })
+    }
+
+    /// Returns the value of the first kept header with this lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Checks size and the header block before handing bytes to the lenient MIME parser, which
+/// accepts nearly anything and would otherwise treat random bytes as a body.
+fn check_envelope(raw: &[u8], limits: Limits) -> Result<(), EmailError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(EmailError::Empty);
+    }
+    if raw.len() > limits.max_message_bytes {
+        return Err(EmailError::TooLarge {
+            size: raw.len(),
+            limit: limits.max_message_bytes,
+        });
+    }
+
+    let header_end = find_header_end(raw);
+    if let Some(offset) = raw[..header_end].iter().position(|&byte| byte == 0) {
+        return Err(EmailError::BinaryHeader { offset });
+    }
+
+    let mut fields = 0;
+    for (index, line) in raw[..header_end].split(|&byte| byte == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        // An mbox `From ` envelope line may precede the header fields.
+        if index == 0 && line.starts_with(b"From ") {
+            continue;
+        }
+        // Folded continuation of the previous field (RFC 5322 section 2.2.3).
+        if line[0] == b' ' || line[0] == b'\t' {
+            if fields == 0 {
+                return Err(EmailError::MalformedHeader { line: index + 1 });
+            }
+            continue;
+        }
+        if !is_header_field(line) {
+            return Err(EmailError::MalformedHeader { line: index + 1 });
+        }
+        fields += 1;
+    }
+    if fields == 0 {
+        return Err(EmailError::NoHeaders);
+    }
+    Ok(())
+}
+
+/// Returns the offset of the blank line that ends the header block, or the input length.
+fn find_header_end(raw: &[u8]) -> usize {
+    let mut start = 0;
+    for line in raw.split_inclusive(|&byte| byte == b'\n') {
+        let trimmed = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(line);
+        if trimmed.is_empty() && start > 0 {
+            return start;
+        }
+        start += line.len();
+    }
+    raw.len()
+}
+
+/// A field name is printable US-ASCII without colon or space, followed by a colon (RFC 5322
+/// section 2.2). Obsolete syntax allows spaces before the colon, which some senders still use.
+fn is_header_field(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&byte| byte == b':') else {
+        return false;
+    };
+    let name = line[..colon].trim_ascii_end();
+    !name.is_empty() && name.iter().all(|&byte| (33..=126).contains(&byte) && byte != b':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Result<Email, EmailError> {
+        Email::parse(raw.as_bytes(), Limits::default())
+    }
+
+    #[test]
+    fn parses_simple_message() {
+        let email = parse(
+            "From: Alice <alice@Example.COM>\r\nSubject: Hello\r\n\r\nSee you at noon.\r\n",
+        )
+        .unwrap();
+        assert_eq!(email.subject, "Hello");
+        assert_eq!(email.from_domain.as_deref(), Some("example.com"));
+        assert_eq!(email.from_name.as_deref(), Some("Alice"));
+        assert!(email.body_text.contains("See you at noon."));
+    }
+
+    #[test]
+    fn decodes_encoded_word_subject() {
+        let email = parse("From: a@b.c\nSubject: =?UTF-8?B?w4l0w6kgZ3JhdHVpdA==?=\n\nbody\n").unwrap();
+        assert_eq!(email.subject, "Été gratuit");
+    }
+
+    #[test]
+    fn decodes_legacy_charset_quoted_printable() {
+        let email = parse(
+            "From: a@b.c\nSubject: x\nContent-Type: text/plain; charset=iso-8859-1\n\
+             Content-Transfer-Encoding: quoted-printable\n\ncaf=E9 cr=E8me\n",
+        )
+        .unwrap();
+        assert!(email.body_text.contains("café crème"), "{}", email.body_text);
+    }
+
+    #[test]
+    fn renders_html_only_body_as_text() {
+        let email = parse(
+            "From: a@b.c\nSubject: x\nContent-Type: text/html\n\n\
+             <html><body><p>Cheap <b>pills</b></p><a href=\"http://x.example/\">here</a></body></html>\n",
+        )
+        .unwrap();
+        assert!(email.body_text.contains("Cheap pills"), "{}", email.body_text);
+        assert!(email.body_html.contains("<b>pills</b>"));
+        assert_eq!(email.parts[0].content_type, "text/html");
+    }
+
+    #[test]
+    fn walks_nested_multipart_with_base64() {
+        let raw = "From: a@b.c\nSubject: x\nMIME-Version: 1.0\n\
+            Content-Type: multipart/mixed; boundary=\"outer\"\n\n\
+            --outer\nContent-Type: multipart/alternative; boundary=\"inner\"\n\n\
+            --inner\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n\
+            V2luIGEgcHJpemUgbm93\n\
+            --inner\nContent-Type: text/html\n\n<p>Win a prize now</p>\n--inner--\n\
+            --outer\nContent-Type: application/pdf; name=\"a.pdf\"\n\
+            Content-Disposition: attachment; filename=\"a.pdf\"\nContent-Transfer-Encoding: base64\n\n\
+            JVBERi0xLjQK\n--outer--\n";
+        let email = parse(raw).unwrap();
+        assert!(email.body_text.contains("Win a prize now"), "{}", email.body_text);
+        let types: Vec<&str> = email.parts.iter().map(|p| p.content_type.as_str()).collect();
+        assert!(types.contains(&"application/pdf"), "{types:?}");
+        assert!(email.parts.iter().any(|p| p.is_attachment));
+    }
+
+    #[test]
+    fn accepts_mbox_envelope_line() {
+        let email = parse("From someone@example.com Mon Jan 1 00:00:00 2002\nSubject: s\n\nbody\n");
+        assert!(email.is_ok(), "{email:?}");
+    }
+
+    #[test]
+    fn rejects_empty_input() {
+        assert_eq!(parse(""), Err(EmailError::Empty));
+        assert_eq!(parse(" \r\n\t"), Err(EmailError::Empty));
+    }
+
+    #[test]
+    fn rejects_oversized_input() {
+        let limits = Limits { max_message_bytes: 10 };
+        assert_eq!(
+            Email::parse(b"Subject: too long\n\nbody", limits),
+            Err(EmailError::TooLarge { size: 24, limit: 10 })
+        );
+    }
+
+    #[test]
+    fn rejects_text_without_headers() {
+        assert_eq!(
+            parse("hello there, this is not an email\n"),
+            Err(EmailError::MalformedHeader { line: 1 })
+        );
+    }
+
+    #[test]
+    fn rejects_binary_header_block() {
+        assert_eq!(
+            Email::parse(b"Subject: a\0b\n\nbody", Limits::default()),
+            Err(EmailError::BinaryHeader { offset: 10 })
+        );
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        // A deterministic sweep of byte patterns, including truncated encodings and stray
+        // boundaries, stands in for a fuzzer here.
+        let seeds: [&[u8]; 6] = [
+            b"Subject: =?utf-8?B?",
+            b"Content-Type: multipart/mixed; boundary=x\n\n--x\n--x--",
+            b"From: <@>\n\n=\n=ZZ",
+            b"A: b\n\n\xff\xfe\x00",
+            b"Content-Transfer-Encoding: base64\n\n!!!!",
+            b":\n\n",
+        ];
+        let mut state: u32 = 7;
+        for seed in seeds {
+            for cut in 0..=seed.len() {
+                let _ = Email::parse(&seed[..cut], Limits::default());
+            }
+            for _ in 0..200 {
+                let mut bytes = seed.to_vec();
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let position = (state as usize) % bytes.len();
+                bytes[position] = (state >> 16) as u8;
+                let _ = Email::parse(&bytes, Limits::default());
+            }
+        }
+    }
+
+    #[test]
+    fn plain_text_becomes_body() {
+        let email = Email::from_plain_text("Buy now", Limits::default()).unwrap();
+        assert_eq!(email.body_text, "Buy now");
+        assert_eq!(Email::from_plain_text("  ", Limits::default()), Err(EmailError::Empty));
+    }
+}

@@ -1,0 +1,86 @@
+//! The verdict policy: how a model score and Bloom filter matches combine into one label.
+
+use crate::fingerprint::FingerprintKind;
+use crate::model::Label;
+
+/// Why a verdict has its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The model's probability alone decided.
+    Model,
+    /// The exact body digest is a known spam fingerprint.
+    BloomBodyDigest,
+    /// A near-duplicate signature matched and the model leaned toward spam.
+    BloomNearDuplicate,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::BloomBodyDigest => "bloom_body_digest",
+            Self::BloomNearDuplicate => "bloom_near_duplicate",
+        }
+    }
+}
+
+/// A combined decision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    pub label: Label,
+    pub reason: Reason,
+}
+
+/// Combines the model's probability with the kinds of Bloom filter matches.
+///
+/// An exact digest match of confirmed spam is spam whatever the model says. A near-duplicate
+/// match is weaker evidence, since Bloom filters have false positives and bands can collide,
+/// so it lowers the threshold to half instead of deciding alone.
+pub fn decide(probability: f64, threshold: f64, matches: &[FingerprintKind]) -> Decision {
+    if matches.contains(&FingerprintKind::BodyDigest) {
+        return Decision {
+            label: Label::Spam,
+            reason: Reason::BloomBodyDigest,
+        };
+    }
+    if probability >= threshold {
+        return Decision {
+            label: Label::Spam,
+            reason: Reason::Model,
+        };
+    }
+    if matches.contains(&FingerprintKind::NearDuplicate) && probability >= threshold / 2.0 {
+        return Decision {
+            label: Label::Spam,
+            reason: Reason::BloomNearDuplicate,
+        };
+    }
+    Decision {
+        label: Label::Ham,
+        reason: Reason::Model,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_match_forces_spam() {
+        let decision = decide(0.01, 0.5, &[FingerprintKind::BodyDigest]);
+        assert_eq!(decision.label, Label::Spam);
+        assert_eq!(decision.reason, Reason::BloomBodyDigest);
+    }
+
+    #[test]
+    fn near_duplicate_lowers_threshold() {
+        assert_eq!(decide(0.3, 0.5, &[FingerprintKind::NearDuplicate]).label, Label::Spam);
+        assert_eq!(decide(0.2, 0.5, &[FingerprintKind::NearDuplicate]).label, Label::Ham);
+    }
+
+    #[test]
+    fn model_decides_without_matches() {
+        assert_eq!(decide(0.5, 0.5, &[]).label, Label::Spam);
+        assert_eq!(decide(0.49, 0.5, &[]).label, Label::Ham);
+    }
+}

@@ -1,0 +1,45 @@
+//! Command-line parsing shared by every binary, with the exit codes operators script against.
+
+use clap::Parser;
+
+/// Exit code for a usage error: a bad flag, a bad environment value (sysexits `EX_USAGE`).
+pub const EXIT_USAGE: i32 = 64;
+/// Exit code for a failure at run time.
+pub const EXIT_FAILURE: i32 = 1;
+
+/// Parses the process arguments, exiting 0 for `--help` and `--version` and 64 for a bad
+/// flag or environment value, with clap's message naming it.
+pub fn parse_or_exit<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(error) => {
+            let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
+            // Printing to a closed stdout or stderr is not worth a panic at exit.
+            let _ = error.print();
+            std::process::exit(code);
+        }
+    }
+}
+
+/// Runs a binary's async main on a multi-threaded runtime and turns its result into an exit
+/// code: 0 on success, 1 with the error chain on failure.
+pub fn run_main<F>(main: F) -> i32
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: failed to start the async runtime: {error}");
+            return EXIT_FAILURE;
+        }
+    };
+    match runtime.block_on(main) {
+        Ok(()) => 0,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "Exiting after a fatal error");
+            eprintln!("error: {error:#}");
+            EXIT_FAILURE
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Kafka client configuration, topic names and headers shared by producers and consumers.
+//!
+//! Consumers are configured for at-least-once delivery: offsets are stored by the application
+//! (`enable.auto.offset.store=false`) only after the work for a record is durably handed on,
+//! and committed in the background from the stored positions.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+
+/// Header carrying why a record was sent to the dead-letter topic.
+pub const HEADER_DLQ_REASON: &str = "spamflow-dlq-reason";
+/// Header carrying the `topic/partition/offset` a dead-lettered record came from.
+pub const HEADER_DLQ_ORIGIN: &str = "spamflow-dlq-origin";
+
+/// Why Kafka settings could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaConfigError {
+    #[error(
+        "invalid entry `{entry}` in SPAMFLOW_KAFKA_CONFIG (--kafka-config): expected \
+         comma-separated key=value pairs such as `compression.type=zstd`"
+    )]
+    InvalidExtra { entry: String },
+    #[error("failed to create topic `{topic}`: {reason}")]
+    CreateTopic { topic: String, reason: String },
+    #[error("failed to create Kafka admin client: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+}
+
+/// Broker connection settings shared by every Kafka client.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, comma-separated host:port pairs.
+    #[arg(long, env = "SPAMFLOW_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Prefix of every topic name: `<prefix>.emails.raw` and so on.
+    #[arg(long, env = "SPAMFLOW_TOPIC_PREFIX", default_value = "spamflow")]
+    pub topic_prefix: String,
+    /// librdkafka `security.protocol`: plaintext, ssl, sasl_plaintext or sasl_ssl.
+    #[arg(long, env = "SPAMFLOW_KAFKA_SECURITY_PROTOCOL", default_value = "plaintext")]
+    pub kafka_security_protocol: String,
+    /// librdkafka `sasl.mechanism`, for example SCRAM-SHA-512 or OAUTHBEARER.
+    #[arg(long, env = "SPAMFLOW_KAFKA_SASL_MECHANISM")]
+    pub kafka_sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[arg(long, env = "SPAMFLOW_KAFKA_SASL_USERNAME")]
+    pub kafka_sasl_username: Option<String>,
+    /// SASL password. Prefer the environment variable, which does not show in `ps`.
+    #[arg(long, env = "SPAMFLOW_KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    pub kafka_sasl_password: Option<String>,
+    /// Extra librdkafka settings as comma-separated key=value pairs.
+    #[arg(long, env = "SPAMFLOW_KAFKA_CONFIG", default_value = "")]
+    pub kafka_config: String,
+}
+
+impl KafkaArgs {
+    /// Settings for brokers at `brokers` with defaults for everything else, for tests and
+    /// `spamctl dev`.
+    pub fn for_brokers(brokers: &str, topic_prefix: &str) -> Self {
+        Self {
+            kafka_brokers: brokers.to_owned(),
+            topic_prefix: topic_prefix.to_owned(),
+            kafka_security_protocol: "plaintext".to_owned(),
+            kafka_sasl_mechanism: None,
+            kafka_sasl_username: None,
+            kafka_sasl_password: None,
+            kafka_config: String::new(),
+        }
+    }
+
+    /// The topic names under this prefix.
+    pub fn topics(&self) -> Topics {
+        Topics::with_prefix(&self.topic_prefix)
+    }
+
+    /// Builds the client settings every producer and consumer starts from.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`KafkaConfigError::InvalidExtra`] for a malformed `--kafka-config` entry.
+    pub fn client_config(&self) -> Result<ClientConfig, KafkaConfigError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.kafka_brokers)
+            .set("security.protocol", &self.kafka_security_protocol)
+            // Quiet librdkafka's own logging; errors reach us through results and callbacks.
+            .set("log_level", "3");
+        if let Some(mechanism) = &self.kafka_sasl_mechanism {
+            config.set("sasl.mechanism", mechanism);
+        }
+        if let Some(username) = &self.kafka_sasl_username {
+            config.set("sasl.username", username);
+        }
+        if let Some(password) = &self.kafka_sasl_password {
+            config.set("sasl.password", password);
+        }
+        for entry in self.kafka_config.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let Some((key, value)) = entry.split_once('=') else {
+                return Err(KafkaConfigError::InvalidExtra {
+                    entry: entry.to_owned(),
+                });
+            };
+            config.set(key.trim(), value.trim());
+        }
+        Ok(config)
+    }
+
+    /// Settings for a producer that waits for all in-sync replicas and never duplicates a
+    /// record on retry.
+    ///
+    /// # Errors
+    ///
+    /// As [`KafkaArgs::client_config`].
+    pub fn producer_config(&self) -> Result<ClientConfig, KafkaConfigError> {
+        let mut config = self.client_config()?;
+        config
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000");
+        Ok(config)
+    }
+
+    /// Settings for an at-least-once consumer in consumer group `group_id`.
+    ///
+    /// # Errors
+    ///
+    /// As [`KafkaArgs::client_config`].
+    pub fn consumer_config(&self, group_id: &str) -> Result<ClientConfig, KafkaConfigError> {
+        let mut config = self.client_config()?;
+        config
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("enable.partition.eof", "false");
+        Ok(config)
+    }
+}
+
+/// The topic names of one spamflow deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub raw: String,
+    pub verdicts: String,
+    pub feedback: String,
+    pub dlq: String,
+    /// Compacted: the latest model announcement per model name.
+    pub models: String,
+}
+
+impl Topics {
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            raw: format!("{prefix}.emails.raw"),
+            verdicts: format!("{prefix}.emails.verdicts"),
+            feedback: format!("{prefix}.emails.feedback"),
+            dlq: format!("{prefix}.emails.dlq"),
+            models: format!("{prefix}.models"),
+        }
+    }
+
+    /// (name, compacted) for every topic.
+    pub fn all(&self) -> [(&str, bool); 5] {
+        [
+            (&self.raw, false),
+            (&self.verdicts, false),
+            (&self.feedback, false),
+            (&self.dlq, false),
+            (&self.models, true),
+        ]
+    }
+}
+
+/// Creates every topic with `partitions` partitions, treating "already exists" as success.
+///
+/// # Errors
+///
+/// Returns [`KafkaConfigError::CreateTopic`] naming the first topic the broker rejected.
+pub async fn ensure_topics(args: &KafkaArgs, partitions: i32) -> Result<(), KafkaConfigError> {
+    let admin: AdminClient<DefaultClientContext> = args.client_config()?.create()?;
+    let topics = args.topics();
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .all()
+        .into_iter()
+        .map(|(name, compacted)| {
+            let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+            if compacted {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics(new_topics.iter(), &options)
+        .await
+        .map_err(|error| KafkaConfigError::CreateTopic {
+            topic: topics.raw.clone(),
+            reason: error.to_string(),
+        })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(KafkaConfigError::CreateTopic {
+                    topic,
+                    reason: code.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The record key of a message: `mailbox/message-id`, so one message always lands on one
+/// partition.
+pub fn record_key(mailbox: &str, message_id: &str) -> String {
+    format!("{mailbox}/{message_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_follow_prefix() {
+        let topics = Topics::with_prefix("test1");
+        assert_eq!(topics.raw, "test1.emails.raw");
+        assert_eq!(topics.models, "test1.models");
+    }
+
+    #[test]
+    fn extra_config_is_parsed() {
+        let mut args = KafkaArgs::for_brokers("127.0.0.1:1", "p");
+        args.kafka_config = "compression.type=zstd, client.id = x".to_owned();
+        let config = args.client_config().unwrap();
+        assert_eq!(config.get("compression.type"), Some("zstd"));
+        assert_eq!(config.get("client.id"), Some("x"));
+    }
+
+    #[test]
+    fn malformed_extra_config_names_entry() {
+        let mut args = KafkaArgs::for_brokers("127.0.0.1:1", "p");
+        args.kafka_config = "linger.ms".to_owned();
+        let error = args.client_config().unwrap_err().to_string();
+        assert!(error.contains("`linger.ms`"), "{error}");
+    }
+}

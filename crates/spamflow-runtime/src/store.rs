@@ -1,0 +1,233 @@
+//! The shared state store: Redis in production and tests, or an in-process map for
+//! `spamctl dev` when no Redis URL is given.
+//!
+//! It holds the Bloom filter's insert log (so every replica, and a restarted one, rebuilds the
+//! same filter) and the action handler's per-message verdict records, which double as
+//! idempotency keys. Every key starts with a configurable prefix so deployments and tests can
+//! share one Redis.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use deadpool_redis::redis::{self, AsyncCommands};
+use deadpool_redis::{Config, Pool, Runtime};
+
+/// Largest batch read from the Bloom insert log at once.
+const LOG_READ_BATCH: u64 = 10_000;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid Redis URL: {0}; expected redis://[:password@]host:port[/db] or rediss://")]
+    InvalidUrl(String),
+    #[error("failed to get a Redis connection: {0}")]
+    Pool(#[from] deadpool_redis::PoolError),
+    #[error("Redis command failed: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// Redis connection settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisArgs {
+    /// Redis URL, for example redis://127.0.0.1:6379 or rediss://:password@host:6380.
+    #[arg(long, env = "SPAMFLOW_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this deployment writes.
+    #[arg(long, env = "SPAMFLOW_REDIS_KEY_PREFIX", default_value = "spamflow")]
+    pub redis_key_prefix: String,
+}
+
+/// The store, shared by cloning.
+#[derive(Clone)]
+pub enum Store {
+    /// In-process state, lost at exit; for `spamctl dev` without Redis.
+    Memory(Arc<MemoryStore>),
+    Redis { pool: Pool, prefix: String },
+}
+
+/// In-process state behind [`Store::Memory`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    bloom_log: Mutex<Vec<String>>,
+    verdicts: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory(_) => f.write_str("Store::Memory"),
+            // The URL may carry a password, so only the key prefix is shown.
+            Self::Redis { prefix, .. } => write!(f, "Store::Redis {{ prefix: {prefix:?} }}"),
+        }
+    }
+}
+
+impl Store {
+    /// A fresh in-process store.
+    pub fn memory() -> Self {
+        Self::Memory(Arc::default())
+    }
+
+    /// Connects to Redis when a URL is given, checking it with PING, or returns an in-process
+    /// store when it is not.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when the URL is invalid or Redis does not answer.
+    pub async fn connect(args: &RedisArgs) -> Result<Self, StoreError> {
+        match &args.redis_url {
+            None => Ok(Self::memory()),
+            Some(url) => Self::redis(url, &args.redis_key_prefix).await,
+        }
+    }
+
+    /// Connects to Redis at `url` and checks it with PING.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when the URL is invalid or Redis does not answer.
+    pub async fn redis(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let pool = Config::from_url(url)
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|error| StoreError::InvalidUrl(error.to_string()))?;
+        let mut connection = pool.get().await?;
+        let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+        Ok(Self::Redis {
+            pool,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// Whether state survives this process.
+    pub fn is_durable(&self) -> bool {
+        matches!(self, Self::Redis { .. })
+    }
+
+    /// Checks that the store answers.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis does not answer.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        if let Self::Redis { pool, .. } = self {
+            let mut connection = pool.get().await?;
+            let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends keys to the Bloom filter's insert log and returns the log's new length.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn bloom_append(&self, keys: &[String]) -> Result<u64, StoreError> {
+        match self {
+            Self::Memory(memory) => {
+                let mut log = lock(&memory.bloom_log);
+                log.extend(keys.iter().cloned());
+                Ok(log.len() as u64)
+            }
+            Self::Redis { pool, prefix } => {
+                if keys.is_empty() {
+                    let mut connection = pool.get().await?;
+                    return Ok(connection.llen(bloom_log_key(prefix)).await?);
+                }
+                let mut connection = pool.get().await?;
+                Ok(connection.rpush(bloom_log_key(prefix), keys).await?)
+            }
+        }
+    }
+
+    /// Reads up to a batch of insert-log entries starting at position `from`.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn bloom_read(&self, from: u64) -> Result<Vec<String>, StoreError> {
+        match self {
+            Self::Memory(memory) => {
+                let log = lock(&memory.bloom_log);
+                let start = (from as usize).min(log.len());
+                let end = (start + LOG_READ_BATCH as usize).min(log.len());
+                Ok(log[start..end].to_vec())
+            }
+            Self::Redis { pool, prefix } => {
+                let mut connection = pool.get().await?;
+                let end = from + LOG_READ_BATCH - 1;
+                Ok(connection
+                    .lrange(bloom_log_key(prefix), from as isize, end as isize)
+                    .await?)
+            }
+        }
+    }
+
+    /// Records the verdict for a message unless one is already recorded. Returns true when
+    /// this call recorded it, false when an earlier delivery already had.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn record_verdict(&self, message_key: &str, label: &str) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(memory) => {
+                let mut verdicts = lock(&memory.verdicts);
+                if verdicts.contains_key(message_key) {
+                    return Ok(false);
+                }
+                verdicts.insert(message_key.to_owned(), label.to_owned());
+                Ok(true)
+            }
+            Self::Redis { pool, prefix } => {
+                let mut connection = pool.get().await?;
+                Ok(connection
+                    .hset_nx(verdicts_key(prefix), message_key, label)
+                    .await?)
+            }
+        }
+    }
+
+    /// Returns the recorded verdict of a message.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn verdict(&self, message_key: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Self::Memory(memory) => Ok(lock(&memory.verdicts).get(message_key).cloned()),
+            Self::Redis { pool, prefix } => {
+                let mut connection = pool.get().await?;
+                Ok(connection.hget(verdicts_key(prefix), message_key).await?)
+            }
+        }
+    }
+
+    /// Returns every recorded verdict as (message key, label).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn verdicts(&self) -> Result<HashMap<String, String>, StoreError> {
+        match self {
+            Self::Memory(memory) => Ok(lock(&memory.verdicts).clone()),
+            Self::Redis { pool, prefix } => {
+                let mut connection = pool.get().await?;
+                Ok(connection.hgetall(verdicts_key(prefix)).await?)
+            }
+        }
+    }
+}
+
+fn bloom_log_key(prefix: &str) -> String {
+    format!("{prefix}:bloom:log")
+}
+
+fn verdicts_key(prefix: &str) -> String {
+    format!("{prefix}:verdicts")
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical
+/// section here is a single push or insert, so the data is never left half-written.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
