@@ -1,0 +1,289 @@
+//! The `SpamDetector` gRPC service: classifies raw RFC 5322 messages or plain text with the
+//! logistic-regression model, and reports which features drove each score.
+//!
+//! The model sits behind a lock so a new version can be swapped in without a restart; a
+//! request always scores with one consistent model.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use spamflow_core::{Email, EmailError, Label, Limits, Model, ModelError};
+use spamflow_proto::v1 as pb;
+use spamflow_proto::v1::spam_detector_server::{SpamDetector, SpamDetectorServer};
+use spamflow_runtime::grpc::{self, ServerArgs};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+
+/// The model shipped with spamflow, trained on the TRAIN split of the SpamAssassin public
+/// corpus by `spamctl train`.
+pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../models/default.json");
+
+/// Default gRPC address.
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
+
+/// Loads the model shipped in `models/default.json`.
+///
+/// # Errors
+///
+/// Returns [`ModelError`] if the embedded file is invalid, which a test guards against.
+pub fn default_model() -> Result<Model, ModelError> {
+    Model::from_json(DEFAULT_MODEL_JSON)
+}
+
+/// Configuration of the spam-detector service.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "spam-detector", version, about = "gRPC SpamDetector service")]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "SPAMFLOW_LISTEN_ADDR", default_value = DEFAULT_LISTEN_ADDR)]
+    pub listen_addr: SocketAddr,
+    /// Model file to load; the shipped default model when absent.
+    #[arg(long, env = "SPAMFLOW_MODEL_PATH")]
+    pub model_path: Option<PathBuf>,
+    /// Largest message accepted, in bytes.
+    #[arg(long, env = "SPAMFLOW_MAX_MESSAGE_BYTES", default_value_t = Limits::DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+    /// Most messages accepted in one ClassifyBatch call.
+    #[arg(long, env = "SPAMFLOW_MAX_BATCH", default_value_t = 100)]
+    pub max_batch: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+impl Config {
+    /// Loads the configured model.
+    ///
+    /// # Errors
+    ///
+    /// Fails naming the file when it cannot be read or is not a valid model.
+    pub fn load_model(&self) -> anyhow::Result<Model> {
+        match &self.model_path {
+            None => default_model().context("failed to load the shipped default model"),
+            Some(path) => {
+                let json = std::fs::read_to_string(path).with_context(|| {
+                    format!("failed to read model file {} (SPAMFLOW_MODEL_PATH)", path.display())
+                })?;
+                Model::from_json(&json)
+                    .with_context(|| format!("failed to load model file {}", path.display()))
+            }
+        }
+    }
+}
+
+/// The service implementation.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    model: Arc<RwLock<Arc<Model>>>,
+    limits: Limits,
+    max_batch: usize,
+}
+
+impl Detector {
+    pub fn new(model: Model, limits: Limits, max_batch: usize) -> Self {
+        Self {
+            model: Arc::new(RwLock::new(Arc::new(model))),
+            limits,
+            max_batch,
+        }
+    }
+
+    /// The model that serves requests now.
+    pub fn model(&self) -> Arc<Model> {
+        // Writers only swap an Arc, so a poisoned lock still holds a whole model.
+        self.model
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the model; requests in flight finish with the old one.
+    pub fn swap_model(&self, model: Model) {
+        tracing::info!(model_version = model.version(), "Serving a new model version");
+        *self
+            .model
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(model);
+    }
+
+    /// Classifies one request. `field` names the request in error messages, for example
+    /// `requests[3]` in a batch.
+    fn classify_one(&self, request: pb::ClassifyRequest, field: &str) -> Result<pb::ClassifyResponse, Status> {
+        let email = match request.content {
+            None => {
+                return Err(Status::invalid_argument(format!(
+                    "{field}content is missing: set `raw` to the RFC 5322 bytes or `text` to plain text"
+                )));
+            }
+            Some(pb::classify_request::Content::Raw(raw)) => Email::parse(&raw, self.limits)
+                .map_err(|error| email_error_status(&format!("{field}raw"), &error))?,
+            Some(pb::classify_request::Content::Text(text)) => Email::from_plain_text(&text, self.limits)
+                .map_err(|error| email_error_status(&format!("{field}text"), &error))?,
+        };
+        let model = self.model();
+        let score = model.score(&email);
+        tracing::debug!(
+            message_id = %request.message_id,
+            model_version = model.version(),
+            probability = score.probability,
+            "Classified message"
+        );
+        Ok(pb::ClassifyResponse {
+            message_id: request.message_id,
+            spam_probability: score.probability,
+            label: label_to_proto(score.label) as i32,
+            model_version: model.version().to_owned(),
+            threshold: model.threshold(),
+            top_features: score
+                .top_features
+                .into_iter()
+                .map(|(feature, contribution)| pb::FeatureContribution { feature, contribution })
+                .collect(),
+        })
+    }
+}
+
+/// Maps a parse error to `INVALID_ARGUMENT`, naming the field and the rule.
+fn email_error_status(field: &str, error: &EmailError) -> Status {
+    let hint = match error {
+        EmailError::TooLarge { .. } => " (raise --max-message-bytes or SPAMFLOW_MAX_MESSAGE_BYTES on the server)",
+        _ => "",
+    };
+    Status::invalid_argument(format!("{field}: {error}{hint}"))
+}
+
+pub fn label_to_proto(label: Label) -> pb::Label {
+    match label {
+        Label::Ham => pb::Label::Ham,
+        Label::Spam => pb::Label::Spam,
+    }
+}
+
+#[tonic::async_trait]
+impl SpamDetector for Detector {
+    async fn classify(
+        &self,
+        request: Request<pb::ClassifyRequest>,
+    ) -> Result<Response<pb::ClassifyResponse>, Status> {
+        self.classify_one(request.into_inner(), "").map(Response::new)
+    }
+
+    async fn classify_batch(
+        &self,
+        request: Request<pb::ClassifyBatchRequest>,
+    ) -> Result<Response<pb::ClassifyBatchResponse>, Status> {
+        let requests = request.into_inner().requests;
+        if requests.is_empty() {
+            return Err(Status::invalid_argument("requests is empty: send at least one message"));
+        }
+        if requests.len() > self.max_batch {
+            return Err(Status::invalid_argument(format!(
+                "requests holds {} messages, above the limit of {} (SPAMFLOW_MAX_BATCH); split the batch",
+                requests.len(),
+                self.max_batch
+            )));
+        }
+        let responses = requests
+            .into_iter()
+            .enumerate()
+            .map(|(index, request)| self.classify_one(request, &format!("requests[{index}].")))
+            .collect::<Result<Vec<_>, Status>>()?;
+        Ok(Response::new(pb::ClassifyBatchResponse { responses }))
+    }
+
+    async fn get_model_info(
+        &self,
+        _request: Request<pb::GetModelInfoRequest>,
+    ) -> Result<Response<pb::ModelInfo>, Status> {
+        let model = self.model();
+        let training = model.training();
+        Ok(Response::new(pb::ModelInfo {
+            model_version: model.version().to_owned(),
+            format_version: 1,
+            threshold: model.threshold(),
+            vocabulary_size: model.vocabulary_size() as u32,
+            training_set_sha256: training.training_set_sha256.clone(),
+            training_messages: training.messages,
+            training_accuracy: training.training_accuracy,
+            training_auc: training.training_auc,
+            trained_at: training.trained_at.clone(),
+        }))
+    }
+}
+
+/// Serves the detector on `listener` until `shutdown` completes.
+///
+/// # Errors
+///
+/// Fails when the gRPC server cannot start or its transport fails.
+pub async fn run(
+    detector: Detector,
+    server: &ServerArgs,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (health, router) = grpc::standard_router(server)?;
+    let max_message = detector.limits.max_message_bytes;
+    let service = SpamDetectorServer::new(detector)
+        // Leave room for the protobuf framing around a message of the maximum size, so an
+        // oversized message reaches the handler and gets a precise INVALID_ARGUMENT.
+        .max_decoding_message_size(max_message.saturating_mul(2).max(4 * 1024 * 1024));
+    health.set_serving::<SpamDetectorServer<Detector>>().await;
+    grpc::serve(router.add_service(service), listener, shutdown).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detector() -> Detector {
+        Detector::new(default_model().unwrap(), Limits { max_message_bytes: 1000 }, 2)
+    }
+
+    #[test]
+    fn shipped_model_loads() {
+        let model = default_model().unwrap();
+        assert!(model.vocabulary_size() > 1000);
+    }
+
+    #[test]
+    fn missing_content_is_invalid_argument() {
+        let error = detector()
+            .classify_one(pb::ClassifyRequest::default(), "")
+            .unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(error.message().contains("content is missing"), "{}", error.message());
+    }
+
+    #[test]
+    fn oversized_raw_names_limit() {
+        let request = pb::ClassifyRequest {
+            content: Some(pb::classify_request::Content::Raw(vec![b'a'; 1001])),
+            message_id: String::new(),
+        };
+        let error = detector().classify_one(request, "").unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(error.message().contains("1001 bytes"), "{}", error.message());
+        assert!(error.message().contains("SPAMFLOW_MAX_MESSAGE_BYTES"));
+    }
+
+    #[test]
+    fn plain_text_spam_is_spam() {
+        let request = pb::ClassifyRequest {
+            content: Some(pb::classify_request::Content::Text(
+                "Congratulations! You have been selected to receive a FREE credit card offer. \
+                 Click here now to claim your cash bonus, limited time offer, order today!"
+                    .into(),
+            )),
+            message_id: "m1".into(),
+        };
+        let response = detector().classify_one(request, "").unwrap();
+        assert_eq!(response.message_id, "m1");
+        assert_eq!(response.label, pb::Label::Spam as i32, "{response:?}");
+        assert!(!response.top_features.is_empty());
+    }
+}

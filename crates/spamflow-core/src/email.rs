@@ -361,7 +361,7 @@ mod tests {
         let limits = Limits { max_message_bytes: 10 };
         assert_eq!(
             Email::parse(b"Subject: too long\n\nbody", limits),
-            Err(EmailError::TooLarge { size: 24, limit: 10 })
+            Err(EmailError::TooLarge { size: 23, limit: 10 })
         );
     }
 

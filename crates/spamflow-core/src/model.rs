@@ -363,12 +363,17 @@ pub fn train(
         .fit(&dataset)
         .map_err(|error| ModelError::Training(error.to_string()))?;
 
+    // linfa-logistic models the probability of its "positive" class, which it takes to be the
+    // more frequent one. Orient the weights so the model always gives P(spam).
+    let orientation = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let weights: Vec<f32> = fitted.params().iter().map(|w| w * orientation).collect();
+
     let training_set_sha256 = training_set_sha256(examples);
     let mut model = Model {
         version: model_version(&training_set_sha256, options),
         threshold: options.threshold,
-        intercept: fitted.intercept(),
-        weights: fitted.params().to_vec(),
+        intercept: fitted.intercept() * orientation,
+        weights,
         vocabulary,
         features: options.features.clone(),
         training: TrainingInfo {

@@ -36,6 +36,8 @@ mod tests {
         assert_eq!(Split::of("a"), Split::Train);
         // sha256("b") starts with 0x3e = 62, and 62 % 5 = 2.
         assert_eq!(Split::of("b"), Split::Train);
+        // sha256 of this name starts with 0x23 = 35, and 35 % 5 = 0.
+        assert_eq!(Split::of("00000.txt"), Split::Test);
         let names: Vec<String> = (0..1000).map(|i| format!("{i:05}.txt")).collect();
         let tests = names.iter().filter(|n| Split::of(n) == Split::Test).count();
         // 52 of the 256 byte values are divisible by 5, about 20%.

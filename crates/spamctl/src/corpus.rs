@@ -1,0 +1,189 @@
+//! Labelled message sets read from disk: folders of one message per file, or mbox files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use spamflow_core::Label;
+use spamflow_core::split::Split;
+
+/// One message read from a corpus.
+#[derive(Debug, Clone)]
+pub struct CorpusMessage {
+    /// The file's base name, or `<mbox base name>#<index>` for a message of an mbox file. The
+    /// TRAIN/TEST split is decided on this name.
+    pub name: String,
+    pub label: Label,
+    pub raw: Vec<u8>,
+}
+
+/// Which messages of a corpus to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitFilter {
+    Train,
+    Test,
+    All,
+}
+
+impl SplitFilter {
+    fn admits(self, name: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Train => Split::of(name) == Split::Train,
+            Self::Test => Split::of(name) == Split::Test,
+        }
+    }
+}
+
+/// Reads every message under the spam and ham paths that the split admits, in a stable order
+/// (spam paths first, each sorted by file path).
+///
+/// # Errors
+///
+/// Fails naming the path when a path does not exist or cannot be read.
+pub fn load(spam: &[PathBuf], ham: &[PathBuf], split: SplitFilter) -> anyhow::Result<Vec<CorpusMessage>> {
+    let mut messages = Vec::new();
+    for (paths, label) in [(spam, Label::Spam), (ham, Label::Ham)] {
+        for path in paths {
+            load_path(path, label, split, &mut messages)?;
+        }
+    }
+    Ok(messages)
+}
+
+fn load_path(
+    path: &Path,
+    label: Label,
+    split: SplitFilter,
+    out: &mut Vec<CorpusMessage>,
+) -> anyhow::Result<()> {
+    let metadata = std::fs::metadata(path).with_context(|| {
+        format!("failed to read {}; run scripts/fetch-corpus to fetch the SpamAssassin corpus", path.display())
+    })?;
+    if metadata.is_dir() {
+        let mut files = Vec::new();
+        collect_files(path, &mut files)?;
+        files.sort();
+        for file in files {
+            load_file(&file, label, split, out)?;
+        }
+        Ok(())
+    } else {
+        load_file(path, label, split, out)
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("failed to list {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("failed to list {}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        // Hidden files such as the fetch script's `.complete` marker are not messages.
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn load_file(path: &Path, label: Label, split: SplitFilter, out: &mut Vec<CorpusMessage>) -> anyhow::Result<()> {
+    let raw = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let base_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if is_mbox(path, &raw) {
+        for (index, message) in split_mbox(&raw).into_iter().enumerate() {
+            let name = format!("{base_name}#{index}");
+            if split.admits(&name) {
+                out.push(CorpusMessage { name, label, raw: message });
+            }
+        }
+    } else if split.admits(&base_name) {
+        out.push(CorpusMessage { name: base_name, label, raw });
+    }
+    Ok(())
+}
+
+/// An mbox file is named `*.mbox` or holds more than one `From ` separator line. A single
+/// message that starts with a `From ` envelope line, as in the SpamAssassin corpus, is one
+/// message.
+fn is_mbox(path: &Path, raw: &[u8]) -> bool {
+    if path.extension().is_some_and(|ext| ext == "mbox") {
+        return true;
+    }
+    raw.starts_with(b"From ") && raw.windows(6).filter(|w| w == b"\nFrom ").count() >= 1
+        && split_mbox(raw).len() > 1
+}
+
+/// Splits an mbox (mboxrd or mboxo) into messages at lines that start with `From `, removing
+/// the separator line and one level of `>From ` quoting.
+pub fn split_mbox(raw: &[u8]) -> Vec<Vec<u8>> {
+    let mut messages = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    let mut previous_blank = true;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b"From ") && previous_blank {
+            if let Some(message) = current.take() {
+                messages.push(message);
+            }
+            current = Some(Vec::new());
+            previous_blank = false;
+            continue;
+        }
+        let Some(message) = current.as_mut() else {
+            previous_blank = line.trim_ascii().is_empty();
+            continue;
+        };
+        let unquoted = if line.starts_with(b">") && line.iter().skip_while(|&&b| b == b'>').take(5).eq(b"From ".iter()) {
+            &line[1..]
+        } else {
+            line
+        };
+        message.extend_from_slice(unquoted);
+        previous_blank = line.trim_ascii().is_empty();
+    }
+    if let Some(message) = current {
+        messages.push(message);
+    }
+    messages.retain(|m| !m.trim_ascii().is_empty());
+    messages
+}
+
+/// Fails when a labelled set lacks a class, which would make scores meaningless.
+pub fn require_both_classes(messages: &[CorpusMessage]) -> anyhow::Result<()> {
+    let spam = messages.iter().filter(|m| m.label == Label::Spam).count();
+    let ham = messages.len() - spam;
+    if spam == 0 || ham == 0 {
+        bail!(
+            "the selected messages hold {spam} spam and {ham} ham; both classes are needed \
+             (check the --spam and --ham paths and --split)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mbox_splits_on_from_lines() {
+        let mbox = b"From a@b Mon Jan 1 00:00:00 2024\nSubject: one\n\nbody\n>From quoted\n\n\
+From c@d Mon Jan 1 00:00:00 2024\nSubject: two\n\nbody two\n";
+        let messages = split_mbox(mbox);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0], b"Subject: one\n\nbody\nFrom quoted\n\n");
+        assert_eq!(messages[1], b"Subject: two\n\nbody two\n");
+    }
+
+    #[test]
+    fn single_message_with_envelope_is_not_mbox() {
+        let raw = b"From a@b Mon Jan 1 00:00:00 2024\nSubject: one\n\nFrom here on\n";
+        assert!(!is_mbox(Path::new("00001.txt"), raw));
+    }
+}

@@ -1,0 +1,119 @@
+//! The figures printed at the end of `spamctl eval` and `spamctl dev`, for people and for
+//! scripts.
+
+use serde::Serialize;
+use spamflow_core::metrics::{Confusion, percentile};
+
+/// A scored run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub messages: u64,
+    pub spam: u64,
+    pub ham: u64,
+    pub confusion: Confusion,
+    pub accuracy: f64,
+    pub ham_fpr: f64,
+    pub spam_recall: f64,
+    pub spam_precision: f64,
+    pub emails_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// ROC AUC, when the run has probabilities for every message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auc: Option<f64>,
+    pub model_version: String,
+    pub threshold: f64,
+}
+
+impl Summary {
+    /// Builds the summary of a run from its confusion matrix, per-message latencies in
+    /// milliseconds and elapsed wall time in seconds.
+    pub fn new(
+        confusion: Confusion,
+        latencies_ms: &[f64],
+        elapsed_seconds: f64,
+        auc: Option<f64>,
+        model_version: String,
+        threshold: f64,
+    ) -> Self {
+        let messages = confusion.total();
+        Self {
+            messages,
+            spam: confusion.spam(),
+            ham: confusion.ham(),
+            confusion,
+            accuracy: confusion.accuracy(),
+            ham_fpr: confusion.ham_false_positive_rate(),
+            spam_recall: confusion.spam_recall(),
+            spam_precision: confusion.spam_precision(),
+            emails_per_sec: if elapsed_seconds > 0.0 {
+                messages as f64 / elapsed_seconds
+            } else {
+                0.0
+            },
+            p50_ms: percentile(latencies_ms, 50.0),
+            p99_ms: percentile(latencies_ms, 99.0),
+            auc,
+            model_version,
+            threshold,
+        }
+    }
+
+    /// Prints the human-readable report followed by the one-line `summary`, or the JSON
+    /// object alone.
+    pub fn print(&self, json: bool) {
+        if json {
+            // The summary holds only numbers and strings, so it always serializes.
+            println!("{}", serde_json::to_string(self).expect("summary serializes"));
+            return;
+        }
+        let c = &self.confusion;
+        println!();
+        println!("model {} at threshold {:.4}", self.model_version, self.threshold);
+        println!("messages: {} ({} spam, {} ham)", self.messages, self.spam, self.ham);
+        println!();
+        println!("                 labelled spam  labelled ham");
+        println!("  actual spam    {:>13}  {:>12}", c.true_positives, c.false_negatives);
+        println!("  actual ham     {:>13}  {:>12}", c.false_positives, c.true_negatives);
+        println!();
+        println!("accuracy        {:.4}", self.accuracy);
+        println!("ham FPR         {:.4}", self.ham_fpr);
+        println!("spam recall     {:.4}", self.spam_recall);
+        println!("spam precision  {:.4}", self.spam_precision);
+        if let Some(auc) = self.auc {
+            println!("ROC AUC         {auc:.4}");
+        }
+        println!("throughput      {:.1} emails/s", self.emails_per_sec);
+        println!("latency         p50 {:.2} ms, p99 {:.2} ms", self.p50_ms, self.p99_ms);
+        println!("{}", self.summary_line());
+    }
+
+    /// The last line, in a fixed form for scripts.
+    pub fn summary_line(&self) -> String {
+        let mut line = format!(
+            "summary messages={} accuracy={:.4} ham_fpr={:.4} spam_recall={:.4} emails_per_sec={:.1} p99_ms={:.3}",
+            self.messages, self.accuracy, self.ham_fpr, self.spam_recall, self.emails_per_sec, self.p99_ms
+        );
+        if let Some(auc) = self.auc {
+            line.push_str(&format!(" auc={auc:.4}"));
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_line_has_fixed_form() {
+        let mut confusion = Confusion::default();
+        confusion.add(true, true);
+        confusion.add(false, false);
+        let summary = Summary::new(confusion, &[1.0, 2.0], 1.0, Some(1.0), "v".into(), 0.5);
+        assert_eq!(
+            summary.summary_line(),
+            "summary messages=2 accuracy=1.0000 ham_fpr=0.0000 spam_recall=1.0000 emails_per_sec=2.0 p99_ms=2.000 auc=1.0000"
+        );
+    }
+}
