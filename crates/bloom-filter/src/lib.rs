@@ -1,0 +1,325 @@
+//! The `BloomFilter` gRPC service: fingerprints of confirmed spam, kept in a fastbloom filter
+//! in memory and made durable and shared through an append-only insert log in the store
+//! (Redis in production).
+//!
+//! Every replica replays the log on start and catches up with entries appended by others
+//! before each request, so all replicas answer alike and a restarted one still knows every
+//! fingerprint inserted before. Checks never produce false negatives for logged entries;
+//! false positives occur at about the configured rate until the filter holds more than its
+//! expected number of items.
+//!
+//! NOTE: the log grows by one entry per inserted fingerprint and is replayed in full at
+//! start; there is no snapshot of the bit array yet, so start-up time grows with the log.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fastbloom::AtomicBloomFilter;
+use spamflow_proto::v1 as pb;
+use spamflow_proto::v1::bloom_filter_server::{BloomFilter, BloomFilterServer};
+use spamflow_runtime::grpc::{self, ServerArgs};
+use spamflow_runtime::store::{RedisArgs, Store, StoreError};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+use tonic::{Request, Response, Status};
+
+/// Default gRPC address.
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50052";
+/// Fixed seed, so every replica hashes alike and stats are reproducible.
+const HASH_SEED: u128 = 0x5350_414d_464c_4f57_424c_4f4f_4d31;
+/// Longest fingerprint value accepted: a hex sha256 is 64 characters.
+const MAX_VALUE_CHARS: usize = 128;
+/// Most fingerprints in one request.
+const MAX_FINGERPRINTS: usize = 1024;
+
+/// Configuration of the bloom-filter service.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "bloom-filter", version, about = "gRPC BloomFilter service")]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "SPAMFLOW_LISTEN_ADDR", default_value = DEFAULT_LISTEN_ADDR)]
+    pub listen_addr: SocketAddr,
+    /// Number of fingerprints the filter is sized for.
+    #[arg(long, env = "SPAMFLOW_BLOOM_EXPECTED_ITEMS", default_value_t = 1_000_000)]
+    pub expected_items: usize,
+    /// Target false-positive rate at the expected number of items, in (0, 1).
+    #[arg(long, env = "SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE", default_value_t = 0.001)]
+    pub false_positive_rate: f64,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// The filter and how far into the store's insert log it has read.
+pub struct Filter {
+    bloom: AtomicBloomFilter,
+    store: Store,
+    /// Next insert-log position to read.
+    position: AtomicU64,
+    /// Serializes catch-up reads so two requests do not apply the same entries twice.
+    sync_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter")
+            .field("bits", &self.bloom.num_bits())
+            .field("position", &self.position.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Filter {
+    /// Creates an empty filter sized for `expected_items` at `false_positive_rate`, then
+    /// replays the store's insert log.
+    ///
+    /// # Errors
+    ///
+    /// Fails on an invalid rate or when the store cannot be read.
+    pub async fn open(
+        store: Store,
+        expected_items: usize,
+        false_positive_rate: f64,
+    ) -> anyhow::Result<Arc<Self>> {
+        if !(false_positive_rate > 0.0 && false_positive_rate < 1.0) {
+            anyhow::bail!(
+                "false-positive rate {false_positive_rate} is outside (0, 1); set \
+                 SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE to a value such as 0.001"
+            );
+        }
+        if expected_items == 0 {
+            anyhow::bail!("expected items must be positive; set SPAMFLOW_BLOOM_EXPECTED_ITEMS");
+        }
+        let bloom = AtomicBloomFilter::with_false_pos(false_positive_rate)
+            .seed(&HASH_SEED)
+            .expected_items(expected_items);
+        let filter = Arc::new(Self {
+            bloom,
+            store,
+            position: AtomicU64::new(0),
+            sync_lock: Mutex::new(()),
+        });
+        filter.sync().await?;
+        tracing::info!(
+            items = filter.position.load(Ordering::Relaxed),
+            bits = filter.bloom.num_bits(),
+            hashes = filter.bloom.num_hashes(),
+            "Bloom filter loaded from the insert log"
+        );
+        Ok(filter)
+    }
+
+    /// Applies insert-log entries appended since the last sync.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when the store cannot be read.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let _guard = self.sync_lock.lock().await;
+        loop {
+            let from = self.position.load(Ordering::Acquire);
+            let entries = self.store.bloom_read(from).await?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            for entry in &entries {
+                self.bloom.insert(entry.as_str());
+            }
+            self.position.store(from + entries.len() as u64, Ordering::Release);
+        }
+    }
+
+    /// Returns which keys the filter probably contains.
+    pub fn contains(&self, key: &str) -> bool {
+        self.bloom.contains(key)
+    }
+
+    /// Logs keys durably, then adds them. Returns how many were not in the filter before.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when the store cannot be written; nothing is added then.
+    pub async fn insert(&self, keys: &[String]) -> Result<u32, StoreError> {
+        let new = keys.iter().filter(|key| !self.bloom.contains(key.as_str())).count() as u32;
+        self.store.bloom_append(keys).await?;
+        self.sync().await?;
+        Ok(new)
+    }
+
+    /// Size and fill of the filter.
+    pub fn stats(&self) -> pb::BloomStats {
+        let bits = self.bloom.num_bits() as u64;
+        let set: u64 = self.bloom.iter().map(|block| u64::from(block.count_ones())).sum();
+        let fill_ratio = if bits == 0 { 0.0 } else { set as f64 / bits as f64 };
+        let hashes = self.bloom.num_hashes();
+        pb::BloomStats {
+            bits,
+            hashes,
+            items: self.position.load(Ordering::Relaxed),
+            fill_ratio,
+            // A lookup of an absent key is a false positive when all its bits are set.
+            estimated_false_positive_rate: fill_ratio.powi(hashes as i32),
+        }
+    }
+}
+
+/// The gRPC service over a shared [`Filter`].
+#[derive(Debug, Clone)]
+pub struct BloomService {
+    filter: Arc<Filter>,
+}
+
+impl BloomService {
+    pub fn new(filter: Arc<Filter>) -> Self {
+        Self { filter }
+    }
+}
+
+/// Validates request fingerprints and returns their keys.
+fn fingerprint_keys(fingerprints: &[pb::Fingerprint]) -> Result<Vec<String>, Status> {
+    if fingerprints.len() > MAX_FINGERPRINTS {
+        return Err(Status::invalid_argument(format!(
+            "fingerprints holds {} entries, above the limit of {MAX_FINGERPRINTS}; split the request",
+            fingerprints.len()
+        )));
+    }
+    fingerprints
+        .iter()
+        .enumerate()
+        .map(|(index, fingerprint)| {
+            let kind = match pb::FingerprintKind::try_from(fingerprint.kind) {
+                Ok(pb::FingerprintKind::BodyDigest) => spamflow_core::fingerprint::FingerprintKind::BodyDigest,
+                Ok(pb::FingerprintKind::NearDuplicate) => {
+                    spamflow_core::fingerprint::FingerprintKind::NearDuplicate
+                }
+                _ => {
+                    return Err(Status::invalid_argument(format!(
+                        "fingerprints[{index}].kind {} is not BODY_DIGEST or NEAR_DUPLICATE",
+                        fingerprint.kind
+                    )));
+                }
+            };
+            let value = fingerprint.value.trim();
+            if value.is_empty() || value.len() > MAX_VALUE_CHARS {
+                return Err(Status::invalid_argument(format!(
+                    "fingerprints[{index}].value must be 1 to {MAX_VALUE_CHARS} characters, got {}",
+                    value.len()
+                )));
+            }
+            Ok(spamflow_core::fingerprint::Fingerprint {
+                kind,
+                value: value.to_owned(),
+            }
+            .bloom_key())
+        })
+        .collect()
+}
+
+/// Maps a store failure to `UNAVAILABLE`, which clients retry, without leaking details.
+fn store_status(error: &StoreError) -> Status {
+    tracing::warn!(%error, "Bloom filter store failed");
+    Status::unavailable("the Bloom filter store is unavailable; retry with backoff")
+}
+
+#[tonic::async_trait]
+impl BloomFilter for BloomService {
+    async fn check(&self, request: Request<pb::CheckRequest>) -> Result<Response<pb::CheckResponse>, Status> {
+        let fingerprints = request.into_inner().fingerprints;
+        let keys = fingerprint_keys(&fingerprints)?;
+        self.filter.sync().await.map_err(|e| store_status(&e))?;
+        let matches = fingerprints
+            .into_iter()
+            .zip(keys)
+            .filter(|(_, key)| self.filter.contains(key))
+            .map(|(fingerprint, _)| fingerprint)
+            .collect();
+        Ok(Response::new(pb::CheckResponse { matches }))
+    }
+
+    async fn insert(&self, request: Request<pb::InsertRequest>) -> Result<Response<pb::InsertResponse>, Status> {
+        let keys = fingerprint_keys(&request.into_inner().fingerprints)?;
+        if keys.is_empty() {
+            return Err(Status::invalid_argument("fingerprints is empty: send at least one"));
+        }
+        let inserted = self.filter.insert(&keys).await.map_err(|e| store_status(&e))?;
+        Ok(Response::new(pb::InsertResponse { inserted }))
+    }
+
+    async fn get_stats(&self, _request: Request<pb::GetStatsRequest>) -> Result<Response<pb::BloomStats>, Status> {
+        self.filter.sync().await.map_err(|e| store_status(&e))?;
+        Ok(Response::new(self.filter.stats()))
+    }
+}
+
+/// Serves the filter on `listener` until `shutdown` completes.
+///
+/// # Errors
+///
+/// Fails when the gRPC server cannot start or its transport fails.
+pub async fn run(
+    filter: Arc<Filter>,
+    server: &ServerArgs,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (health, router) = grpc::standard_router(server)?;
+    health.set_serving::<BloomFilterServer<BloomService>>().await;
+    let service = BloomFilterServer::new(BloomService::new(filter));
+    grpc::serve(router.add_service(service), listener, shutdown).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(value: &str) -> pb::Fingerprint {
+        pb::Fingerprint {
+            kind: pb::FingerprintKind::BodyDigest as i32,
+            value: value.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn inserted_keys_are_found_after_replay() {
+        let store = Store::memory();
+        let filter = Filter::open(store.clone(), 1000, 0.01).await.unwrap();
+        assert_eq!(filter.insert(&["body:aa".into(), "body:bb".into()]).await.unwrap(), 2);
+        assert_eq!(filter.insert(&["body:aa".into()]).await.unwrap(), 0);
+
+        let reopened = Filter::open(store, 1000, 0.01).await.unwrap();
+        assert!(reopened.contains("body:aa"));
+        assert!(reopened.contains("body:bb"));
+        assert!(!reopened.contains("body:cc"));
+        assert_eq!(reopened.stats().items, 3);
+    }
+
+    #[tokio::test]
+    async fn replicas_see_each_others_inserts() {
+        let store = Store::memory();
+        let first = Filter::open(store.clone(), 1000, 0.01).await.unwrap();
+        let second = Filter::open(store, 1000, 0.01).await.unwrap();
+        first.insert(&["near:1-ab".into()]).await.unwrap();
+        second.sync().await.unwrap();
+        assert!(second.contains("near:1-ab"));
+    }
+
+    #[test]
+    fn rejects_unspecified_kind_and_empty_value() {
+        let error = fingerprint_keys(&[pb::Fingerprint { kind: 0, value: "x".into() }]).unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(error.message().contains("fingerprints[0].kind"), "{}", error.message());
+        let error = fingerprint_keys(&[digest("  ")]).unwrap_err();
+        assert!(error.message().contains("fingerprints[0].value"), "{}", error.message());
+    }
+
+    #[tokio::test]
+    async fn rejects_invalid_false_positive_rate() {
+        let error = Filter::open(Store::memory(), 10, 1.5).await.unwrap_err().to_string();
+        assert!(error.contains("SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE"), "{error}");
+    }
+}
