@@ -1,0 +1,150 @@
+//! The action handler: consumes verdicts and applies the policy for each, idempotently by
+//! message.
+//!
+//! For now the policy has one action, `record`: log the verdict at debug level and record it
+//! in the store under `mailbox/message-id`, unless a verdict for that message is already
+//! recorded. A redelivered verdict therefore changes nothing, and the store holds exactly one
+//! verdict per message however often Kafka delivers it.
+//!
+//! NOTE: Gmail actions (labels, moving to SPAM) are not implemented yet.
+
+#![forbid(unsafe_code)]
+
+use anyhow::Context;
+use prost::Message as _;
+use rdkafka::Message;
+use rdkafka::consumer::Consumer;
+use tokio::sync::watch;
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::FutureProducer;
+use spamflow_proto::v1 as pb;
+use spamflow_runtime::kafka::{KafkaArgs, Topics, record_key};
+use spamflow_runtime::pipeline::{self, Backoff, Handled, Stopping};
+use spamflow_runtime::store::{RedisArgs, Store};
+
+/// Default consumer group.
+pub const DEFAULT_GROUP_ID: &str = "spamflow-action-handler";
+
+/// Configuration of the action-handler service.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "action-handler", version, about = "Applies verdicts idempotently")]
+pub struct Config {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    /// Kafka consumer group.
+    #[arg(long, env = "SPAMFLOW_GROUP_ID", default_value = DEFAULT_GROUP_ID)]
+    pub group_id: String,
+    /// Records handled at once; offsets are still stored in order.
+    #[arg(long, env = "SPAMFLOW_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+/// Applies verdicts.
+#[derive(Clone)]
+pub struct ActionHandler {
+    store: Store,
+    producer: FutureProducer,
+    topics: Topics,
+    /// True once the consumer has joined its group.
+    joined: watch::Sender<bool>,
+}
+
+impl ActionHandler {
+    /// # Errors
+    ///
+    /// Fails when the Kafka producer for the dead-letter topic cannot be created.
+    pub fn new(config: &Config, store: Store) -> anyhow::Result<Self> {
+        let producer: FutureProducer = config
+            .kafka
+            .producer_config()?
+            .create()
+            .context("failed to create the Kafka producer")?;
+        Ok(Self {
+            store,
+            producer,
+            topics: config.kafka.topics(),
+            joined: watch::Sender::new(false),
+        })
+    }
+
+    /// Turns true once the consumer has joined its group and received partitions.
+    pub fn joined(&self) -> watch::Receiver<bool> {
+        self.joined.subscribe()
+    }
+
+    /// Handles one verdict record until it is recorded or dead-lettered.
+    pub async fn handle(&self, message: OwnedMessage, mut stopping: Stopping) -> Handled {
+        let verdict = match message.payload().map(pb::VerdictEvent::decode) {
+            Some(Ok(verdict)) if !verdict.message_id.is_empty() => verdict,
+            Some(Ok(_)) => {
+                return self.dead_letter(&message, "verdict has an empty message_id", &mut stopping).await;
+            }
+            Some(Err(error)) => {
+                let reason = format!("value is not a spamflow.v1.VerdictEvent: {error}");
+                return self.dead_letter(&message, &reason, &mut stopping).await;
+            }
+            None => return self.dead_letter(&message, "record has no value", &mut stopping).await,
+        };
+        let key = record_key(&verdict.mailbox, &verdict.message_id);
+        let label = match pb::Label::try_from(verdict.label) {
+            Ok(pb::Label::Spam) => "spam",
+            Ok(pb::Label::Ham) => "ham",
+            _ => {
+                let reason = format!("verdict label {} is neither HAM nor SPAM", verdict.label);
+                return self.dead_letter(&message, &reason, &mut stopping).await;
+            }
+        };
+
+        let backoff = Backoff::default();
+        let mut attempt = 0;
+        loop {
+            match self.store.record_verdict(&key, label).await {
+                Ok(first) => {
+                    tracing::debug!(
+                        message_id = %verdict.message_id,
+                        label,
+                        reason = %verdict.reason,
+                        model_version = %verdict.model_version,
+                        redelivered = !first,
+                        "Recorded verdict"
+                    );
+                    return Handled::Done;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, message_id = %verdict.message_id, attempt, "Failed to record verdict; retrying");
+                    if !pipeline::sleep_or_stop(&backoff, attempt, &mut stopping).await {
+                        return Handled::Interrupted;
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(&self, message: &OwnedMessage, reason: &str, stopping: &mut Stopping) -> Handled {
+        pipeline::dead_letter(&self.producer, &self.topics.dlq, message, reason, stopping).await
+    }
+}
+
+/// Consumes the verdicts topic until `stopping` is raised.
+///
+/// # Errors
+///
+/// Fails when the consumer cannot be created or subscribed, or consumption fails.
+pub async fn run(config: &Config, handler: ActionHandler, stopping: Stopping) -> anyhow::Result<()> {
+    let consumer = spamflow_runtime::kafka::group_consumer(&config.kafka, &config.group_id, handler.joined.clone())
+        .context("failed to create the Kafka consumer")?;
+    consumer
+        .subscribe(&[handler.topics.verdicts.as_str()])
+        .with_context(|| format!("failed to subscribe to {}", handler.topics.verdicts))?;
+    tracing::info!(topic = %handler.topics.verdicts, group = %config.group_id, "Action handler consuming");
+    let handler = &handler;
+    pipeline::consume_in_order(&consumer, config.concurrency, stopping.clone(), |message| {
+        handler.handle(message, stopping.clone())
+    })
+    .await?;
+    tracing::info!("Action handler stopped");
+    Ok(())
+}

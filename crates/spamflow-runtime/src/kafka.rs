@@ -7,6 +7,9 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
+use tokio::sync::watch;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
@@ -217,6 +220,48 @@ pub async fn ensure_topics(args: &KafkaArgs, partitions: i32) -> Result<(), Kafk
         }
     }
     Ok(())
+}
+
+/// A consumer context that reports when the consumer has joined its group and received an
+/// assignment, so callers can wait for it before producing test traffic or reporting ready.
+pub struct GroupContext {
+    joined: watch::Sender<bool>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "Partitions assigned");
+                self.joined.send_replace(true);
+            }
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = partitions.count(), "Partitions revoked");
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "Consumer group rebalance failed"),
+        }
+    }
+}
+
+/// An at-least-once group consumer.
+pub type GroupConsumer = StreamConsumer<GroupContext>;
+
+/// Creates an at-least-once consumer in `group_id`; `joined` turns true at its first
+/// assignment.
+///
+/// # Errors
+///
+/// Fails on invalid settings or when librdkafka cannot create the client.
+pub fn group_consumer(
+    args: &KafkaArgs,
+    group_id: &str,
+    joined: watch::Sender<bool>,
+) -> Result<GroupConsumer, KafkaConfigError> {
+    Ok(args
+        .consumer_config(group_id)?
+        .create_with_context(GroupContext { joined })?)
 }
 
 /// The record key of a message: `mailbox/message-id`, so one message always lands on one

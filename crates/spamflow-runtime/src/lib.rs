@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod grpc;
 pub mod kafka;
+pub mod pipeline;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,29 @@
+//! The `action-handler` binary.
+
+#![forbid(unsafe_code)]
+
+use action_handler::{ActionHandler, Config};
+use anyhow::Context;
+use spamflow_runtime::pipeline::Stopping;
+use spamflow_runtime::store::Store;
+use spamflow_runtime::{cli, shutdown, telemetry};
+
+fn main() {
+    let config: Config = cli::parse_or_exit();
+    telemetry::init("action-handler");
+    std::process::exit(cli::run_main(async move {
+        let store = Store::connect(&config.redis)
+            .await
+            .context("failed to connect to Redis (SPAMFLOW_REDIS_URL)")?;
+        if !store.is_durable() {
+            tracing::warn!("SPAMFLOW_REDIS_URL is unset: recorded verdicts live only in this process");
+        }
+        let handler = ActionHandler::new(&config, store)?;
+        let (stop, stopping) = Stopping::new();
+        tokio::spawn(async move {
+            shutdown::signal().await;
+            let _ = stop.send(true);
+        });
+        action_handler::run(&config, handler, stopping).await
+    }));
+}

@@ -1,0 +1,44 @@
+//! `spamctl classify`: score one message in process and explain the score.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use spamflow_core::{Email, Limits};
+
+/// `spamctl classify` flags.
+#[derive(Debug, clap::Args)]
+pub struct ClassifyArgs {
+    /// The message: a raw RFC 5322 file, or plain text with --text.
+    pub file: PathBuf,
+    /// Treat the file as plain text rather than an RFC 5322 message.
+    #[arg(long)]
+    pub text: bool,
+    /// Model file; the shipped default model when absent.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
+    let model = crate::train::load_model(args.model.as_deref())?;
+    let raw = std::fs::read(&args.file).with_context(|| format!("failed to read {}", args.file.display()))?;
+    let email = if args.text {
+        Email::from_plain_text(&String::from_utf8_lossy(&raw), Limits::default())
+    } else {
+        Email::parse(&raw, Limits::default())
+    }
+    .with_context(|| format!("cannot classify {}", args.file.display()))?;
+    let score = model.score(&email);
+    println!(
+        "{}: {} (spam probability {:.4}, threshold {:.4}, model {})",
+        args.file.display(),
+        score.label,
+        score.probability,
+        model.threshold(),
+        model.version()
+    );
+    println!("top features (weight x value; positive pushes toward spam):");
+    for (feature, contribution) in &score.top_features {
+        println!("  {contribution:+.4}  {feature}");
+    }
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! `spamctl dev`: the whole mesh in one process on loopback, with librdkafka's mock cluster as
+//! the broker, replaying a corpus and scoring the verdicts that come out.
+//!
+//! Every service runs the same code as its own binary: the detector and the Bloom filter serve
+//! gRPC on loopback ports, and the processor and the action handler consume through real
+//! Kafka clients. Only the broker is librdkafka's in-process mock, and the store is in memory
+//! unless a Redis URL is given.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use prost::Message as _;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::FutureProducer;
+use spamflow_core::Limits;
+use spamflow_core::metrics::{Confusion, roc_auc};
+use spamflow_proto::v1 as pb;
+use spamflow_runtime::grpc::ServerArgs;
+use spamflow_runtime::kafka::KafkaArgs;
+use spamflow_runtime::pipeline::Stopping;
+use spamflow_runtime::store::{RedisArgs, Store};
+use tokio::task::JoinHandle;
+
+use crate::corpus::{self, SplitFilter};
+use crate::report::Summary;
+
+/// `spamctl dev` flags.
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Spam to replay: folders (searched recursively) or mbox files. Default:
+    /// data/corpus/spam, as fetched by scripts/fetch-corpus.
+    #[arg(long, num_args = 1..)]
+    pub spam: Vec<PathBuf>,
+    /// Ham to replay. Default: data/corpus/ham.
+    #[arg(long, num_args = 1..)]
+    pub ham: Vec<PathBuf>,
+    /// Which part of the TRAIN/TEST split to replay.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitFilter,
+    /// Model file for the detector; the shipped default model when absent.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Partitions of each topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// gRPC address of the detector; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub detector_addr: SocketAddr,
+    /// gRPC address of the Bloom filter; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub bloom_addr: SocketAddr,
+    /// Give up waiting for verdicts after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
+    /// Print one line per verdict.
+    #[arg(long)]
+    pub show_verdicts: bool,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// What the scorer learned about one replayed message.
+struct Outcome {
+    verdict: Option<pb::VerdictEvent>,
+}
+
+pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
+    let (spam, ham) = if args.spam.is_empty() && args.ham.is_empty() {
+        (vec![PathBuf::from("data/corpus/spam")], vec![PathBuf::from("data/corpus/ham")])
+    } else {
+        (args.spam.clone(), args.ham.clone())
+    };
+    let messages = corpus::load(&spam, &ham, args.split)?;
+    if messages.is_empty() {
+        anyhow::bail!("no messages selected from the --spam and --ham paths with --split");
+    }
+
+    let model = crate::train::load_model(args.model.as_deref())?;
+    let model_version = model.version().to_owned();
+    let threshold = model.threshold();
+
+    // The broker: librdkafka's mock cluster, alive until this function returns.
+    let cluster = MockCluster::new(1).context("failed to start librdkafka's mock cluster")?;
+    let prefix = format!("dev{}", spamflow_runtime::now_ms());
+    let kafka = KafkaArgs::for_brokers(&cluster.bootstrap_servers(), &prefix);
+    for (topic, _) in kafka.topics().all() {
+        cluster
+            .create_topic(topic, args.partitions, 1)
+            .with_context(|| format!("failed to create topic {topic} on the mock cluster"))?;
+    }
+
+    let store = Store::connect(&args.redis)
+        .await
+        .context("failed to connect to Redis (SPAMFLOW_REDIS_URL)")?;
+    let (stop, stopping) = Stopping::new();
+    let server_args = ServerArgs { grpc_timeout_ms: 5_000 };
+
+    let detector_listener = spamflow_runtime::grpc::bind(args.detector_addr).await?;
+    let detector_addr = detector_listener.local_addr()?;
+    let detector = spam_detector::Detector::new(model, Limits::default(), 100);
+    let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
+    {
+        let server_args = server_args.clone();
+        let mut stopping = stopping.clone();
+        tasks.push(tokio::spawn(async move {
+            spam_detector::run(detector, &server_args, detector_listener, async move { stopping.wait().await }).await
+        }));
+    }
+
+    let bloom_listener = spamflow_runtime::grpc::bind(args.bloom_addr).await?;
+    let bloom_addr = bloom_listener.local_addr()?;
+    let filter = bloom_filter::Filter::open(store.clone(), 1_000_000, 0.001).await?;
+    {
+        let server_args = server_args.clone();
+        let mut stopping = stopping.clone();
+        tasks.push(tokio::spawn(async move {
+            bloom_filter::run(filter, &server_args, bloom_listener, async move { stopping.wait().await }).await
+        }));
+    }
+
+    let processor_config = email_processor::Config {
+        kafka: kafka.clone(),
+        group_id: email_processor::DEFAULT_GROUP_ID.to_owned(),
+        detector_url: format!("http://{detector_addr}"),
+        bloom_url: format!("http://{bloom_addr}"),
+        rpc_timeout_ms: 5_000,
+        concurrency: 32,
+        max_message_bytes: Limits::DEFAULT_MAX_MESSAGE_BYTES,
+    };
+    let processor = email_processor::Processor::new(&processor_config)?;
+    let mut processor_joined = processor.joined();
+    {
+        let stopping = stopping.clone();
+        tasks.push(tokio::spawn(async move {
+            email_processor::run(&processor_config, processor, stopping).await
+        }));
+    }
+
+    let handler_config = action_handler::Config {
+        kafka: kafka.clone(),
+        redis: args.redis.clone(),
+        group_id: action_handler::DEFAULT_GROUP_ID.to_owned(),
+        concurrency: 32,
+    };
+    let handler = action_handler::ActionHandler::new(&handler_config, store.clone())?;
+    let mut handler_joined = handler.joined();
+    {
+        let stopping = stopping.clone();
+        tasks.push(tokio::spawn(async move {
+            action_handler::run(&handler_config, handler, stopping).await
+        }));
+    }
+
+    if !args.json {
+        println!(
+            "spamflow dev: mock Kafka at {}, spam-detector at {detector_addr}, bloom-filter at {bloom_addr}, store {}",
+            cluster.bootstrap_servers(),
+            if store.is_durable() { "Redis" } else { "in memory" }
+        );
+        println!("replaying {} messages ({:?} split)", messages.len(), args.split);
+    }
+
+    // Subscribe the scorer before publishing so no verdict is missed.
+    let topics = kafka.topics();
+    let scorer: StreamConsumer = kafka
+        .consumer_config(&format!("{prefix}-scorer"))?
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("failed to create the scoring consumer")?;
+    scorer.subscribe(&[topics.verdicts.as_str(), topics.dlq.as_str()])?;
+
+    // Publish only once both consumer groups have their partitions, so the figures measure
+    // the pipeline rather than the first group join.
+    let join_timeout = Duration::from_secs(30);
+    for (name, joined) in [("email-processor", &mut processor_joined), ("action-handler", &mut handler_joined)] {
+        tokio::time::timeout(join_timeout, joined.wait_for(|joined| *joined))
+            .await
+            .with_context(|| format!("{name} did not join its consumer group within {join_timeout:?}"))?
+            .with_context(|| format!("{name} stopped before joining its consumer group"))?;
+    }
+
+    let producer: FutureProducer = kafka.producer_config()?.create()?;
+    let started = Instant::now();
+    let publish_progress = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        crate::train::progress_bar(messages.len() as u64, "replaying")
+    };
+    let published = crate::replay::publish(&producer, &topics.raw, "dev", &messages, &publish_progress).await?;
+    publish_progress.finish_and_clear();
+
+    let verdict_progress = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        crate::train::progress_bar(published, "verdicts")
+    };
+    let mut outcomes: HashMap<String, Outcome> = HashMap::new();
+    let mut dead_lettered = 0u64;
+    let deadline = tokio::time::sleep(Duration::from_secs(args.timeout_secs));
+    tokio::pin!(deadline);
+    let mut stream = scorer.stream();
+    while (outcomes.len() as u64) < published {
+        let record = tokio::select! {
+            record = stream.next() => record,
+            () = &mut deadline => break,
+        };
+        let Some(record) = record else { break };
+        let record = record.context("failed to read verdicts")?;
+        let key = record.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+        if outcomes.contains_key(&key) {
+            continue;
+        }
+        if record.topic() == topics.dlq {
+            dead_lettered += 1;
+            outcomes.insert(key, Outcome { verdict: None });
+        } else {
+            let verdict = pb::VerdictEvent::decode(record.payload().unwrap_or_default())
+                .context("the verdicts topic holds a record that is not a VerdictEvent")?;
+            if args.show_verdicts {
+                verdict_progress.suspend(|| {
+                    println!(
+                        "{:<48} {:<4} p={:.4} reason={}",
+                        verdict.message_id,
+                        if verdict.label == pb::Label::Spam as i32 { "spam" } else { "ham" },
+                        verdict.spam_probability,
+                        verdict.reason
+                    );
+                });
+            }
+            outcomes.insert(key, Outcome { verdict: Some(verdict) });
+        }
+        verdict_progress.inc(1);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    verdict_progress.finish_and_clear();
+    drop(stream);
+
+    let _ = stop.send(true);
+    for task in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(error = format!("{error:#}"), "A service failed during shutdown"),
+            Err(error) => tracing::warn!(%error, "A service task panicked"),
+        }
+    }
+
+    let missing = published - outcomes.len() as u64;
+    let mut confusion = Confusion::default();
+    let mut scores = Vec::new();
+    let mut latencies_ms = Vec::new();
+    let mut by_reason: HashMap<String, u64> = HashMap::new();
+    for verdict in outcomes.values().filter_map(|o| o.verdict.as_ref()) {
+        let is_spam = verdict.true_label == pb::Label::Spam as i32;
+        confusion.add(verdict.label == pb::Label::Spam as i32, is_spam);
+        scores.push((verdict.spam_probability, is_spam));
+        latencies_ms.push((verdict.decided_at_ms - verdict.published_at_ms).max(0) as f64);
+        *by_reason.entry(verdict.reason.clone()).or_default() += 1;
+    }
+    let summary = Summary::new(confusion, &latencies_ms, elapsed, Some(roc_auc(&scores)), model_version, threshold);
+    if !args.json {
+        println!(
+            "verdicts: {} spam, {} ham; dead-lettered: {dead_lettered}; missing: {missing}",
+            confusion.true_positives + confusion.false_positives,
+            confusion.true_negatives + confusion.false_negatives,
+        );
+        let mut reasons: Vec<_> = by_reason.into_iter().collect();
+        reasons.sort();
+        let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        println!("decided by: {}", reasons.join(", "));
+        println!("latency is from publish to verdict, through Kafka and both gRPC services");
+    }
+    summary.print(args.json);
+    if missing > 0 {
+        anyhow::bail!(
+            "{missing} of {published} messages got no verdict within {}s; raise --timeout-secs or check the logs",
+            args.timeout_secs
+        );
+    }
+    Ok(())
+}
