@@ -32,6 +32,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Publish labelled messages into the raw topic.
     Replay(replay::ReplayArgs),
+    /// Create every spamflow topic (already existing ones are left as they are).
+    CreateTopics(CreateTopicsArgs),
     /// Run the whole mesh in one process on a corpus and score the verdicts.
     Dev(dev::DevArgs),
 }
@@ -45,8 +47,27 @@ fn main() {
         Command::Classify(args) => report_error(classify::run(args)),
         Command::Replay(args) => cli::run_main(replay::run(args)),
         Command::Dev(args) => cli::run_main(dev::run(args)),
+        Command::CreateTopics(args) => cli::run_main(create_topics(args)),
     };
     std::process::exit(code);
+}
+
+/// `spamctl create-topics` flags.
+#[derive(Debug, clap::Args)]
+struct CreateTopicsArgs {
+    /// Partitions of each topic.
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    #[command(flatten)]
+    kafka: spamflow_runtime::kafka::KafkaArgs,
+}
+
+async fn create_topics(args: &CreateTopicsArgs) -> anyhow::Result<()> {
+    spamflow_runtime::kafka::ensure_topics(&args.kafka, args.partitions).await?;
+    for (topic, compacted) in args.kafka.topics().all() {
+        println!("{topic}{}", if compacted { " (compacted)" } else { "" });
+    }
+    Ok(())
 }
 
 fn report_error(result: anyhow::Result<()>) -> i32 {
