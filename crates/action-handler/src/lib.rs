@@ -14,20 +14,24 @@ use anyhow::Context;
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
-use tokio::sync::watch;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
 use spamflow_proto::v1 as pb;
 use spamflow_runtime::kafka::{KafkaArgs, Topics, record_key};
 use spamflow_runtime::pipeline::{self, Backoff, Handled, Stopping};
 use spamflow_runtime::store::{RedisArgs, Store};
+use tokio::sync::watch;
 
 /// Default consumer group.
 pub const DEFAULT_GROUP_ID: &str = "spamflow-action-handler";
 
 /// Configuration of the action-handler service.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "action-handler", version, about = "Applies verdicts idempotently")]
+#[command(
+    name = "action-handler",
+    version,
+    about = "Applies verdicts idempotently"
+)]
 pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -79,13 +83,19 @@ impl ActionHandler {
         let verdict = match message.payload().map(pb::VerdictEvent::decode) {
             Some(Ok(verdict)) if !verdict.message_id.is_empty() => verdict,
             Some(Ok(_)) => {
-                return self.dead_letter(&message, "verdict has an empty message_id", &mut stopping).await;
+                return self
+                    .dead_letter(&message, "verdict has an empty message_id", &mut stopping)
+                    .await;
             }
             Some(Err(error)) => {
                 let reason = format!("value is not a spamflow.v1.VerdictEvent: {error}");
                 return self.dead_letter(&message, &reason, &mut stopping).await;
             }
-            None => return self.dead_letter(&message, "record has no value", &mut stopping).await,
+            None => {
+                return self
+                    .dead_letter(&message, "record has no value", &mut stopping)
+                    .await;
+            }
         };
         let key = record_key(&verdict.mailbox, &verdict.message_id);
         let label = match pb::Label::try_from(verdict.label) {
@@ -123,7 +133,12 @@ impl ActionHandler {
         }
     }
 
-    async fn dead_letter(&self, message: &OwnedMessage, reason: &str, stopping: &mut Stopping) -> Handled {
+    async fn dead_letter(
+        &self,
+        message: &OwnedMessage,
+        reason: &str,
+        stopping: &mut Stopping,
+    ) -> Handled {
         pipeline::dead_letter(&self.producer, &self.topics.dlq, message, reason, stopping).await
     }
 }
@@ -133,9 +148,17 @@ impl ActionHandler {
 /// # Errors
 ///
 /// Fails when the consumer cannot be created or subscribed, or consumption fails.
-pub async fn run(config: &Config, handler: ActionHandler, stopping: Stopping) -> anyhow::Result<()> {
-    let consumer = spamflow_runtime::kafka::group_consumer(&config.kafka, &config.group_id, handler.joined.clone())
-        .context("failed to create the Kafka consumer")?;
+pub async fn run(
+    config: &Config,
+    handler: ActionHandler,
+    stopping: Stopping,
+) -> anyhow::Result<()> {
+    let consumer = spamflow_runtime::kafka::group_consumer(
+        &config.kafka,
+        &config.group_id,
+        handler.joined.clone(),
+    )
+    .context("failed to create the Kafka consumer")?;
     consumer
         .subscribe(&[handler.topics.verdicts.as_str()])
         .with_context(|| format!("failed to subscribe to {}", handler.topics.verdicts))?;

@@ -16,7 +16,9 @@ fn main() {
             .await
             .context("failed to connect to Redis (SPAMFLOW_REDIS_URL)")?;
         if !store.is_durable() {
-            tracing::warn!("SPAMFLOW_REDIS_URL is unset: recorded verdicts live only in this process");
+            tracing::warn!(
+                "SPAMFLOW_REDIS_URL is unset: recorded verdicts live only in this process"
+            );
         }
         let handler = ActionHandler::new(&config, store)?;
         let (stop, stopping) = Stopping::new();

@@ -43,10 +43,18 @@ pub struct Config {
     #[arg(long, env = "SPAMFLOW_LISTEN_ADDR", default_value = DEFAULT_LISTEN_ADDR)]
     pub listen_addr: SocketAddr,
     /// Number of fingerprints the filter is sized for.
-    #[arg(long, env = "SPAMFLOW_BLOOM_EXPECTED_ITEMS", default_value_t = 1_000_000)]
+    #[arg(
+        long,
+        env = "SPAMFLOW_BLOOM_EXPECTED_ITEMS",
+        default_value_t = 1_000_000
+    )]
     pub expected_items: usize,
     /// Target false-positive rate at the expected number of items, in (0, 1).
-    #[arg(long, env = "SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE", default_value_t = 0.001)]
+    #[arg(
+        long,
+        env = "SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE",
+        default_value_t = 0.001
+    )]
     pub false_positive_rate: f64,
     #[command(flatten)]
     pub redis: RedisArgs,
@@ -129,7 +137,8 @@ impl Filter {
             for entry in &entries {
                 self.bloom.insert(entry.as_str());
             }
-            self.position.store(from + entries.len() as u64, Ordering::Release);
+            self.position
+                .store(from + entries.len() as u64, Ordering::Release);
         }
     }
 
@@ -144,7 +153,10 @@ impl Filter {
     ///
     /// Returns [`StoreError`] when the store cannot be written; nothing is added then.
     pub async fn insert(&self, keys: &[String]) -> Result<u32, StoreError> {
-        let new = keys.iter().filter(|key| !self.bloom.contains(key.as_str())).count() as u32;
+        let new = keys
+            .iter()
+            .filter(|key| !self.bloom.contains(key.as_str()))
+            .count() as u32;
         self.store.bloom_append(keys).await?;
         self.sync().await?;
         Ok(new)
@@ -153,8 +165,16 @@ impl Filter {
     /// Size and fill of the filter.
     pub fn stats(&self) -> pb::BloomStats {
         let bits = self.bloom.num_bits() as u64;
-        let set: u64 = self.bloom.iter().map(|block| u64::from(block.count_ones())).sum();
-        let fill_ratio = if bits == 0 { 0.0 } else { set as f64 / bits as f64 };
+        let set: u64 = self
+            .bloom
+            .iter()
+            .map(|block| u64::from(block.count_ones()))
+            .sum();
+        let fill_ratio = if bits == 0 {
+            0.0
+        } else {
+            set as f64 / bits as f64
+        };
         let hashes = self.bloom.num_hashes();
         pb::BloomStats {
             bits,
@@ -192,7 +212,9 @@ fn fingerprint_keys(fingerprints: &[pb::Fingerprint]) -> Result<Vec<String>, Sta
         .enumerate()
         .map(|(index, fingerprint)| {
             let kind = match pb::FingerprintKind::try_from(fingerprint.kind) {
-                Ok(pb::FingerprintKind::BodyDigest) => spamflow_core::fingerprint::FingerprintKind::BodyDigest,
+                Ok(pb::FingerprintKind::BodyDigest) => {
+                    spamflow_core::fingerprint::FingerprintKind::BodyDigest
+                }
                 Ok(pb::FingerprintKind::NearDuplicate) => {
                     spamflow_core::fingerprint::FingerprintKind::NearDuplicate
                 }
@@ -227,7 +249,10 @@ fn store_status(error: &StoreError) -> Status {
 
 #[tonic::async_trait]
 impl BloomFilter for BloomService {
-    async fn check(&self, request: Request<pb::CheckRequest>) -> Result<Response<pb::CheckResponse>, Status> {
+    async fn check(
+        &self,
+        request: Request<pb::CheckRequest>,
+    ) -> Result<Response<pb::CheckResponse>, Status> {
         let fingerprints = request.into_inner().fingerprints;
         let keys = fingerprint_keys(&fingerprints)?;
         self.filter.sync().await.map_err(|e| store_status(&e))?;
@@ -240,16 +265,28 @@ impl BloomFilter for BloomService {
         Ok(Response::new(pb::CheckResponse { matches }))
     }
 
-    async fn insert(&self, request: Request<pb::InsertRequest>) -> Result<Response<pb::InsertResponse>, Status> {
+    async fn insert(
+        &self,
+        request: Request<pb::InsertRequest>,
+    ) -> Result<Response<pb::InsertResponse>, Status> {
         let keys = fingerprint_keys(&request.into_inner().fingerprints)?;
         if keys.is_empty() {
-            return Err(Status::invalid_argument("fingerprints is empty: send at least one"));
+            return Err(Status::invalid_argument(
+                "fingerprints is empty: send at least one",
+            ));
         }
-        let inserted = self.filter.insert(&keys).await.map_err(|e| store_status(&e))?;
+        let inserted = self
+            .filter
+            .insert(&keys)
+            .await
+            .map_err(|e| store_status(&e))?;
         Ok(Response::new(pb::InsertResponse { inserted }))
     }
 
-    async fn get_stats(&self, _request: Request<pb::GetStatsRequest>) -> Result<Response<pb::BloomStats>, Status> {
+    async fn get_stats(
+        &self,
+        _request: Request<pb::GetStatsRequest>,
+    ) -> Result<Response<pb::BloomStats>, Status> {
         self.filter.sync().await.map_err(|e| store_status(&e))?;
         Ok(Response::new(self.filter.stats()))
     }
@@ -267,7 +304,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (health, router) = grpc::standard_router(server)?;
-    health.set_serving::<BloomFilterServer<BloomService>>().await;
+    health
+        .set_serving::<BloomFilterServer<BloomService>>()
+        .await;
     let service = BloomFilterServer::new(BloomService::new(filter));
     grpc::serve(router.add_service(service), listener, shutdown).await?;
     Ok(())
@@ -288,7 +327,13 @@ mod tests {
     async fn inserted_keys_are_found_after_replay() {
         let store = Store::memory();
         let filter = Filter::open(store.clone(), 1000, 0.01).await.unwrap();
-        assert_eq!(filter.insert(&["body:aa".into(), "body:bb".into()]).await.unwrap(), 2);
+        assert_eq!(
+            filter
+                .insert(&["body:aa".into(), "body:bb".into()])
+                .await
+                .unwrap(),
+            2
+        );
         assert_eq!(filter.insert(&["body:aa".into()]).await.unwrap(), 0);
 
         let reopened = Filter::open(store, 1000, 0.01).await.unwrap();
@@ -310,16 +355,34 @@ mod tests {
 
     #[test]
     fn rejects_unspecified_kind_and_empty_value() {
-        let error = fingerprint_keys(&[pb::Fingerprint { kind: 0, value: "x".into() }]).unwrap_err();
+        let error = fingerprint_keys(&[pb::Fingerprint {
+            kind: 0,
+            value: "x".into(),
+        }])
+        .unwrap_err();
         assert_eq!(error.code(), tonic::Code::InvalidArgument);
-        assert!(error.message().contains("fingerprints[0].kind"), "{}", error.message());
+        assert!(
+            error.message().contains("fingerprints[0].kind"),
+            "{}",
+            error.message()
+        );
         let error = fingerprint_keys(&[digest("  ")]).unwrap_err();
-        assert!(error.message().contains("fingerprints[0].value"), "{}", error.message());
+        assert!(
+            error.message().contains("fingerprints[0].value"),
+            "{}",
+            error.message()
+        );
     }
 
     #[tokio::test]
     async fn rejects_invalid_false_positive_rate() {
-        let error = Filter::open(Store::memory(), 10, 1.5).await.unwrap_err().to_string();
-        assert!(error.contains("SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE"), "{error}");
+        let error = Filter::open(Store::memory(), 10, 1.5)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE"),
+            "{error}"
+        );
     }
 }

@@ -15,7 +15,9 @@ fn main() {
             .await
             .context("failed to connect to Redis (SPAMFLOW_REDIS_URL)")?;
         if !store.is_durable() {
-            tracing::warn!("SPAMFLOW_REDIS_URL is unset: inserted fingerprints live only in this process");
+            tracing::warn!(
+                "SPAMFLOW_REDIS_URL is unset: inserted fingerprints live only in this process"
+            );
         }
         let filter = Filter::open(store, config.expected_items, config.false_positive_rate).await?;
         let listener = grpc::bind(config.listen_addr).await?;

@@ -15,7 +15,12 @@ fn start_filter(redis: &Redis, prefix: &str, port: u16) -> ChildGuard {
         .env("SPAMFLOW_REDIS_URL", &redis.url)
         .env("SPAMFLOW_REDIS_KEY_PREFIX", prefix);
     let mut guard = ChildGuard::spawn("bloom-filter", command).unwrap();
-    wait_for_port(([127, 0, 0, 1], port).into(), guard.child_mut(), "bloom-filter").unwrap();
+    wait_for_port(
+        ([127, 0, 0, 1], port).into(),
+        guard.child_mut(),
+        "bloom-filter",
+    )
+    .unwrap();
     guard
 }
 
@@ -58,11 +63,22 @@ async fn restarted_filter_keeps_inserted_fingerprints() {
     let values: Vec<&str> = checked.matches.iter().map(|m| m.value.as_str()).collect();
     assert_eq!(values, ["aaaa", "bbbb"]);
 
-    let stats = client.get_stats(pb::GetStatsRequest {}).await.unwrap().into_inner();
+    let stats = client
+        .get_stats(pb::GetStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(stats.items, 2);
-    assert!(stats.fill_ratio > 0.0 && stats.fill_ratio < 0.01, "{stats:?}");
+    assert!(
+        stats.fill_ratio > 0.0 && stats.fill_ratio < 0.01,
+        "{stats:?}"
+    );
 
-    let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut health = HealthClient::new(channel);
     let status = health
         .check(HealthCheckRequest {
@@ -80,15 +96,24 @@ async fn invalid_fingerprint_is_invalid_argument() {
     let redis = Redis::start().unwrap();
     let port = free_port().unwrap();
     let _filter = start_filter(&redis, "bloom-invalid", port);
-    let mut client = BloomFilterClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
+    let mut client = BloomFilterClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
     let status = client
         .insert(pb::InsertRequest {
-            fingerprints: vec![pb::Fingerprint { kind: 0, value: "x".into() }],
+            fingerprints: vec![pb::Fingerprint {
+                kind: 0,
+                value: "x".into(),
+            }],
         })
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    assert!(status.message().contains("fingerprints[0].kind"), "{}", status.message());
+    assert!(
+        status.message().contains("fingerprints[0].kind"),
+        "{}",
+        status.message()
+    );
 }
 
 #[test]

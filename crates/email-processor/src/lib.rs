@@ -19,7 +19,6 @@ use anyhow::Context;
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
-use tokio::sync::watch;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
@@ -30,6 +29,7 @@ use spamflow_proto::v1::bloom_filter_client::BloomFilterClient;
 use spamflow_proto::v1::spam_detector_client::SpamDetectorClient;
 use spamflow_runtime::kafka::{KafkaArgs, Topics, record_key};
 use spamflow_runtime::pipeline::{self, Backoff, Handled, Stopping};
+use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
@@ -38,7 +38,11 @@ pub const DEFAULT_GROUP_ID: &str = "spamflow-email-processor";
 
 /// Configuration of the email-processor service.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "email-processor", version, about = "Judges raw emails from Kafka")]
+#[command(
+    name = "email-processor",
+    version,
+    about = "Judges raw emails from Kafka"
+)]
 pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -46,10 +50,18 @@ pub struct Config {
     #[arg(long, env = "SPAMFLOW_GROUP_ID", default_value = DEFAULT_GROUP_ID)]
     pub group_id: String,
     /// URL of the spam-detector gRPC service.
-    #[arg(long, env = "SPAMFLOW_DETECTOR_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "SPAMFLOW_DETECTOR_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub detector_url: String,
     /// URL of the bloom-filter gRPC service.
-    #[arg(long, env = "SPAMFLOW_BLOOM_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "SPAMFLOW_BLOOM_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
     pub bloom_url: String,
     /// Deadline of each gRPC call, in milliseconds.
     #[arg(long, env = "SPAMFLOW_RPC_TIMEOUT_MS", default_value_t = 2_000)]
@@ -137,14 +149,24 @@ impl Processor {
             Ok(Some(verdict)) => self.produce_verdict(&message, verdict, &mut stopping).await,
             Ok(None) => Handled::Interrupted,
             Err(poison) => {
-                pipeline::dead_letter(&self.producer, &self.topics.dlq, &message, &poison.to_string(), &mut stopping)
-                    .await
+                pipeline::dead_letter(
+                    &self.producer,
+                    &self.topics.dlq,
+                    &message,
+                    &poison.to_string(),
+                    &mut stopping,
+                )
+                .await
             }
         }
     }
 
     /// Decides the verdict of a record; `Ok(None)` when shutdown interrupted it.
-    async fn judge(&self, message: &OwnedMessage, stopping: &mut Stopping) -> Result<Option<pb::VerdictEvent>, Poison> {
+    async fn judge(
+        &self,
+        message: &OwnedMessage,
+        stopping: &mut Stopping,
+    ) -> Result<Option<pb::VerdictEvent>, Poison> {
         let payload = message.payload().ok_or(Poison::NoValue)?;
         let event = pb::EmailEvent::decode(payload)?;
         let email = Email::parse(&event.raw, self.limits)?;
@@ -236,21 +258,35 @@ impl Processor {
             // Fingerprints come from this process, so a rejection is a bug, not bad input;
             // retrying would loop forever, so the message is judged without the filter.
             Err(status) if status.code() == Code::InvalidArgument => {
-                tracing::error!(error = status.message(), "Bloom filter rejected fingerprints");
+                tracing::error!(
+                    error = status.message(),
+                    "Bloom filter rejected fingerprints"
+                );
                 Attempt::Ok(Vec::new())
             }
             Err(status) => Attempt::Retry(status),
         }
     }
 
-    async fn produce_verdict(&self, message: &OwnedMessage, verdict: pb::VerdictEvent, stopping: &mut Stopping) -> Handled {
+    async fn produce_verdict(
+        &self,
+        message: &OwnedMessage,
+        verdict: pb::VerdictEvent,
+        stopping: &mut Stopping,
+    ) -> Handled {
         let key = record_key(&verdict.mailbox, &verdict.message_id);
         let payload = verdict.encode_to_vec();
         let backoff = Backoff::default();
         let mut attempt = 0;
         loop {
-            let record = FutureRecord::to(&self.topics.verdicts).key(&key).payload(&payload);
-            match self.producer.send(record, Timeout::After(Duration::from_secs(30))).await {
+            let record = FutureRecord::to(&self.topics.verdicts)
+                .key(&key)
+                .payload(&payload);
+            match self
+                .producer
+                .send(record, Timeout::After(Duration::from_secs(30)))
+                .await
+            {
                 Ok(_) => {
                     tracing::debug!(
                         message_id = %verdict.message_id,
@@ -279,8 +315,12 @@ impl Processor {
 ///
 /// Fails when the consumer cannot be created or subscribed, or consumption fails.
 pub async fn run(config: &Config, processor: Processor, stopping: Stopping) -> anyhow::Result<()> {
-    let consumer = spamflow_runtime::kafka::group_consumer(&config.kafka, &config.group_id, processor.joined.clone())
-        .context("failed to create the Kafka consumer")?;
+    let consumer = spamflow_runtime::kafka::group_consumer(
+        &config.kafka,
+        &config.group_id,
+        processor.joined.clone(),
+    )
+    .context("failed to create the Kafka consumer")?;
     consumer
         .subscribe(&[processor.topics.raw.as_str()])
         .with_context(|| format!("failed to subscribe to {}", processor.topics.raw))?;

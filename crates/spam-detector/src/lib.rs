@@ -65,7 +65,10 @@ impl Config {
             None => default_model().context("failed to load the shipped default model"),
             Some(path) => {
                 let json = std::fs::read_to_string(path).with_context(|| {
-                    format!("failed to read model file {} (SPAMFLOW_MODEL_PATH)", path.display())
+                    format!(
+                        "failed to read model file {} (SPAMFLOW_MODEL_PATH)",
+                        path.display()
+                    )
                 })?;
                 Model::from_json(&json)
                     .with_context(|| format!("failed to load model file {}", path.display()))
@@ -102,7 +105,10 @@ impl Detector {
 
     /// Replaces the model; requests in flight finish with the old one.
     pub fn swap_model(&self, model: Model) {
-        tracing::info!(model_version = model.version(), "Serving a new model version");
+        tracing::info!(
+            model_version = model.version(),
+            "Serving a new model version"
+        );
         *self
             .model
             .write()
@@ -111,7 +117,11 @@ impl Detector {
 
     /// Classifies one request. `field` names the request in error messages, for example
     /// `requests[3]` in a batch.
-    fn classify_one(&self, request: pb::ClassifyRequest, field: &str) -> Result<pb::ClassifyResponse, Status> {
+    fn classify_one(
+        &self,
+        request: pb::ClassifyRequest,
+        field: &str,
+    ) -> Result<pb::ClassifyResponse, Status> {
         let email = match request.content {
             None => {
                 return Err(Status::invalid_argument(format!(
@@ -120,8 +130,10 @@ impl Detector {
             }
             Some(pb::classify_request::Content::Raw(raw)) => Email::parse(&raw, self.limits)
                 .map_err(|error| email_error_status(&format!("{field}raw"), &error))?,
-            Some(pb::classify_request::Content::Text(text)) => Email::from_plain_text(&text, self.limits)
-                .map_err(|error| email_error_status(&format!("{field}text"), &error))?,
+            Some(pb::classify_request::Content::Text(text)) => {
+                Email::from_plain_text(&text, self.limits)
+                    .map_err(|error| email_error_status(&format!("{field}text"), &error))?
+            }
         };
         let model = self.model();
         let score = model.score(&email);
@@ -140,7 +152,10 @@ impl Detector {
             top_features: score
                 .top_features
                 .into_iter()
-                .map(|(feature, contribution)| pb::FeatureContribution { feature, contribution })
+                .map(|(feature, contribution)| pb::FeatureContribution {
+                    feature,
+                    contribution,
+                })
                 .collect(),
         })
     }
@@ -149,7 +164,9 @@ impl Detector {
 /// Maps a parse error to `INVALID_ARGUMENT`, naming the field and the rule.
 fn email_error_status(field: &str, error: &EmailError) -> Status {
     let hint = match error {
-        EmailError::TooLarge { .. } => " (raise --max-message-bytes or SPAMFLOW_MAX_MESSAGE_BYTES on the server)",
+        EmailError::TooLarge { .. } => {
+            " (raise --max-message-bytes or SPAMFLOW_MAX_MESSAGE_BYTES on the server)"
+        }
         _ => "",
     };
     Status::invalid_argument(format!("{field}: {error}{hint}"))
@@ -168,7 +185,8 @@ impl SpamDetector for Detector {
         &self,
         request: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        self.classify_one(request.into_inner(), "").map(Response::new)
+        self.classify_one(request.into_inner(), "")
+            .map(Response::new)
     }
 
     async fn classify_batch(
@@ -177,7 +195,9 @@ impl SpamDetector for Detector {
     ) -> Result<Response<pb::ClassifyBatchResponse>, Status> {
         let requests = request.into_inner().requests;
         if requests.is_empty() {
-            return Err(Status::invalid_argument("requests is empty: send at least one message"));
+            return Err(Status::invalid_argument(
+                "requests is empty: send at least one message",
+            ));
         }
         if requests.len() > self.max_batch {
             return Err(Status::invalid_argument(format!(
@@ -241,7 +261,13 @@ mod tests {
     use super::*;
 
     fn detector() -> Detector {
-        Detector::new(default_model().unwrap(), Limits { max_message_bytes: 1000 }, 2)
+        Detector::new(
+            default_model().unwrap(),
+            Limits {
+                max_message_bytes: 1000,
+            },
+            2,
+        )
     }
 
     #[test]
@@ -256,7 +282,11 @@ mod tests {
             .classify_one(pb::ClassifyRequest::default(), "")
             .unwrap_err();
         assert_eq!(error.code(), tonic::Code::InvalidArgument);
-        assert!(error.message().contains("content is missing"), "{}", error.message());
+        assert!(
+            error.message().contains("content is missing"),
+            "{}",
+            error.message()
+        );
     }
 
     #[test]
@@ -267,7 +297,11 @@ mod tests {
         };
         let error = detector().classify_one(request, "").unwrap_err();
         assert_eq!(error.code(), tonic::Code::InvalidArgument);
-        assert!(error.message().contains("1001 bytes"), "{}", error.message());
+        assert!(
+            error.message().contains("1001 bytes"),
+            "{}",
+            error.message()
+        );
         assert!(error.message().contains("SPAMFLOW_MAX_MESSAGE_BYTES"));
     }
 

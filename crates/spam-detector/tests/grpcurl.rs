@@ -17,7 +17,12 @@ fn start_detector(extra_env: &[(&str, &str)]) -> Detector {
         command.env(key, value);
     }
     let mut process = ChildGuard::spawn("spam-detector", command).unwrap();
-    wait_for_port(([127, 0, 0, 1], port).into(), process.child_mut(), "spam-detector").unwrap();
+    wait_for_port(
+        ([127, 0, 0, 1], port).into(),
+        process.child_mut(),
+        "spam-detector",
+    )
+    .unwrap();
     Detector {
         address: format!("127.0.0.1:{port}"),
         _process: process,
@@ -48,9 +53,16 @@ fn grpcurl_lists_services_by_reflection() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for service in ["spamflow.v1.SpamDetector", "grpc.health.v1.Health"] {
-        assert!(stdout.lines().any(|line| line == service), "{service} missing from:\n{stdout}");
+        assert!(
+            stdout.lines().any(|line| line == service),
+            "{service} missing from:\n{stdout}"
+        );
     }
 }
 
@@ -58,14 +70,27 @@ fn grpcurl_lists_services_by_reflection() {
 fn grpcurl_classifies_plain_text() {
     let detector = start_detector(&[]);
     let request = r#"{"text": "URGENT! You have won a FREE cash prize. Click here now to claim your money, limited time offer!", "message_id": "adhoc-1"}"#;
-    let (ok, stdout, stderr) = grpcurl(&detector, &["-d", request, "spamflow.v1.SpamDetector/Classify"]);
+    let (ok, stdout, stderr) = grpcurl(
+        &detector,
+        &["-d", request, "spamflow.v1.SpamDetector/Classify"],
+    );
     assert!(ok, "{stderr}");
     let response: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(response["label"], "LABEL_SPAM", "{stdout}");
     assert_eq!(response["messageId"], "adhoc-1");
     assert!(response["spamProbability"].as_f64().unwrap() > 0.5);
-    assert!(response["modelVersion"].as_str().unwrap().starts_with("lr1-"));
-    assert!(response["topFeatures"].as_array().is_some_and(|f| !f.is_empty()), "{stdout}");
+    assert!(
+        response["modelVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("lr1-")
+    );
+    assert!(
+        response["topFeatures"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty()),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -74,14 +99,20 @@ fn grpcurl_gets_invalid_argument_for_bad_requests() {
     let cases = [
         (r#"{}"#, "content is missing"),
         (r#"{"text": "   "}"#, "text: message is empty"),
-        (r#"{"raw": "aGVsbG8gdGhlcmUsIG5vdCBhbiBlbWFpbA=="}"#, "raw: not an RFC 5322 message"),
+        (
+            r#"{"raw": "aGVsbG8gdGhlcmUsIG5vdCBhbiBlbWFpbA=="}"#,
+            "raw: not an RFC 5322 message",
+        ),
         (
             r#"{"text": "this plain text is longer than the sixty-four byte limit that the server has"}"#,
             "above the limit of 64 bytes",
         ),
     ];
     for (request, expected) in cases {
-        let (ok, _, stderr) = grpcurl(&detector, &["-d", request, "spamflow.v1.SpamDetector/Classify"]);
+        let (ok, _, stderr) = grpcurl(
+            &detector,
+            &["-d", request, "spamflow.v1.SpamDetector/Classify"],
+        );
         assert!(!ok, "{request} succeeded");
         assert!(stderr.contains("InvalidArgument"), "{request}: {stderr}");
         assert!(stderr.contains(expected), "{request}: {stderr}");
@@ -93,7 +124,11 @@ fn grpcurl_health_check_is_serving() {
     let detector = start_detector(&[]);
     let (ok, stdout, stderr) = grpcurl(
         &detector,
-        &["-d", r#"{"service": "spamflow.v1.SpamDetector"}"#, "grpc.health.v1.Health/Check"],
+        &[
+            "-d",
+            r#"{"service": "spamflow.v1.SpamDetector"}"#,
+            "grpc.health.v1.Health/Check",
+        ],
     );
     assert!(ok, "{stderr}");
     assert!(stdout.contains("SERVING"), "{stdout}");

@@ -20,7 +20,8 @@ pub struct ClassifyArgs {
 
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     let model = crate::train::load_model(args.model.as_deref())?;
-    let raw = std::fs::read(&args.file).with_context(|| format!("failed to read {}", args.file.display()))?;
+    let raw = std::fs::read(&args.file)
+        .with_context(|| format!("failed to read {}", args.file.display()))?;
     let email = if args.text {
         Email::from_plain_text(&String::from_utf8_lossy(&raw), Limits::default())
     } else {

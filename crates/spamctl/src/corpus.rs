@@ -39,12 +39,27 @@ impl SplitFilter {
 ///
 /// # Errors
 ///
-/// Fails naming the path when a path does not exist or cannot be read.
-pub fn load(spam: &[PathBuf], ham: &[PathBuf], split: SplitFilter) -> anyhow::Result<Vec<CorpusMessage>> {
+/// Fails naming the path when a path does not exist or cannot be read, and naming the message
+/// when two share a name, because names become message ids downstream.
+pub fn load(
+    spam: &[PathBuf],
+    ham: &[PathBuf],
+    split: SplitFilter,
+) -> anyhow::Result<Vec<CorpusMessage>> {
     let mut messages = Vec::new();
     for (paths, label) in [(spam, Label::Spam), (ham, Label::Ham)] {
         for path in paths {
             load_path(path, label, split, &mut messages)?;
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for message in &messages {
+        if !seen.insert(message.name.as_str()) {
+            bail!(
+                "two messages are named {}; file names are used as message ids and must be unique \
+                 across every --spam and --ham path",
+                message.name
+            );
         }
     }
     Ok(messages)
@@ -57,7 +72,10 @@ fn load_path(
     out: &mut Vec<CorpusMessage>,
 ) -> anyhow::Result<()> {
     let metadata = std::fs::metadata(path).with_context(|| {
-        format!("failed to read {}; run scripts/fetch-corpus to fetch the SpamAssassin corpus", path.display())
+        format!(
+            "failed to read {}; run scripts/fetch-corpus to fetch the SpamAssassin corpus",
+            path.display()
+        )
     })?;
     if metadata.is_dir() {
         let mut files = Vec::new();
@@ -73,7 +91,9 @@ fn load_path(
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("failed to list {}", dir.display()))? {
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("failed to list {}", dir.display()))?
+    {
         let entry = entry.with_context(|| format!("failed to list {}", dir.display()))?;
         let path = entry.path();
         let name = entry.file_name();
@@ -90,7 +110,12 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_file(path: &Path, label: Label, split: SplitFilter, out: &mut Vec<CorpusMessage>) -> anyhow::Result<()> {
+fn load_file(
+    path: &Path,
+    label: Label,
+    split: SplitFilter,
+    out: &mut Vec<CorpusMessage>,
+) -> anyhow::Result<()> {
     let raw = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
     let base_name = path
         .file_name()
@@ -100,11 +125,19 @@ fn load_file(path: &Path, label: Label, split: SplitFilter, out: &mut Vec<Corpus
         for (index, message) in split_mbox(&raw).into_iter().enumerate() {
             let name = format!("{base_name}#{index}");
             if split.admits(&name) {
-                out.push(CorpusMessage { name, label, raw: message });
+                out.push(CorpusMessage {
+                    name,
+                    label,
+                    raw: message,
+                });
             }
         }
     } else if split.admits(&base_name) {
-        out.push(CorpusMessage { name: base_name, label, raw });
+        out.push(CorpusMessage {
+            name: base_name,
+            label,
+            raw,
+        });
     }
     Ok(())
 }
@@ -116,7 +149,8 @@ fn is_mbox(path: &Path, raw: &[u8]) -> bool {
     if path.extension().is_some_and(|ext| ext == "mbox") {
         return true;
     }
-    raw.starts_with(b"From ") && raw.windows(6).filter(|w| w == b"\nFrom ").count() >= 1
+    raw.starts_with(b"From ")
+        && raw.windows(6).filter(|w| w == b"\nFrom ").count() >= 1
         && split_mbox(raw).len() > 1
 }
 
@@ -139,7 +173,13 @@ pub fn split_mbox(raw: &[u8]) -> Vec<Vec<u8>> {
             previous_blank = line.trim_ascii().is_empty();
             continue;
         };
-        let unquoted = if line.starts_with(b">") && line.iter().skip_while(|&&b| b == b'>').take(5).eq(b"From ".iter()) {
+        let unquoted = if line.starts_with(b">")
+            && line
+                .iter()
+                .skip_while(|&&b| b == b'>')
+                .take(5)
+                .eq(b"From ".iter())
+        {
             &line[1..]
         } else {
             line

@@ -75,7 +75,10 @@ struct Outcome {
 
 pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let (spam, ham) = if args.spam.is_empty() && args.ham.is_empty() {
-        (vec![PathBuf::from("data/corpus/spam")], vec![PathBuf::from("data/corpus/ham")])
+        (
+            vec![PathBuf::from("data/corpus/spam")],
+            vec![PathBuf::from("data/corpus/ham")],
+        )
     } else {
         (args.spam.clone(), args.ham.clone())
     };
@@ -102,7 +105,9 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         .await
         .context("failed to connect to Redis (SPAMFLOW_REDIS_URL)")?;
     let (stop, stopping) = Stopping::new();
-    let server_args = ServerArgs { grpc_timeout_ms: 5_000 };
+    let server_args = ServerArgs {
+        grpc_timeout_ms: 5_000,
+    };
 
     let detector_listener = spamflow_runtime::grpc::bind(args.detector_addr).await?;
     let detector_addr = detector_listener.local_addr()?;
@@ -112,7 +117,10 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         let server_args = server_args.clone();
         let mut stopping = stopping.clone();
         tasks.push(tokio::spawn(async move {
-            spam_detector::run(detector, &server_args, detector_listener, async move { stopping.wait().await }).await
+            spam_detector::run(detector, &server_args, detector_listener, async move {
+                stopping.wait().await
+            })
+            .await
         }));
     }
 
@@ -123,7 +131,10 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         let server_args = server_args.clone();
         let mut stopping = stopping.clone();
         tasks.push(tokio::spawn(async move {
-            bloom_filter::run(filter, &server_args, bloom_listener, async move { stopping.wait().await }).await
+            bloom_filter::run(filter, &server_args, bloom_listener, async move {
+                stopping.wait().await
+            })
+            .await
         }));
     }
 
@@ -164,9 +175,17 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         println!(
             "spamflow dev: mock Kafka at {}, spam-detector at {detector_addr}, bloom-filter at {bloom_addr}, store {}",
             cluster.bootstrap_servers(),
-            if store.is_durable() { "Redis" } else { "in memory" }
+            if store.is_durable() {
+                "Redis"
+            } else {
+                "in memory"
+            }
         );
-        println!("replaying {} messages ({:?} split)", messages.len(), args.split);
+        println!(
+            "replaying {} messages ({:?} split)",
+            messages.len(),
+            args.split
+        );
     }
 
     // Subscribe the scorer before publishing so no verdict is missed.
@@ -181,10 +200,15 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     // Publish only once both consumer groups have their partitions, so the figures measure
     // the pipeline rather than the first group join.
     let join_timeout = Duration::from_secs(30);
-    for (name, joined) in [("email-processor", &mut processor_joined), ("action-handler", &mut handler_joined)] {
+    for (name, joined) in [
+        ("email-processor", &mut processor_joined),
+        ("action-handler", &mut handler_joined),
+    ] {
         tokio::time::timeout(join_timeout, joined.wait_for(|joined| *joined))
             .await
-            .with_context(|| format!("{name} did not join its consumer group within {join_timeout:?}"))?
+            .with_context(|| {
+                format!("{name} did not join its consumer group within {join_timeout:?}")
+            })?
             .with_context(|| format!("{name} stopped before joining its consumer group"))?;
     }
 
@@ -195,7 +219,8 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     } else {
         crate::train::progress_bar(messages.len() as u64, "replaying")
     };
-    let published = crate::replay::publish(&producer, &topics.raw, "dev", &messages, &publish_progress).await?;
+    let published =
+        crate::replay::publish(&producer, &topics.raw, "dev", &messages, &publish_progress).await?;
     publish_progress.finish_and_clear();
 
     let verdict_progress = if args.json {
@@ -215,7 +240,10 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         };
         let Some(record) = record else { break };
         let record = record.context("failed to read verdicts")?;
-        let key = record.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+        let key = record
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
         if outcomes.contains_key(&key) {
             continue;
         }
@@ -230,13 +258,22 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
                     println!(
                         "{:<48} {:<4} p={:.4} reason={}",
                         verdict.message_id,
-                        if verdict.label == pb::Label::Spam as i32 { "spam" } else { "ham" },
+                        if verdict.label == pb::Label::Spam as i32 {
+                            "spam"
+                        } else {
+                            "ham"
+                        },
                         verdict.spam_probability,
                         verdict.reason
                     );
                 });
             }
-            outcomes.insert(key, Outcome { verdict: Some(verdict) });
+            outcomes.insert(
+                key,
+                Outcome {
+                    verdict: Some(verdict),
+                },
+            );
         }
         verdict_progress.inc(1);
     }
@@ -248,7 +285,10 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     for task in tasks {
         match task.await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(error = format!("{error:#}"), "A service failed during shutdown"),
+            Ok(Err(error)) => tracing::warn!(
+                error = format!("{error:#}"),
+                "A service failed during shutdown"
+            ),
             Err(error) => tracing::warn!(%error, "A service task panicked"),
         }
     }
@@ -265,7 +305,16 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         latencies_ms.push((verdict.decided_at_ms - verdict.published_at_ms).max(0) as f64);
         *by_reason.entry(verdict.reason.clone()).or_default() += 1;
     }
-    let summary = Summary::new(confusion, &latencies_ms, elapsed, Some(roc_auc(&scores)), model_version, threshold);
+    let auc = roc_auc(&scores);
+    // The summary line of `spamctl dev` has a fixed set of fields; ROC AUC is shown above it.
+    let summary = Summary::new(
+        confusion,
+        &latencies_ms,
+        elapsed,
+        None,
+        model_version,
+        threshold,
+    );
     if !args.json {
         println!(
             "verdicts: {} spam, {} ham; dead-lettered: {dead_lettered}; missing: {missing}",
@@ -276,6 +325,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         reasons.sort();
         let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
         println!("decided by: {}", reasons.join(", "));
+        println!("ROC AUC of the verdict probabilities: {auc:.4}");
         println!("latency is from publish to verdict, through Kafka and both gRPC services");
     }
     summary.print(args.json);

@@ -49,9 +49,19 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         .create()
         .context("failed to create the Kafka producer")?;
     let progress = crate::train::progress_bar(messages.len() as u64, "replaying");
-    let published = publish(&producer, &args.kafka.topics().raw, &args.mailbox, &messages, &progress).await?;
+    let published = publish(
+        &producer,
+        &args.kafka.topics().raw,
+        &args.mailbox,
+        &messages,
+        &progress,
+    )
+    .await?;
     progress.finish_and_clear();
-    println!("published {published} messages to {}", args.kafka.topics().raw);
+    println!(
+        "published {published} messages to {}",
+        args.kafka.topics().raw
+    );
     Ok(())
 }
 
@@ -87,7 +97,9 @@ pub async fn publish(
             producer
                 .send(record, Timeout::After(Duration::from_secs(60)))
                 .await
-                .map_err(|(error, _)| anyhow::anyhow!("failed to publish {}: {error}", message.name))
+                .map_err(|(error, _)| {
+                    anyhow::anyhow!("failed to publish {}: {error}", message.name)
+                })
         })
         .buffer_unordered(IN_FLIGHT);
     let mut published = 0;

@@ -64,17 +64,32 @@ impl Summary {
     pub fn print(&self, json: bool) {
         if json {
             // The summary holds only numbers and strings, so it always serializes.
-            println!("{}", serde_json::to_string(self).expect("summary serializes"));
+            println!(
+                "{}",
+                serde_json::to_string(self).expect("summary serializes")
+            );
             return;
         }
         let c = &self.confusion;
         println!();
-        println!("model {} at threshold {:.4}", self.model_version, self.threshold);
-        println!("messages: {} ({} spam, {} ham)", self.messages, self.spam, self.ham);
+        println!(
+            "model {} at threshold {:.4}",
+            self.model_version, self.threshold
+        );
+        println!(
+            "messages: {} ({} spam, {} ham)",
+            self.messages, self.spam, self.ham
+        );
         println!();
         println!("                 labelled spam  labelled ham");
-        println!("  actual spam    {:>13}  {:>12}", c.true_positives, c.false_negatives);
-        println!("  actual ham     {:>13}  {:>12}", c.false_positives, c.true_negatives);
+        println!(
+            "  actual spam    {:>13}  {:>12}",
+            c.true_positives, c.false_negatives
+        );
+        println!(
+            "  actual ham     {:>13}  {:>12}",
+            c.false_positives, c.true_negatives
+        );
         println!();
         println!("accuracy        {:.4}", self.accuracy);
         println!("ham FPR         {:.4}", self.ham_fpr);
@@ -84,7 +99,10 @@ impl Summary {
             println!("ROC AUC         {auc:.4}");
         }
         println!("throughput      {:.1} emails/s", self.emails_per_sec);
-        println!("latency         p50 {:.2} ms, p99 {:.2} ms", self.p50_ms, self.p99_ms);
+        println!(
+            "latency         p50 {:.2} ms, p99 {:.2} ms",
+            self.p50_ms, self.p99_ms
+        );
         println!("{}", self.summary_line());
     }
 
@@ -92,7 +110,12 @@ impl Summary {
     pub fn summary_line(&self) -> String {
         let mut line = format!(
             "summary messages={} accuracy={:.4} ham_fpr={:.4} spam_recall={:.4} emails_per_sec={:.1} p99_ms={:.3}",
-            self.messages, self.accuracy, self.ham_fpr, self.spam_recall, self.emails_per_sec, self.p99_ms
+            self.messages,
+            self.accuracy,
+            self.ham_fpr,
+            self.spam_recall,
+            self.emails_per_sec,
+            self.p99_ms
         );
         if let Some(auc) = self.auc {
             line.push_str(&format!(" auc={auc:.4}"));

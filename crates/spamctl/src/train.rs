@@ -171,7 +171,8 @@ pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
         Some(path) => {
             let json = std::fs::read_to_string(path)
                 .with_context(|| format!("failed to read model file {}", path.display()))?;
-            Model::from_json(&json).with_context(|| format!("failed to load model file {}", path.display()))
+            Model::from_json(&json)
+                .with_context(|| format!("failed to load model file {}", path.display()))
         }
         None => spam_detector::default_model().context("failed to load the shipped default model"),
     }

@@ -42,7 +42,9 @@ pub enum EmailError {
     MalformedHeader { line: usize },
     #[error("not an RFC 5322 message: it has no header fields before the first blank line")]
     NoHeaders,
-    #[error("not an email: byte {offset} of the header block is a NUL byte, so this is binary data")]
+    #[error(
+        "not an email: byte {offset} of the header block is a NUL byte, so this is binary data"
+    )]
     BinaryHeader { offset: usize },
     #[error("mail-parser could not parse the message")]
     Unparseable,
@@ -275,7 +277,10 @@ fn is_header_field(line: &[u8]) -> bool {
         return false;
     };
     let name = line[..colon].trim_ascii_end();
-    !name.is_empty() && name.iter().all(|&byte| (33..=126).contains(&byte) && byte != b':')
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&byte| (33..=126).contains(&byte) && byte != b':')
 }
 
 #[cfg(test)]
@@ -288,10 +293,9 @@ mod tests {
 
     #[test]
     fn parses_simple_message() {
-        let email = parse(
-            "From: Alice <alice@Example.COM>\r\nSubject: Hello\r\n\r\nSee you at noon.\r\n",
-        )
-        .unwrap();
+        let email =
+            parse("From: Alice <alice@Example.COM>\r\nSubject: Hello\r\n\r\nSee you at noon.\r\n")
+                .unwrap();
         assert_eq!(email.subject, "Hello");
         assert_eq!(email.from_domain.as_deref(), Some("example.com"));
         assert_eq!(email.from_name.as_deref(), Some("Alice"));
@@ -300,7 +304,8 @@ mod tests {
 
     #[test]
     fn decodes_encoded_word_subject() {
-        let email = parse("From: a@b.c\nSubject: =?UTF-8?B?w4l0w6kgZ3JhdHVpdA==?=\n\nbody\n").unwrap();
+        let email =
+            parse("From: a@b.c\nSubject: =?UTF-8?B?w4l0w6kgZ3JhdHVpdA==?=\n\nbody\n").unwrap();
         assert_eq!(email.subject, "Été gratuit");
     }
 
@@ -311,7 +316,11 @@ mod tests {
              Content-Transfer-Encoding: quoted-printable\n\ncaf=E9 cr=E8me\n",
         )
         .unwrap();
-        assert!(email.body_text.contains("café crème"), "{}", email.body_text);
+        assert!(
+            email.body_text.contains("café crème"),
+            "{}",
+            email.body_text
+        );
     }
 
     #[test]
@@ -321,7 +330,11 @@ mod tests {
              <html><body><p>Cheap <b>pills</b></p><a href=\"http://x.example/\">here</a></body></html>\n",
         )
         .unwrap();
-        assert!(email.body_text.contains("Cheap pills"), "{}", email.body_text);
+        assert!(
+            email.body_text.contains("Cheap pills"),
+            "{}",
+            email.body_text
+        );
         assert!(email.body_html.contains("<b>pills</b>"));
         assert_eq!(email.parts[0].content_type, "text/html");
     }
@@ -338,8 +351,16 @@ mod tests {
             Content-Disposition: attachment; filename=\"a.pdf\"\nContent-Transfer-Encoding: base64\n\n\
             JVBERi0xLjQK\n--outer--\n";
         let email = parse(raw).unwrap();
-        assert!(email.body_text.contains("Win a prize now"), "{}", email.body_text);
-        let types: Vec<&str> = email.parts.iter().map(|p| p.content_type.as_str()).collect();
+        assert!(
+            email.body_text.contains("Win a prize now"),
+            "{}",
+            email.body_text
+        );
+        let types: Vec<&str> = email
+            .parts
+            .iter()
+            .map(|p| p.content_type.as_str())
+            .collect();
         assert!(types.contains(&"application/pdf"), "{types:?}");
         assert!(email.parts.iter().any(|p| p.is_attachment));
     }
@@ -358,10 +379,15 @@ mod tests {
 
     #[test]
     fn rejects_oversized_input() {
-        let limits = Limits { max_message_bytes: 10 };
+        let limits = Limits {
+            max_message_bytes: 10,
+        };
         assert_eq!(
             Email::parse(b"Subject: too long\n\nbody", limits),
-            Err(EmailError::TooLarge { size: 23, limit: 10 })
+            Err(EmailError::TooLarge {
+                size: 23,
+                limit: 10
+            })
         );
     }
 
@@ -412,6 +438,9 @@ mod tests {
     fn plain_text_becomes_body() {
         let email = Email::from_plain_text("Buy now", Limits::default()).unwrap();
         assert_eq!(email.body_text, "Buy now");
-        assert_eq!(Email::from_plain_text("  ", Limits::default()), Err(EmailError::Empty));
+        assert_eq!(
+            Email::from_plain_text("  ", Limits::default()),
+            Err(EmailError::Empty)
+        );
     }
 }

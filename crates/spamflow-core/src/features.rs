@@ -71,7 +71,12 @@ impl Vocabulary {
         candidates.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         candidates.truncate(settings.max_vocabulary as usize);
         candidates.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        Self::from_tokens(candidates.into_iter().map(|(token, _)| token.to_owned()).collect())
+        Self::from_tokens(
+            candidates
+                .into_iter()
+                .map(|(token, _)| token.to_owned())
+                .collect(),
+        )
     }
 
     /// Rebuilds a vocabulary from its tokens in index order.

@@ -143,7 +143,10 @@ mod tests {
     #[test]
     fn normalization_ignores_case_digits_and_punctuation() {
         assert_eq!(normalize_body("  Win $1,000 NOW!!  "), "win 0 000 now");
-        assert_eq!(normalize_body("Win $9,999 now"), normalize_body("WIN $1,000 -- now"));
+        assert_eq!(
+            normalize_body("Win $9,999 now"),
+            normalize_body("WIN $1,000 -- now")
+        );
     }
 
     #[test]

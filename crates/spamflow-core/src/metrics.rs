@@ -66,7 +66,10 @@ impl Confusion {
 
     /// Share of spam verdicts that were spam; 0 when nothing was labelled spam.
     pub fn spam_precision(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
 }
 
@@ -124,7 +127,13 @@ mod tests {
 
     #[test]
     fn confusion_rates() {
-        let scores = [(0.9, true), (0.2, true), (0.8, false), (0.1, false), (0.3, false)];
+        let scores = [
+            (0.9, true),
+            (0.2, true),
+            (0.8, false),
+            (0.1, false),
+            (0.3, false),
+        ];
         let confusion = Confusion::from_scores(&scores, 0.5);
         assert_eq!(confusion.true_positives, 1);
         assert_eq!(confusion.false_negatives, 1);

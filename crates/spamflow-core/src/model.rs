@@ -45,7 +45,10 @@ pub enum ModelError {
     #[error("invalid model file: {0}")]
     InvalidFile(#[from] serde_json::Error),
     #[error("model file format `{found}` is not `{expected}`")]
-    WrongFormat { found: String, expected: &'static str },
+    WrongFormat {
+        found: String,
+        expected: &'static str,
+    },
     #[error(
         "model file format version {found} is not supported; this build reads version {supported}"
     )]
@@ -306,7 +309,8 @@ impl Model {
 
 /// Returns the sha256 that identifies a training set, independent of message order.
 pub fn training_set_sha256(examples: &[Example]) -> String {
-    let mut entries: Vec<(Label, [u8; 32])> = examples.iter().map(|e| (e.label, e.sha256)).collect();
+    let mut entries: Vec<(Label, [u8; 32])> =
+        examples.iter().map(|e| (e.label, e.sha256)).collect();
     entries.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.as_str().cmp(b.0.as_str())));
     let mut hasher = Sha256::new();
     for (label, digest) in entries {
@@ -405,7 +409,10 @@ fn model_version(training_set_sha256: &str, options: &TrainOptions) -> String {
     hasher.update(training_set_sha256.as_bytes());
     // TrainOptions holds only numbers and small structs, so it always serializes.
     hasher.update(serde_json::to_vec(options).expect("options serialize"));
-    format!("lr{FORMAT_VERSION}-{}", &hex::encode(hasher.finalize())[..12])
+    format!(
+        "lr{FORMAT_VERSION}-{}",
+        &hex::encode(hasher.finalize())[..12]
+    )
 }
 
 #[cfg(test)]
@@ -453,11 +460,17 @@ mod tests {
     #[test]
     fn trained_model_separates_toy_classes() {
         let model = train(&toy_set(), &options(), "2026-01-01T00:00:00Z".into()).unwrap();
-        let spam = model.score(&Email::from_plain_text("win a cash prize", Limits::default()).unwrap());
-        let ham = model.score(&Email::from_plain_text("review the parser patch", Limits::default()).unwrap());
+        let spam =
+            model.score(&Email::from_plain_text("win a cash prize", Limits::default()).unwrap());
+        let ham = model
+            .score(&Email::from_plain_text("review the parser patch", Limits::default()).unwrap());
         assert_eq!(spam.label, Label::Spam, "{spam:?}");
         assert_eq!(ham.label, Label::Ham, "{ham:?}");
-        assert!(spam.top_features.iter().any(|(t, c)| t.starts_with("b:") && *c > 0.0));
+        assert!(
+            spam.top_features
+                .iter()
+                .any(|(t, c)| t.starts_with("b:") && *c > 0.0)
+        );
         assert_eq!(model.training().training_accuracy, 1.0);
     }
 
@@ -471,7 +484,10 @@ mod tests {
 
     #[test]
     fn rejects_one_class_training_set() {
-        let set: Vec<Example> = toy_set().into_iter().filter(|e| e.label == Label::Ham).collect();
+        let set: Vec<Example> = toy_set()
+            .into_iter()
+            .filter(|e| e.label == Label::Ham)
+            .collect();
         assert!(matches!(
             train(&set, &options(), String::new()),
             Err(ModelError::OneClass { spam: 0, ham: 12 })
@@ -482,8 +498,14 @@ mod tests {
     fn rejects_foreign_model_file() {
         let model = train(&toy_set(), &options(), String::new()).unwrap();
         let json = model.to_json().replace(FORMAT, "other-format");
-        assert!(matches!(Model::from_json(&json), Err(ModelError::WrongFormat { .. })));
-        assert!(matches!(Model::from_json("{"), Err(ModelError::InvalidFile(_))));
+        assert!(matches!(
+            Model::from_json(&json),
+            Err(ModelError::WrongFormat { .. })
+        ));
+        assert!(matches!(
+            Model::from_json("{"),
+            Err(ModelError::InvalidFile(_))
+        ));
     }
 
     #[test]

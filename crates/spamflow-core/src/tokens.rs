@@ -49,7 +49,7 @@ fn push_words(tokens: &mut Vec<String>, prefix: &str, text: &str) {
     for word in text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '$')) {
         let word = word.trim_matches('\'');
         let chars = word.chars().count();
-        if chars < 2 || chars > MAX_WORD_CHARS {
+        if !(2..=MAX_WORD_CHARS).contains(&chars) {
             continue;
         }
         let lower = word.to_lowercase();
@@ -77,10 +77,7 @@ fn push_shape_tokens(tokens: &mut Vec<String>, subject: &str, body: &str) {
     }
     let exclamations = body.matches('!').count();
     tokens.push(format!("b:shape:exclamations:{}", bucket(exclamations)));
-    tokens.push(format!(
-        "b:shape:length:{}",
-        bucket(body.len() / 256)
-    ));
+    tokens.push(format!("b:shape:length:{}", bucket(body.len() / 256)));
 }
 
 fn push_domain(tokens: &mut Vec<String>, prefix: &str, domain: &str) {
@@ -99,7 +96,12 @@ fn push_domain(tokens: &mut Vec<String>, prefix: &str, domain: &str) {
 fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
     match name {
         "content-type" => {
-            let kind = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let kind = value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             tokens.push(format!("h:content-type:{kind}"));
             if let Some(charset) = value.to_ascii_lowercase().split("charset=").nth(1) {
                 let charset = charset.trim_matches(|c: char| c == '"' || c.is_whitespace());
@@ -204,7 +206,10 @@ mod tests {
             "u:bad.example.com",
             "u:tld:com",
         ] {
-            assert!(tokens.iter().any(|t| t == expected), "missing {expected}: {tokens:?}");
+            assert!(
+                tokens.iter().any(|t| t == expected),
+                "missing {expected}: {tokens:?}"
+            );
         }
     }
 
@@ -227,9 +232,6 @@ mod tests {
 
     #[test]
     fn bucket_is_log_scale() {
-        assert_eq!(
-            [0, 1, 2, 3, 4, 8].map(bucket),
-            [0, 1, 2, 2, 3, 4]
-        );
+        assert_eq!([0, 1, 2, 3, 4, 8].map(bucket), [0, 1, 2, 2, 3, 4]);
     }
 }

@@ -74,8 +74,14 @@ mod tests {
 
     #[test]
     fn near_duplicate_lowers_threshold() {
-        assert_eq!(decide(0.3, 0.5, &[FingerprintKind::NearDuplicate]).label, Label::Spam);
-        assert_eq!(decide(0.2, 0.5, &[FingerprintKind::NearDuplicate]).label, Label::Ham);
+        assert_eq!(
+            decide(0.3, 0.5, &[FingerprintKind::NearDuplicate]).label,
+            Label::Spam
+        );
+        assert_eq!(
+            decide(0.2, 0.5, &[FingerprintKind::NearDuplicate]).label,
+            Label::Ham
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub enum GrpcError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
-    #[error("invalid gRPC endpoint `{url}`: {reason}; expected a URL such as http://127.0.0.1:50051")]
+    #[error(
+        "invalid gRPC endpoint `{url}`: {reason}; expected a URL such as http://127.0.0.1:50051"
+    )]
     InvalidEndpoint { url: String, reason: String },
 }
 
@@ -94,12 +96,11 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
 ///
 /// Returns [`GrpcError::InvalidEndpoint`] for a malformed URL.
 pub fn lazy_channel(url: &str, connect_timeout: Duration) -> Result<Channel, GrpcError> {
-    let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|error| {
-        GrpcError::InvalidEndpoint {
+    let endpoint =
+        Endpoint::from_shared(url.to_owned()).map_err(|error| GrpcError::InvalidEndpoint {
             url: url.to_owned(),
             reason: error.to_string(),
-        }
-    })?;
+        })?;
     Ok(endpoint
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)

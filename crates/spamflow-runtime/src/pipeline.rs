@@ -177,8 +177,12 @@ where
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => tracing::info!("Committed stored offsets"),
         // Nothing stored since the last commit is not an error worth reporting.
-        Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
-        Err(error) => tracing::warn!(%error, "Failed to commit offsets at shutdown; the last records may be redelivered"),
+        Err(rdkafka::error::KafkaError::ConsumerCommit(
+            rdkafka::types::RDKafkaErrorCode::NoOffset,
+        )) => {}
+        Err(error) => {
+            tracing::warn!(%error, "Failed to commit offsets at shutdown; the last records may be redelivered")
+        }
     }
     match failure {
         Some(error) => Err(error.into()),
@@ -196,7 +200,12 @@ pub async fn dead_letter(
     reason: &str,
     stopping: &mut Stopping,
 ) -> Handled {
-    let origin = format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
+    let origin = format!(
+        "{}/{}/{}",
+        message.topic(),
+        message.partition(),
+        message.offset()
+    );
     tracing::warn!(origin, reason, "Sending record to the dead-letter topic");
     let backoff = Backoff::default();
     let mut attempt = 0;
@@ -217,7 +226,10 @@ pub async fn dead_letter(
         if let Some(payload) = message.payload() {
             record = record.payload(payload);
         }
-        match producer.send(record, Timeout::After(Duration::from_secs(30))).await {
+        match producer
+            .send(record, Timeout::After(Duration::from_secs(30)))
+            .await
+        {
             Ok(_) => return Handled::Done,
             Err((error, _)) => {
                 tracing::warn!(%error, origin, attempt, "Failed to write to the dead-letter topic; retrying");

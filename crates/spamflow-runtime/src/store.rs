@@ -42,7 +42,10 @@ pub struct RedisArgs {
 pub enum Store {
     /// In-process state, lost at exit; for `spamctl dev` without Redis.
     Memory(Arc<MemoryStore>),
-    Redis { pool: Pool, prefix: String },
+    Redis {
+        pool: Pool,
+        prefix: String,
+    },
 }
 
 /// In-process state behind [`Store::Memory`].
@@ -229,5 +232,7 @@ fn verdicts_key(prefix: &str) -> String {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical
 /// section here is a single push or insert, so the data is never left half-written.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

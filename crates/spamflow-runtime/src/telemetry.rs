@@ -10,7 +10,8 @@ const DEFAULT_FILTER: &str = "warn,spamflow=info,spamctl=info,spam_detector=info
 
 /// Installs the global subscriber. Calling it twice is harmless: the second call does nothing.
 pub fn init(service_name: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = std::env::var("SPAMFLOW_LOG_FORMAT").is_ok_and(|format| format == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

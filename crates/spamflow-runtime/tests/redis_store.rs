@@ -4,18 +4,30 @@ use spamflow_runtime::store::Store;
 use spamflow_testkit::Redis;
 
 fn unique_prefix(test: &str) -> String {
-    format!("test-{test}-{}-{}", std::process::id(), spamflow_runtime::now_ms())
+    format!(
+        "test-{test}-{}-{}",
+        std::process::id(),
+        spamflow_runtime::now_ms()
+    )
 }
 
 #[tokio::test]
 async fn verdict_is_recorded_once() {
     let redis = Redis::start().unwrap();
-    let store = Store::redis(&redis.url, &unique_prefix("verdict")).await.unwrap();
+    let store = Store::redis(&redis.url, &unique_prefix("verdict"))
+        .await
+        .unwrap();
     assert!(store.is_durable());
 
     assert!(store.record_verdict("box/m1", "spam").await.unwrap());
-    assert!(!store.record_verdict("box/m1", "ham").await.unwrap(), "second record must be a no-op");
-    assert_eq!(store.verdict("box/m1").await.unwrap().as_deref(), Some("spam"));
+    assert!(
+        !store.record_verdict("box/m1", "ham").await.unwrap(),
+        "second record must be a no-op"
+    );
+    assert_eq!(
+        store.verdict("box/m1").await.unwrap().as_deref(),
+        Some("spam")
+    );
     assert_eq!(store.verdicts().await.unwrap().len(), 1);
 }
 
@@ -24,11 +36,20 @@ async fn bloom_log_survives_new_connection() {
     let redis = Redis::start().unwrap();
     let prefix = unique_prefix("bloom");
     let writer = Store::redis(&redis.url, &prefix).await.unwrap();
-    assert_eq!(writer.bloom_append(&["body:a".into(), "body:b".into()]).await.unwrap(), 2);
+    assert_eq!(
+        writer
+            .bloom_append(&["body:a".into(), "body:b".into()])
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(writer.bloom_append(&["near:c".into()]).await.unwrap(), 3);
 
     let reader = Store::redis(&redis.url, &prefix).await.unwrap();
-    assert_eq!(reader.bloom_read(0).await.unwrap(), ["body:a", "body:b", "near:c"]);
+    assert_eq!(
+        reader.bloom_read(0).await.unwrap(),
+        ["body:a", "body:b", "near:c"]
+    );
     assert_eq!(reader.bloom_read(2).await.unwrap(), ["near:c"]);
     assert!(reader.bloom_read(3).await.unwrap().is_empty());
 }
@@ -36,7 +57,9 @@ async fn bloom_log_survives_new_connection() {
 #[tokio::test]
 async fn unreachable_redis_is_an_error() {
     let port = spamflow_testkit::free_port().unwrap();
-    let error = Store::redis(&format!("redis://127.0.0.1:{port}"), "x").await.unwrap_err();
+    let error = Store::redis(&format!("redis://127.0.0.1:{port}"), "x")
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("Redis"), "{error}");
 }
 

@@ -65,7 +65,8 @@ impl ChildGuard {
     ///
     /// Fails when the process cannot be spawned.
     pub fn spawn(name: &str, mut command: Command) -> anyhow::Result<Self> {
-        let log_path = std::env::temp_dir().join(format!("spamflow-test-{name}-{}.log", std::process::id()));
+        let log_path =
+            std::env::temp_dir().join(format!("spamflow-test-{name}-{}.log", std::process::id()));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -144,7 +145,10 @@ impl Redis {
     /// Fails when redis-server is missing or does not start.
     pub fn start() -> anyhow::Result<Self> {
         if let Ok(url) = std::env::var("SPAMFLOW_TEST_REDIS_URL") {
-            return Ok(Self { url, _process: None });
+            return Ok(Self {
+                url,
+                _process: None,
+            });
         }
         let port = free_port()?;
         let mut command = Command::new("redis-server");
@@ -197,10 +201,20 @@ impl Kafka {
         let url = format!("tcp://127.0.0.1:{port}");
         let mut command = Command::new(&binary);
         command
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"]);
         let mut process = ChildGuard::spawn("tansu", command)?;
-        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), process.child_mut(), "tansu")?;
+        wait_for_port(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            process.child_mut(),
+            "tansu",
+        )?;
         Ok(Self {
             brokers: format!("127.0.0.1:{port}"),
             _process: Some(process),
@@ -232,7 +246,9 @@ pub fn cache_dir() -> PathBuf {
     }
     let base = std::env::var("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())).join(".cache"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())).join(".cache")
+        });
     base.join("spamflow")
 }
 

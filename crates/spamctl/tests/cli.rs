@@ -1,0 +1,200 @@
+//! The spamctl binary on the SpamAssassin corpus and on bad input.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The corpus fetched by scripts/fetch-corpus; its absence fails the test with the fix.
+fn corpus() -> PathBuf {
+    let corpus = workspace_root().join("data/corpus");
+    assert!(
+        corpus.join(".complete").is_file(),
+        "the SpamAssassin corpus is missing from {}; run scripts/fetch-corpus",
+        corpus.display()
+    );
+    corpus
+}
+
+fn spamctl() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spamctl"));
+    command
+        .current_dir(workspace_root())
+        .env_remove("SPAMFLOW_REDIS_URL");
+    command
+}
+
+fn last_line(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn dev_on_test_split_meets_accuracy_bar() {
+    corpus();
+    let output = spamctl().arg("dev").output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = last_line(&output.stdout);
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields[0], "summary", "{line}");
+    let keys: Vec<&str> = fields[1..]
+        .iter()
+        .map(|f| f.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "messages",
+            "accuracy",
+            "ham_fpr",
+            "spam_recall",
+            "emails_per_sec",
+            "p99_ms"
+        ]
+    );
+    assert_eq!(
+        fields[1], "messages=1245",
+        "the TEST split holds 845 ham and 400 spam"
+    );
+    let accuracy: f64 = fields[2].trim_start_matches("accuracy=").parse().unwrap();
+    assert!(accuracy >= 0.97, "{line}");
+}
+
+#[test]
+fn eval_json_reports_auc() {
+    let corpus = corpus();
+    let output = spamctl()
+        .args(["eval", "--json", "--split", "test", "--spam"])
+        .arg(corpus.join("spam"))
+        .arg("--ham")
+        .arg(corpus.join("ham"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["spam"], 400);
+    assert_eq!(summary["ham"], 845);
+    assert!(summary["auc"].as_f64().unwrap() > 0.99, "{summary}");
+    assert!(summary["accuracy"].as_f64().unwrap() >= 0.97, "{summary}");
+}
+
+#[test]
+fn eval_text_ends_with_summary_including_auc() {
+    let corpus = corpus();
+    let output = spamctl()
+        .args(["eval", "--spam"])
+        .arg(corpus.join("spam/spam-1"))
+        .arg("--ham")
+        .arg(corpus.join("ham/hard-ham-1"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = last_line(&output.stdout);
+    assert!(line.starts_with("summary messages="), "{line}");
+    assert!(line.contains(" auc="), "{line}");
+}
+
+#[test]
+fn train_writes_a_loadable_model() {
+    let dir = std::env::temp_dir().join(format!("spamflow-train-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("spam")).unwrap();
+    std::fs::create_dir_all(dir.join("ham")).unwrap();
+    for index in 0..6 {
+        std::fs::write(
+            dir.join(format!("spam/spam-{index}.eml")),
+            format!("Subject: win cash {index}\n\nclaim your free prize money now {index}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("ham/ham-{index}.eml")),
+            format!(
+                "Subject: build notes {index}\n\nthe release branch passed its tests {index}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let model = dir.join("model.json");
+    let output = spamctl()
+        .args(["train", "--split", "all", "--spam"])
+        .arg(dir.join("spam"))
+        .arg("--ham")
+        .arg(dir.join("ham"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(json["format"], "spamflow-logistic-regression");
+    assert_eq!(json["training"]["messages"], 12);
+    assert_eq!(
+        json["training"]["training_set_sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+
+    let classify = spamctl()
+        .args(["classify", "--model"])
+        .arg(&model)
+        .arg(dir.join("spam/spam-0.eml"))
+        .output()
+        .unwrap();
+    assert!(
+        classify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&classify.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&classify.stdout);
+    assert!(stdout.contains("spam (spam probability"), "{stdout}");
+}
+
+#[test]
+fn unknown_flag_exits_64() {
+    let output = spamctl().args(["eval", "--no-such-flag"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--no-such-flag"));
+}
+
+#[test]
+fn missing_corpus_path_names_fetch_script() {
+    let output = spamctl()
+        .args([
+            "eval",
+            "--spam",
+            "/nonexistent/spam",
+            "--ham",
+            "/nonexistent/ham",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/nonexistent/spam") && stderr.contains("scripts/fetch-corpus"),
+        "{stderr}"
+    );
+}
