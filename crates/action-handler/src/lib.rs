@@ -10,6 +10,9 @@
 
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use anyhow::Context;
 use prost::Message as _;
 use rdkafka::Message;
@@ -53,6 +56,8 @@ pub struct ActionHandler {
     topics: Topics,
     /// True once the consumer has joined its group.
     joined: watch::Sender<bool>,
+    /// Verdict records handled to completion, including redeliveries and dead letters.
+    handled: Arc<AtomicU64>,
 }
 
 impl ActionHandler {
@@ -70,6 +75,7 @@ impl ActionHandler {
             producer,
             topics: config.kafka.topics(),
             joined: watch::Sender::new(false),
+            handled: Arc::default(),
         })
     }
 
@@ -78,8 +84,22 @@ impl ActionHandler {
         self.joined.subscribe()
     }
 
+    /// A counter of verdict records handled to completion, for callers that wait for the
+    /// handler to catch up.
+    pub fn handled_counter(&self) -> Arc<AtomicU64> {
+        self.handled.clone()
+    }
+
     /// Handles one verdict record until it is recorded or dead-lettered.
-    pub async fn handle(&self, message: OwnedMessage, mut stopping: Stopping) -> Handled {
+    pub async fn handle(&self, message: OwnedMessage, stopping: Stopping) -> Handled {
+        let handled = self.apply(message, stopping).await;
+        if matches!(handled, Handled::Done) {
+            self.handled.fetch_add(1, Ordering::Relaxed);
+        }
+        handled
+    }
+
+    async fn apply(&self, message: OwnedMessage, mut stopping: Stopping) -> Handled {
         let verdict = match message.payload().map(pb::VerdictEvent::decode) {
             Some(Ok(verdict)) if !verdict.message_id.is_empty() => verdict,
             Some(Ok(_)) => {

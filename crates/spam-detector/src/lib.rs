@@ -45,10 +45,20 @@ pub struct Config {
     #[arg(long, env = "SPAMFLOW_MODEL_PATH")]
     pub model_path: Option<PathBuf>,
     /// Largest message accepted, in bytes.
-    #[arg(long, env = "SPAMFLOW_MAX_MESSAGE_BYTES", default_value_t = Limits::DEFAULT_MAX_MESSAGE_BYTES)]
+    #[arg(
+        long,
+        env = "SPAMFLOW_MAX_MESSAGE_BYTES",
+        default_value_t = Limits::DEFAULT_MAX_MESSAGE_BYTES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
     pub max_message_bytes: usize,
     /// Most messages accepted in one ClassifyBatch call.
-    #[arg(long, env = "SPAMFLOW_MAX_BATCH", default_value_t = 100)]
+    #[arg(
+        long,
+        env = "SPAMFLOW_MAX_BATCH",
+        default_value_t = 100,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
     pub max_batch: usize,
     #[command(flatten)]
     pub server: ServerArgs,
@@ -66,7 +76,7 @@ impl Config {
             Some(path) => {
                 let json = std::fs::read_to_string(path).with_context(|| {
                     format!(
-                        "failed to read model file {} (SPAMFLOW_MODEL_PATH)",
+                        "failed to read model file {} (--model-path, SPAMFLOW_MODEL_PATH)",
                         path.display()
                     )
                 })?;
@@ -167,7 +177,11 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         EmailError::TooLarge { .. } => {
             " (raise --max-message-bytes or SPAMFLOW_MAX_MESSAGE_BYTES on the server)"
         }
-        _ => "",
+        EmailError::Empty => "; send the raw RFC 5322 bytes in `raw` or plain text in `text`",
+        EmailError::MalformedHeader { .. }
+        | EmailError::NoHeaders
+        | EmailError::BinaryHeader { .. } => "; send plain text in the `text` field instead",
+        EmailError::Unparseable => "",
     };
     Status::invalid_argument(format!("{field}: {error}{hint}"))
 }

@@ -27,7 +27,14 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     } else {
         Email::parse(&raw, Limits::default())
     }
-    .with_context(|| format!("cannot classify {}", args.file.display()))?;
+    .with_context(|| {
+        let hint = if args.text {
+            ""
+        } else {
+            "; pass --text to classify plain text"
+        };
+        format!("cannot classify {}{hint}", args.file.display())
+    })?;
     let score = model.score(&email);
     println!(
         "{}: {} (spam probability {:.4}, threshold {:.4}, model {})",

@@ -164,6 +164,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     };
     let handler = action_handler::ActionHandler::new(&handler_config, store.clone())?;
     let mut handler_joined = handler.joined();
+    let handler_done = handler.handled_counter();
     {
         let stopping = stopping.clone();
         tasks.push(tokio::spawn(async move {
@@ -230,6 +231,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     };
     let mut outcomes: HashMap<String, Outcome> = HashMap::new();
     let mut dead_lettered = 0u64;
+    let mut verdict_records = 0u64;
     let deadline = tokio::time::sleep(Duration::from_secs(args.timeout_secs));
     tokio::pin!(deadline);
     let mut stream = scorer.stream();
@@ -240,6 +242,9 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         };
         let Some(record) = record else { break };
         let record = record.context("failed to read verdicts")?;
+        if record.topic() == topics.verdicts {
+            verdict_records += 1;
+        }
         let key = record
             .key()
             .map(|k| String::from_utf8_lossy(k).into_owned())
@@ -254,15 +259,19 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
             let verdict = pb::VerdictEvent::decode(record.payload().unwrap_or_default())
                 .context("the verdicts topic holds a record that is not a VerdictEvent")?;
             if args.show_verdicts {
+                let name = |label: i32| {
+                    if label == pb::Label::Spam as i32 {
+                        "spam"
+                    } else {
+                        "ham"
+                    }
+                };
                 verdict_progress.suspend(|| {
                     println!(
-                        "{:<48} {:<4} p={:.4} reason={}",
+                        "{:<48} verdict={:<4} truth={:<4} p={:.4} reason={}",
                         verdict.message_id,
-                        if verdict.label == pb::Label::Spam as i32 {
-                            "spam"
-                        } else {
-                            "ham"
-                        },
+                        name(verdict.label),
+                        name(verdict.true_label),
                         verdict.spam_probability,
                         verdict.reason
                     );
@@ -281,6 +290,17 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     verdict_progress.finish_and_clear();
     drop(stream);
 
+    // The action handler reads the same verdicts; let it finish them before stopping, so a
+    // store given by SPAMFLOW_REDIS_URL holds every verdict of the run.
+    let caught_up = tokio::time::timeout(Duration::from_secs(30), async {
+        while handler_done.load(std::sync::atomic::Ordering::Relaxed) < verdict_records {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    if caught_up.is_err() {
+        tracing::warn!("The action handler did not record every verdict within 30s");
+    }
     let _ = stop.send(true);
     for task in tasks {
         match task.await {
@@ -305,16 +325,15 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         latencies_ms.push((verdict.decided_at_ms - verdict.published_at_ms).max(0) as f64);
         *by_reason.entry(verdict.reason.clone()).or_default() += 1;
     }
-    let auc = roc_auc(&scores);
-    // The summary line of `spamctl dev` has a fixed set of fields; ROC AUC is shown above it.
     let summary = Summary::new(
         confusion,
         &latencies_ms,
         elapsed,
-        None,
+        Some(roc_auc(&scores)),
         model_version,
         threshold,
-    );
+    )
+    .for_pipeline(dead_lettered, missing);
     if !args.json {
         println!(
             "verdicts: {} spam, {} ham; dead-lettered: {dead_lettered}; missing: {missing}",
@@ -325,7 +344,6 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         reasons.sort();
         let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
         println!("decided by: {}", reasons.join(", "));
-        println!("ROC AUC of the verdict probabilities: {auc:.4}");
         println!("latency is from publish to verdict, through Kafka and both gRPC services");
     }
     summary.print(args.json);

@@ -23,6 +23,15 @@ pub struct Summary {
     pub auc: Option<f64>,
     pub model_version: String,
     pub threshold: f64,
+    /// Replayed messages that went to the dead-letter topic (`spamctl dev` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_lettered: Option<u64>,
+    /// Replayed messages with neither a verdict nor a dead letter (`spamctl dev` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<u64>,
+    /// Whether the `summary` line ends with `auc=`; `spamctl dev` keeps a fixed field set.
+    #[serde(skip)]
+    auc_in_line: bool,
 }
 
 impl Summary {
@@ -56,7 +65,19 @@ impl Summary {
             auc,
             model_version,
             threshold,
+            dead_lettered: None,
+            missing: None,
+            auc_in_line: true,
         }
+    }
+
+    /// Adds the pipeline's loss counts and leaves ROC AUC out of the `summary` line, as
+    /// `spamctl dev` reports them.
+    pub fn for_pipeline(mut self, dead_lettered: u64, missing: u64) -> Self {
+        self.dead_lettered = Some(dead_lettered);
+        self.missing = Some(missing);
+        self.auc_in_line = false;
+        self
     }
 
     /// Prints the human-readable report followed by the one-line `summary`, or the JSON
@@ -117,7 +138,7 @@ impl Summary {
             self.emails_per_sec,
             self.p99_ms
         );
-        if let Some(auc) = self.auc {
+        if let Some(auc) = self.auc.filter(|_| self.auc_in_line) {
             line.push_str(&format!(" auc={auc:.4}"));
         }
         line

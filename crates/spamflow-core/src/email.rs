@@ -31,14 +31,11 @@ impl Default for Limits {
 /// Why bytes were rejected as an email.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
-    #[error("message is empty; send the raw RFC 5322 bytes or plain text")]
+    #[error("message is empty")]
     Empty,
     #[error("message is {size} bytes, above the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
-    #[error(
-        "not an RFC 5322 message: line {line} of the header block is not `Name: value`; \
-         send plain text through the `text` field instead"
-    )]
+    #[error("not an RFC 5322 message: line {line} of the header block is not `Name: value`")]
     MalformedHeader { line: usize },
     #[error("not an RFC 5322 message: it has no header fields before the first blank line")]
     NoHeaders,
@@ -78,6 +75,8 @@ pub struct Email {
     pub parts: Vec<PartSummary>,
     /// Size of the raw message in bytes.
     pub raw_size: usize,
+    /// True when built from plain text, which has no headers to judge.
+    pub is_plain_text: bool,
 }
 
 /// Header fields whose values carry signal without being specific to one corpus. `Received`
@@ -195,6 +194,7 @@ impl Email {
                 size: text.len(),
             }],
             raw_size: text.len(),
+            is_plain_text: true,
             ..Email::default()
         })
     }

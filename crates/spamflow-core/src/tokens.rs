@@ -18,12 +18,13 @@ pub fn tokenize(email: &Email) -> Vec<String> {
     push_words(&mut tokens, "s:", &email.subject);
     let body: String = email.body_text.chars().take(MAX_BODY_CHARS).collect();
     push_words(&mut tokens, "b:", &body);
-    push_shape_tokens(&mut tokens, &email.subject, &body);
+    push_shape_tokens(&mut tokens, &email.subject, &body, email.is_plain_text);
 
     if let Some(domain) = &email.from_domain {
         push_domain(&mut tokens, "from:", domain);
     }
-    if email.from_name.is_none() {
+    // Plain text has no headers, so their absence says nothing about it.
+    if email.from_name.is_none() && !email.is_plain_text {
         tokens.push("h:from_name:none".to_owned());
     }
 
@@ -63,7 +64,7 @@ fn push_words(tokens: &mut Vec<String>, prefix: &str, text: &str) {
 }
 
 /// Facts about how text looks rather than what it says.
-fn push_shape_tokens(tokens: &mut Vec<String>, subject: &str, body: &str) {
+fn push_shape_tokens(tokens: &mut Vec<String>, subject: &str, body: &str, is_plain_text: bool) {
     let letters = subject.chars().filter(|c| c.is_alphabetic()).count();
     let upper = subject.chars().filter(|c| c.is_uppercase()).count();
     if letters >= 6 && upper * 10 >= letters * 7 {
@@ -72,7 +73,7 @@ fn push_shape_tokens(tokens: &mut Vec<String>, subject: &str, body: &str) {
     if subject.contains('!') {
         tokens.push("s:shape:exclamation".to_owned());
     }
-    if subject.is_empty() {
+    if subject.is_empty() && !is_plain_text {
         tokens.push("s:shape:empty".to_owned());
     }
     let exclamations = body.matches('!').count();
@@ -211,6 +212,18 @@ mod tests {
                 "missing {expected}: {tokens:?}"
             );
         }
+    }
+
+    #[test]
+    fn plain_text_has_no_header_absence_tokens() {
+        let email = Email::from_plain_text("lunch tomorrow at noon?", Limits::default()).unwrap();
+        let tokens = tokenize(&email);
+        assert!(
+            !tokens
+                .iter()
+                .any(|t| t == "h:from_name:none" || t == "s:shape:empty"),
+            "{tokens:?}"
+        );
     }
 
     #[test]

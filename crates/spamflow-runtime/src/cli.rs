@@ -40,7 +40,6 @@ where
     match runtime.block_on(main) {
         Ok(()) => 0,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "Exiting after a fatal error");
             eprintln!("error: {error:#}");
             EXIT_FAILURE
         }
