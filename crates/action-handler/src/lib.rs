@@ -6,10 +6,14 @@
 //! recorded. A redelivered verdict therefore changes nothing, and the store holds exactly one
 //! verdict per message however often Kafka delivers it.
 //!
+//! Each verdict is traced: `handle_verdict` continues the trace from the record's headers and
+//! `record_verdict` covers the action.
+//!
 //! NOTE: Gmail actions (labels, moving to SPAM) are not implemented yet.
 
 #![forbid(unsafe_code)]
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,13 +24,20 @@ use rdkafka::consumer::Consumer;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
 use spamflow_proto::v1 as pb;
+use spamflow_runtime::http::Readiness;
 use spamflow_runtime::kafka::{KafkaArgs, Topics, record_key};
 use spamflow_runtime::pipeline::{self, Backoff, Handled, Stopping};
 use spamflow_runtime::store::{RedisArgs, Store};
+use spamflow_runtime::{metrics, propagation};
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 /// Default consumer group.
 pub const DEFAULT_GROUP_ID: &str = "spamflow-action-handler";
+/// Default address of the HTTP port for /metrics and /healthz.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9405";
+/// The one action the policy has so far.
+const ACTION_RECORD: &str = "record";
 
 /// Configuration of the action-handler service.
 #[derive(Debug, Clone, clap::Parser)]
@@ -46,6 +57,10 @@ pub struct Config {
     /// Records handled at once; offsets are still stored in order.
     #[arg(long, env = "SPAMFLOW_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
+    /// Address of the HTTP port serving /metrics and /healthz. The binary serves it; `run`
+    /// does not.
+    #[arg(long, env = "SPAMFLOW_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR)]
+    pub http_addr: SocketAddr,
 }
 
 /// Applies verdicts.
@@ -58,6 +73,8 @@ pub struct ActionHandler {
     joined: watch::Sender<bool>,
     /// Verdict records handled to completion, including redeliveries and dead letters.
     handled: Arc<AtomicU64>,
+    /// Broker connectivity and group membership, for /healthz.
+    readiness: Readiness,
 }
 
 impl ActionHandler {
@@ -76,7 +93,13 @@ impl ActionHandler {
             topics: config.kafka.topics(),
             joined: watch::Sender::new(false),
             handled: Arc::default(),
+            readiness: Readiness::default(),
         })
+    }
+
+    /// Broker connectivity and group membership of the consumer, for /healthz.
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
     }
 
     /// Turns true once the consumer has joined its group and received partitions.
@@ -92,7 +115,17 @@ impl ActionHandler {
 
     /// Handles one verdict record until it is recorded or dead-lettered.
     pub async fn handle(&self, message: OwnedMessage, stopping: Stopping) -> Handled {
-        let handled = self.apply(message, stopping).await;
+        let span = tracing::info_span!(
+            "handle_verdict",
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            message_id = tracing::field::Empty,
+        );
+        propagation::continue_from_kafka(&span, message.headers());
+        let handled = self.apply(message, stopping).instrument(span).await;
         if matches!(handled, Handled::Done) {
             self.handled.fetch_add(1, Ordering::Relaxed);
         }
@@ -117,6 +150,7 @@ impl ActionHandler {
                     .await;
             }
         };
+        tracing::Span::current().record("message_id", verdict.message_id.as_str());
         let key = record_key(&verdict.mailbox, &verdict.message_id);
         let label = match pb::Label::try_from(verdict.label) {
             Ok(pb::Label::Spam) => "spam",
@@ -127,11 +161,40 @@ impl ActionHandler {
             }
         };
 
+        let span = tracing::info_span!(
+            "record_verdict",
+            action = ACTION_RECORD,
+            message_id = %verdict.message_id,
+            label,
+            model_version = %verdict.model_version,
+            redelivered = tracing::field::Empty,
+        );
+        self.record(&key, label, &verdict, &mut stopping)
+            .instrument(span)
+            .await
+    }
+
+    /// Records the verdict once per message, retrying the store with backoff.
+    async fn record(
+        &self,
+        key: &str,
+        label: &str,
+        verdict: &pb::VerdictEvent,
+        stopping: &mut Stopping,
+    ) -> Handled {
         let backoff = Backoff::default();
         let mut attempt = 0;
         loop {
-            match self.store.record_verdict(&key, label).await {
+            match self.store.record_verdict(key, label).await {
                 Ok(first) => {
+                    tracing::Span::current().record("redelivered", !first);
+                    metrics::global()
+                        .actions
+                        .get_or_create(&metrics::ActionLabels {
+                            action: ACTION_RECORD.to_owned(),
+                            outcome: if first { "applied" } else { "duplicate" }.to_owned(),
+                        })
+                        .inc();
                     tracing::debug!(
                         message_id = %verdict.message_id,
                         label,
@@ -144,7 +207,7 @@ impl ActionHandler {
                 }
                 Err(error) => {
                     tracing::warn!(%error, message_id = %verdict.message_id, attempt, "Failed to record verdict; retrying");
-                    if !pipeline::sleep_or_stop(&backoff, attempt, &mut stopping).await {
+                    if !pipeline::sleep_or_stop(&backoff, attempt, stopping).await {
                         return Handled::Interrupted;
                     }
                     attempt += 1;
@@ -177,6 +240,7 @@ pub async fn run(
         &config.kafka,
         &config.group_id,
         handler.joined.clone(),
+        handler.readiness.clone(),
     )
     .context("failed to create the Kafka consumer")?;
     consumer

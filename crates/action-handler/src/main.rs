@@ -6,12 +6,11 @@ use action_handler::{ActionHandler, Config};
 use anyhow::Context;
 use spamflow_runtime::pipeline::Stopping;
 use spamflow_runtime::store::Store;
-use spamflow_runtime::{cli, shutdown, telemetry};
+use spamflow_runtime::{cli, http, shutdown};
 
 fn main() {
     let config: Config = cli::parse_or_exit();
-    telemetry::init("action-handler");
-    std::process::exit(cli::run_main(async move {
+    std::process::exit(cli::run_main("action-handler", async move {
         let store = Store::connect(&config.redis)
             .await
             .context("failed to connect to Redis (SPAMFLOW_REDIS_URL)")?;
@@ -22,10 +21,17 @@ fn main() {
         }
         let handler = ActionHandler::new(&config, store)?;
         let (stop, stopping) = Stopping::new();
+        let mut http_stopping = stopping.clone();
+        let http_server = http::spawn(config.http_addr, handler.readiness(), None, async move {
+            http_stopping.wait().await;
+        })
+        .await?;
         tokio::spawn(async move {
             shutdown::signal().await;
             let _ = stop.send(true);
         });
-        action_handler::run(&config, handler, stopping).await
+        let result = action_handler::run(&config, handler, stopping).await;
+        http_server.abort();
+        result
     }));
 }

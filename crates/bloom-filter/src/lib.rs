@@ -8,6 +8,9 @@
 //! false positives occur at about the configured rate until the filter holds more than its
 //! expected number of items.
 //!
+//! Health follows Redis: a probe pings the store every two seconds and flips the gRPC health
+//! status and the `redis` readiness check to NOT_SERVING while it does not answer.
+//!
 //! NOTE: the log grows by one entry per inserted fingerprint and is replayed in full at
 //! start; there is no snapshot of the bit array yet, so start-up time grows with the log.
 
@@ -16,18 +19,31 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use fastbloom::AtomicBloomFilter;
 use spamflow_proto::v1 as pb;
 use spamflow_proto::v1::bloom_filter_server::{BloomFilter, BloomFilterServer};
 use spamflow_runtime::grpc::{self, ServerArgs};
+use spamflow_runtime::http::Readiness;
 use spamflow_runtime::store::{RedisArgs, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tracing::Instrument as _;
 
 /// Default gRPC address.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50052";
+/// Default address of the HTTP port for /metrics and /healthz.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9404";
+/// Readiness check: the store answers a ping.
+pub const CHECK_REDIS: &str = "redis";
+/// Time between store health probes.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// Longest wait for one probe; a store slower than this counts as down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Fixed seed, so every replica hashes alike and stats are reproducible.
 const HASH_SEED: u128 = 0x5350_414d_464c_4f57_424c_4f4f_4d31;
 /// Longest fingerprint value accepted: a hex sha256 is 64 characters.
@@ -42,6 +58,9 @@ pub struct Config {
     /// Address to serve gRPC on.
     #[arg(long, env = "SPAMFLOW_LISTEN_ADDR", default_value = DEFAULT_LISTEN_ADDR)]
     pub listen_addr: SocketAddr,
+    /// Address of the HTTP port serving /metrics and /healthz.
+    #[arg(long, env = "SPAMFLOW_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR)]
+    pub http_addr: SocketAddr,
     /// Number of fingerprints the filter is sized for.
     #[arg(
         long,
@@ -162,6 +181,17 @@ impl Filter {
         Ok(new)
     }
 
+    /// Copies the filter's size and fill into the Bloom gauges of the metrics registry.
+    pub fn update_metrics(&self) {
+        let stats = self.stats();
+        let metrics = spamflow_runtime::metrics::global();
+        metrics.bloom_fill_ratio.set(stats.fill_ratio);
+        metrics
+            .bloom_false_positive_rate
+            .set(stats.estimated_false_positive_rate);
+        metrics.bloom_items.set(stats.items as i64);
+    }
+
     /// Size and fill of the filter.
     pub fn stats(&self) -> pb::BloomStats {
         let bits = self.bloom.num_bits() as u64;
@@ -254,15 +284,25 @@ impl BloomFilter for BloomService {
         request: Request<pb::CheckRequest>,
     ) -> Result<Response<pb::CheckResponse>, Status> {
         let fingerprints = request.into_inner().fingerprints;
-        let keys = fingerprint_keys(&fingerprints)?;
-        self.filter.sync().await.map_err(|e| store_status(&e))?;
-        let matches = fingerprints
-            .into_iter()
-            .zip(keys)
-            .filter(|(_, key)| self.filter.contains(key))
-            .map(|(fingerprint, _)| fingerprint)
-            .collect();
-        Ok(Response::new(pb::CheckResponse { matches }))
+        let span = tracing::info_span!(
+            "check_fingerprints",
+            fingerprints = fingerprints.len(),
+            matches = tracing::field::Empty,
+        );
+        async {
+            let keys = fingerprint_keys(&fingerprints)?;
+            self.filter.sync().await.map_err(|e| store_status(&e))?;
+            let matches: Vec<pb::Fingerprint> = fingerprints
+                .iter()
+                .zip(keys)
+                .filter(|(_, key)| self.filter.contains(key))
+                .map(|(fingerprint, _)| fingerprint.clone())
+                .collect();
+            tracing::Span::current().record("matches", matches.len());
+            Ok(Response::new(pb::CheckResponse { matches }))
+        }
+        .instrument(span)
+        .await
     }
 
     async fn insert(
@@ -275,9 +315,11 @@ impl BloomFilter for BloomService {
                 "fingerprints is empty: send at least one",
             ));
         }
+        let span = tracing::info_span!("insert_fingerprints", fingerprints = keys.len());
         let inserted = self
             .filter
             .insert(&keys)
+            .instrument(span)
             .await
             .map_err(|e| store_status(&e))?;
         Ok(Response::new(pb::InsertResponse { inserted }))
@@ -303,13 +345,61 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    run_with_readiness(filter, server, listener, Readiness::default(), shutdown).await
+}
+
+/// Serves the filter like [`run`], and keeps the gRPC health status and the [`CHECK_REDIS`]
+/// check of `readiness` in step with the store.
+///
+/// # Errors
+///
+/// Fails when the gRPC server cannot start or its transport fails.
+pub async fn run_with_readiness(
+    filter: Arc<Filter>,
+    server: &ServerArgs,
+    listener: TcpListener,
+    readiness: Readiness,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let (health, router) = grpc::standard_router(server)?;
-    health
-        .set_serving::<BloomFilterServer<BloomService>>()
-        .await;
+    readiness.set(CHECK_REDIS, false);
+    let probe = tokio::spawn(probe_store(filter.clone(), health, readiness));
     let service = BloomFilterServer::new(BloomService::new(filter));
-    grpc::serve(router.add_service(service), listener, shutdown).await?;
+    let result = grpc::serve(router.add_service(service), listener, shutdown).await;
+    probe.abort();
+    result?;
     Ok(())
+}
+
+/// Pings the store every [`PROBE_INTERVAL`] and reports each change in its reachability to
+/// gRPC health (the filter service and the whole server) and to `readiness`.
+async fn probe_store(filter: Arc<Filter>, health: HealthReporter, readiness: Readiness) {
+    let mut last = None;
+    loop {
+        let reachable = matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, filter.store.ping()).await,
+            Ok(Ok(()))
+        );
+        if last != Some(reachable) {
+            let status = if reachable {
+                tracing::info!("Bloom filter store is reachable; serving");
+                ServingStatus::Serving
+            } else {
+                tracing::warn!("Bloom filter store is unreachable; health is NOT_SERVING");
+                ServingStatus::NotServing
+            };
+            health
+                .set_service_status(
+                    <BloomFilterServer<BloomService> as tonic::server::NamedService>::NAME,
+                    status,
+                )
+                .await;
+            health.set_service_status("", status).await;
+            readiness.set(CHECK_REDIS, reachable);
+            last = Some(reachable);
+        }
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    }
 }
 
 #[cfg(test)]

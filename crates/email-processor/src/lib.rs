@@ -8,17 +8,23 @@
 //! dead-letter topic with the reason in a header. A slow or failed detector or Bloom filter is
 //! retried with backoff: the partition pauses, nothing is dropped.
 //!
+//! Each record is traced: `process_email` continues the trace from the record's headers, the
+//! gRPC calls carry it on to the detector and the Bloom filter, and `produce_verdict` puts it
+//! into the verdict's headers for the action handler.
+//!
 //! NOTE: the detector parses the message again from raw bytes, because `Classify` takes raw
 //! RFC 5322 bytes; the processor's own parse validates the message and yields fingerprints.
 
 #![forbid(unsafe_code)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
+use rdkafka::message::OwnedHeaders;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
@@ -27,14 +33,19 @@ use spamflow_core::{Email, Limits, verdict};
 use spamflow_proto::v1 as pb;
 use spamflow_proto::v1::bloom_filter_client::BloomFilterClient;
 use spamflow_proto::v1::spam_detector_client::SpamDetectorClient;
+use spamflow_runtime::grpc::TracedChannel;
+use spamflow_runtime::http::Readiness;
 use spamflow_runtime::kafka::{KafkaArgs, Topics, record_key};
 use spamflow_runtime::pipeline::{self, Backoff, Handled, Stopping};
+use spamflow_runtime::{metrics, propagation};
 use tokio::sync::watch;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
+use tracing::Instrument as _;
 
 /// Default consumer group.
 pub const DEFAULT_GROUP_ID: &str = "spamflow-email-processor";
+/// Default address of the HTTP port for /metrics and /healthz.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9402";
 
 /// Configuration of the email-processor service.
 #[derive(Debug, Clone, clap::Parser)]
@@ -72,19 +83,25 @@ pub struct Config {
     /// Largest message accepted, in bytes; larger ones go to the dead-letter topic.
     #[arg(long, env = "SPAMFLOW_MAX_MESSAGE_BYTES", default_value_t = Limits::DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
+    /// Address of the HTTP port serving /metrics and /healthz. The binary serves it; `run`
+    /// does not.
+    #[arg(long, env = "SPAMFLOW_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR)]
+    pub http_addr: SocketAddr,
 }
 
 /// Everything one record needs: clients, topics and limits. Cheap to share by reference.
 #[derive(Clone)]
 pub struct Processor {
     producer: FutureProducer,
-    detector: SpamDetectorClient<Channel>,
-    bloom: BloomFilterClient<Channel>,
+    detector: SpamDetectorClient<TracedChannel>,
+    bloom: BloomFilterClient<TracedChannel>,
     topics: Topics,
     limits: Limits,
     rpc_timeout: Duration,
     /// True once the consumer has joined its group.
     joined: watch::Sender<bool>,
+    /// Broker connectivity and group membership, for /healthz.
+    readiness: Readiness,
 }
 
 /// Why a record is poison.
@@ -116,9 +133,10 @@ impl Processor {
     /// Fails naming the setting when a URL or Kafka setting is invalid.
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let connect_timeout = Duration::from_millis(config.rpc_timeout_ms);
-        let detector = spamflow_runtime::grpc::lazy_channel(&config.detector_url, connect_timeout)
-            .context("invalid SPAMFLOW_DETECTOR_URL")?;
-        let bloom = spamflow_runtime::grpc::lazy_channel(&config.bloom_url, connect_timeout)
+        let detector =
+            spamflow_runtime::grpc::traced_channel(&config.detector_url, connect_timeout)
+                .context("invalid SPAMFLOW_DETECTOR_URL")?;
+        let bloom = spamflow_runtime::grpc::traced_channel(&config.bloom_url, connect_timeout)
             .context("invalid SPAMFLOW_BLOOM_URL")?;
         let producer: FutureProducer = config
             .kafka
@@ -135,7 +153,13 @@ impl Processor {
             },
             rpc_timeout: Duration::from_millis(config.rpc_timeout_ms),
             joined: watch::Sender::new(false),
+            readiness: Readiness::default(),
         })
+    }
+
+    /// Broker connectivity and group membership of the consumer, for /healthz.
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
     }
 
     /// Turns true once the consumer has joined its group and received partitions.
@@ -144,11 +168,46 @@ impl Processor {
     }
 
     /// Handles one raw-email record until its verdict or dead-letter copy is acknowledged.
-    pub async fn handle(&self, message: OwnedMessage, mut stopping: Stopping) -> Handled {
+    pub async fn handle(&self, message: OwnedMessage, stopping: Stopping) -> Handled {
+        let span = tracing::info_span!(
+            "process_email",
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            message_id = tracing::field::Empty,
+            label = tracing::field::Empty,
+        );
+        propagation::continue_from_kafka(&span, message.headers());
+        self.handle_in_span(message, stopping)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_in_span(&self, message: OwnedMessage, mut stopping: Stopping) -> Handled {
         match self.judge(&message, &mut stopping).await {
-            Ok(Some(verdict)) => self.produce_verdict(&message, verdict, &mut stopping).await,
+            Ok(Some(verdict)) => {
+                let span = tracing::info_span!(
+                    "produce_verdict",
+                    otel.kind = "producer",
+                    messaging.system = "kafka",
+                    topic = %self.topics.verdicts,
+                    message_id = %verdict.message_id,
+                    model_version = %verdict.model_version,
+                );
+                self.produce_verdict(&message, verdict, &mut stopping)
+                    .instrument(span)
+                    .await
+            }
             Ok(None) => Handled::Interrupted,
             Err(poison) => {
+                let span = tracing::info_span!(
+                    "dead_letter",
+                    otel.kind = "producer",
+                    messaging.system = "kafka",
+                    topic = %self.topics.dlq,
+                );
                 pipeline::dead_letter(
                     &self.producer,
                     &self.topics.dlq,
@@ -156,6 +215,7 @@ impl Processor {
                     &poison.to_string(),
                     &mut stopping,
                 )
+                .instrument(span)
                 .await
             }
         }
@@ -169,6 +229,7 @@ impl Processor {
     ) -> Result<Option<pb::VerdictEvent>, Poison> {
         let payload = message.payload().ok_or(Poison::NoValue)?;
         let event = pb::EmailEvent::decode(payload)?;
+        tracing::Span::current().record("message_id", event.message_id.as_str());
         let email = Email::parse(&event.raw, self.limits)?;
         let fingerprints: Vec<pb::Fingerprint> = fingerprint::fingerprints(&email.body_text)
             .into_iter()
@@ -214,6 +275,7 @@ impl Processor {
             })
             .collect();
         let decision = verdict::decide(classified.spam_probability, classified.threshold, &kinds);
+        tracing::Span::current().record("label", decision.label.as_str());
         Ok(Some(pb::VerdictEvent {
             mailbox: event.mailbox,
             message_id: event.message_id,
@@ -278,16 +340,30 @@ impl Processor {
         let payload = verdict.encode_to_vec();
         let backoff = Backoff::default();
         let mut attempt = 0;
+        let label = match pb::Label::try_from(verdict.label) {
+            Ok(pb::Label::Spam) => "spam",
+            Ok(pb::Label::Ham) => "ham",
+            _ => "unspecified",
+        };
         loop {
             let record = FutureRecord::to(&self.topics.verdicts)
                 .key(&key)
-                .payload(&payload);
+                .payload(&payload)
+                .headers(propagation::inject_kafka(OwnedHeaders::new()));
             match self
                 .producer
                 .send(record, Timeout::After(Duration::from_secs(30)))
                 .await
             {
                 Ok(_) => {
+                    let metrics = metrics::global();
+                    metrics.produced(&self.topics.verdicts);
+                    metrics
+                        .verdicts
+                        .get_or_create(&metrics::VerdictLabels {
+                            label: label.to_owned(),
+                        })
+                        .inc();
                     tracing::debug!(
                         message_id = %verdict.message_id,
                         partition = message.partition(),
@@ -319,6 +395,7 @@ pub async fn run(config: &Config, processor: Processor, stopping: Stopping) -> a
         &config.kafka,
         &config.group_id,
         processor.joined.clone(),
+        processor.readiness.clone(),
     )
     .context("failed to create the Kafka consumer")?;
     consumer

@@ -116,6 +116,7 @@ async fn verdicts_and_dead_letters() {
         rpc_timeout_ms: 5_000,
         concurrency: 4,
         max_message_bytes: 4096,
+        http_addr: email_processor::DEFAULT_HTTP_ADDR.parse().unwrap(),
     };
     let processor = Processor::new(&config).unwrap();
     let processor_task = {

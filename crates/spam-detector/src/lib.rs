@@ -2,7 +2,8 @@
 //! logistic-regression model, and reports which features drove each score.
 //!
 //! The model sits behind a lock so a new version can be swapped in without a restart; a
-//! request always scores with one consistent model.
+//! request always scores with one consistent model. Each scored message gets a
+//! `classify_message` span, and `spamflow_model_info` names the version served.
 
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,10 @@ pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../models/default.json"
 
 /// Default gRPC address.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
+/// Default address of the HTTP port for /metrics and /healthz.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9403";
+/// Readiness check: a model is loaded.
+pub const CHECK_MODEL: &str = "model";
 
 /// Loads the model shipped in `models/default.json`.
 ///
@@ -41,6 +46,9 @@ pub struct Config {
     /// Address to serve gRPC on.
     #[arg(long, env = "SPAMFLOW_LISTEN_ADDR", default_value = DEFAULT_LISTEN_ADDR)]
     pub listen_addr: SocketAddr,
+    /// Address of the HTTP port serving /metrics and /healthz.
+    #[arg(long, env = "SPAMFLOW_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR)]
+    pub http_addr: SocketAddr,
     /// Model file to load; the shipped default model when absent.
     #[arg(long, env = "SPAMFLOW_MODEL_PATH")]
     pub model_path: Option<PathBuf>,
@@ -97,6 +105,7 @@ pub struct Detector {
 
 impl Detector {
     pub fn new(model: Model, limits: Limits, max_batch: usize) -> Self {
+        spamflow_runtime::metrics::global().set_model_version(model.version());
         Self {
             model: Arc::new(RwLock::new(Arc::new(model))),
             limits,
@@ -119,6 +128,7 @@ impl Detector {
             model_version = model.version(),
             "Serving a new model version"
         );
+        spamflow_runtime::metrics::global().set_model_version(model.version());
         *self
             .model
             .write()
@@ -132,6 +142,13 @@ impl Detector {
         request: pb::ClassifyRequest,
         field: &str,
     ) -> Result<pb::ClassifyResponse, Status> {
+        let span = tracing::info_span!(
+            "classify_message",
+            message_id = %request.message_id,
+            model_version = tracing::field::Empty,
+            label = tracing::field::Empty,
+        );
+        let _entered = span.enter();
         let email = match request.content {
             None => {
                 return Err(Status::invalid_argument(format!(
@@ -147,6 +164,8 @@ impl Detector {
         };
         let model = self.model();
         let score = model.score(&email);
+        span.record("model_version", model.version());
+        span.record("label", score.label.as_str());
         tracing::debug!(
             message_id = %request.message_id,
             model_version = model.version(),

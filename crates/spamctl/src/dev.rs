@@ -146,6 +146,8 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         rpc_timeout_ms: 5_000,
         concurrency: 32,
         max_message_bytes: Limits::DEFAULT_MAX_MESSAGE_BYTES,
+        // The in-process mesh serves no HTTP port; only the binaries read this.
+        http_addr: email_processor::DEFAULT_HTTP_ADDR.parse()?,
     };
     let processor = email_processor::Processor::new(&processor_config)?;
     let mut processor_joined = processor.joined();
@@ -161,6 +163,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         redis: args.redis.clone(),
         group_id: action_handler::DEFAULT_GROUP_ID.to_owned(),
         concurrency: 32,
+        http_addr: action_handler::DEFAULT_HTTP_ADDR.parse()?,
     };
     let handler = action_handler::ActionHandler::new(&handler_config, store.clone())?;
     let mut handler_joined = handler.joined();

@@ -38,16 +38,18 @@ enum Command {
     Dev(dev::DevArgs),
 }
 
+/// Service name in logs and traces unless `OTEL_SERVICE_NAME` says otherwise.
+const SERVICE_NAME: &str = "spamctl";
+
 fn main() {
     let cli: Cli = cli::parse_or_exit();
-    spamflow_runtime::telemetry::init("spamctl");
     let code = match &cli.command {
-        Command::Train(args) => report_error(train::run_train(args)),
-        Command::Eval(args) => report_error(train::run_eval(args)),
-        Command::Classify(args) => report_error(classify::run(args)),
-        Command::Replay(args) => cli::run_main(replay::run(args)),
-        Command::Dev(args) => cli::run_main(dev::run(args)),
-        Command::CreateTopics(args) => cli::run_main(create_topics(args)),
+        Command::Train(args) => report_error(|| train::run_train(args)),
+        Command::Eval(args) => report_error(|| train::run_eval(args)),
+        Command::Classify(args) => report_error(|| classify::run(args)),
+        Command::Replay(args) => cli::run_main(SERVICE_NAME, replay::run(args)),
+        Command::Dev(args) => cli::run_main(SERVICE_NAME, dev::run(args)),
+        Command::CreateTopics(args) => cli::run_main(SERVICE_NAME, create_topics(args)),
     };
     std::process::exit(code);
 }
@@ -70,8 +72,12 @@ async fn create_topics(args: &CreateTopicsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report_error(result: anyhow::Result<()>) -> i32 {
-    match result {
+/// Runs a command without a Tokio runtime, with logging only, and turns its result into an
+/// exit code.
+fn report_error(result: impl FnOnce() -> anyhow::Result<()>) -> i32 {
+    // Without a runtime the OTLP exporter cannot start, so this installs logging only.
+    spamflow_runtime::telemetry::init(SERVICE_NAME).shutdown();
+    match result() {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -8,11 +8,13 @@ use anyhow::Context;
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use prost::Message as _;
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use spamflow_core::Label;
 use spamflow_proto::v1 as pb;
 use spamflow_runtime::kafka::{KafkaArgs, record_key};
+use tracing::Instrument as _;
 
 use crate::corpus::{self, CorpusMessage, SplitFilter};
 
@@ -65,7 +67,9 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Publishes messages as `EmailEvent`s and waits until Kafka acknowledges every one.
+/// Publishes messages as `EmailEvent`s and waits until Kafka acknowledges every one. Each
+/// record gets a `publish_email` span, the root of that message's trace, whose context
+/// travels in the record headers.
 ///
 /// # Errors
 ///
@@ -93,13 +97,32 @@ pub async fn publish(
             };
             let key = record_key(mailbox, &message.name);
             let payload = event.encode_to_vec();
-            let record = FutureRecord::to(topic).key(&key).payload(&payload);
-            producer
-                .send(record, Timeout::After(Duration::from_secs(60)))
-                .await
-                .map_err(|(error, _)| {
-                    anyhow::anyhow!("failed to publish {}: {error}", message.name)
-                })
+            let span = tracing::info_span!(
+                "publish_email",
+                otel.kind = "producer",
+                messaging.system = "kafka",
+                topic,
+                message_id = %message.name,
+                partition = tracing::field::Empty,
+                offset = tracing::field::Empty,
+            );
+            async {
+                let record = FutureRecord::to(topic).key(&key).payload(&payload).headers(
+                    spamflow_runtime::propagation::inject_kafka(OwnedHeaders::new()),
+                );
+                let delivery = producer
+                    .send(record, Timeout::After(Duration::from_secs(60)))
+                    .await
+                    .map_err(|(error, _)| {
+                        anyhow::anyhow!("failed to publish {}: {error}", message.name)
+                    })?;
+                let span = tracing::Span::current();
+                span.record("partition", delivery.partition);
+                span.record("offset", delivery.offset);
+                Ok::<_, anyhow::Error>(())
+            }
+            .instrument(span)
+            .await
         })
         .buffer_unordered(IN_FLIGHT);
     let mut published = 0;

@@ -21,9 +21,10 @@ pub fn parse_or_exit<T: Parser>() -> T {
     }
 }
 
-/// Runs a binary's async main on a multi-threaded runtime and turns its result into an exit
-/// code: 0 on success, 1 with the error chain on failure.
-pub fn run_main<F>(main: F) -> i32
+/// Runs a binary's async main on a multi-threaded runtime with telemetry for `service_name`
+/// installed, and turns its result into an exit code: 0 on success, 1 with the error chain on
+/// failure. Buffered spans are flushed before it returns.
+pub fn run_main<F>(service_name: &str, main: F) -> i32
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
@@ -37,11 +38,19 @@ where
             return EXIT_FAILURE;
         }
     };
-    match runtime.block_on(main) {
+    // The OTLP gRPC exporter must be created inside the runtime it sends from.
+    let telemetry = {
+        let _entered = runtime.enter();
+        crate::telemetry::init(service_name)
+    };
+    let code = match runtime.block_on(main) {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("error: {error:#}");
             EXIT_FAILURE
         }
-    }
+    };
+    // The runtime's worker threads still drive the exporter's connection while it flushes.
+    telemetry.shutdown();
+    code
 }

@@ -1,6 +1,7 @@
 //! gRPC serving and client helpers: every server gets grpc.health.v1, server reflection (v1
-//! and v1alpha, since grpcurl 1.8 speaks only v1alpha) and a deadline; every client gets a
-//! connect timeout.
+//! and v1alpha, since grpcurl 1.8 speaks only v1alpha), a deadline, and a layer that
+//! continues the caller's trace and records latency; every client gets a connect timeout and
+//! sends the current trace context.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,9 +9,18 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::server::Router;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic_health::server::HealthReporter;
+use tower::layer::util::{Identity, Stack};
+
+use crate::propagation::{GrpcTraceLayer, TraceInterceptor};
+
+/// The router every spamflow gRPC server starts from.
+pub type Router = tonic::transport::server::Router<Stack<GrpcTraceLayer, Identity>>;
+
+/// A client channel that sends the current trace context with every call.
+pub type TracedChannel = InterceptedService<Channel, TraceInterceptor>;
 
 /// Why a gRPC server or client could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +61,7 @@ pub fn standard_router(args: &ServerArgs) -> Result<(HealthReporter, Router), Gr
         .build_v1alpha()?;
     let router = Server::builder()
         .timeout(Duration::from_millis(args.grpc_timeout_ms))
+        .layer(GrpcTraceLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
@@ -89,8 +100,21 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("failed to bind {address}; is another process using the port?"))
 }
 
-/// Creates a lazily connecting channel to `url` with a connect timeout. Connecting lazily lets
-/// a client start before its server; calls fail with `UNAVAILABLE` until the server is up.
+/// Creates a lazily connecting channel to `url` with a connect timeout, which sends the
+/// current trace context with every call. Connecting lazily lets a client start before its
+/// server; calls fail with `UNAVAILABLE` until the server is up.
+///
+/// # Errors
+///
+/// Returns [`GrpcError::InvalidEndpoint`] for a malformed URL.
+pub fn traced_channel(url: &str, connect_timeout: Duration) -> Result<TracedChannel, GrpcError> {
+    Ok(InterceptedService::new(
+        lazy_channel(url, connect_timeout)?,
+        TraceInterceptor,
+    ))
+}
+
+/// Creates a lazily connecting channel to `url` with a connect timeout.
 ///
 /// # Errors
 ///

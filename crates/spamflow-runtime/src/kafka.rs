@@ -12,7 +12,18 @@ use rdkafka::client::ClientContext;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::statistics::Statistics;
 use tokio::sync::watch;
+
+use crate::http::Readiness;
+use crate::metrics::{self, PartitionLabels};
+
+/// Readiness check: the consumer holds an open connection to at least one broker.
+pub const CHECK_BROKER: &str = "kafka_broker";
+/// Readiness check: the consumer is a member of its group with an assignment.
+pub const CHECK_GROUP: &str = "kafka_group";
+/// How often librdkafka reports statistics, which feed consumer lag and broker health.
+const STATISTICS_INTERVAL_MS: &str = "2000";
 
 /// Header carrying why a record was sent to the dead-letter topic.
 pub const HEADER_DLQ_REASON: &str = "spamflow-dlq-reason";
@@ -156,7 +167,8 @@ impl KafkaArgs {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
         if let Some(instance) = &self.group_instance_id {
             config.set("group.instance.id", instance);
         }
@@ -242,11 +254,41 @@ pub async fn ensure_topics(args: &KafkaArgs, partitions: i32) -> Result<(), Kafk
 
 /// A consumer context that reports when the consumer has joined its group and received an
 /// assignment, so callers can wait for it before producing test traffic or reporting ready.
+/// It also turns librdkafka statistics into the consumer-lag and broker metrics and the
+/// [`CHECK_BROKER`] and [`CHECK_GROUP`] readiness checks.
 pub struct GroupContext {
     joined: watch::Sender<bool>,
+    readiness: Readiness,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        let metrics = metrics::global();
+        let brokers_up = statistics
+            .brokers
+            .values()
+            .filter(|broker| broker.state == "UP")
+            .count();
+        metrics.kafka_brokers_up.set(brokers_up as i64);
+        self.readiness.set(CHECK_BROKER, brokers_up > 0);
+        for (topic, stats) in &statistics.topics {
+            for (partition, partition_stats) in &stats.partitions {
+                // librdkafka lists the internal partition -1 and reports -1 lag for
+                // partitions this consumer does not own.
+                if *partition < 0 || partition_stats.consumer_lag < 0 {
+                    continue;
+                }
+                metrics
+                    .consumer_lag
+                    .get_or_create(&PartitionLabels {
+                        topic: topic.clone(),
+                        partition: *partition,
+                    })
+                    .set(partition_stats.consumer_lag);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -254,9 +296,12 @@ impl ConsumerContext for GroupContext {
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "Partitions assigned");
                 self.joined.send_replace(true);
+                self.readiness.set(CHECK_GROUP, true);
             }
             Rebalance::Revoke(partitions) => {
                 tracing::info!(partitions = partitions.count(), "Partitions revoked");
+                self.readiness.set(CHECK_GROUP, false);
+                metrics::global().consumer_lag.clear();
             }
             Rebalance::Error(error) => tracing::warn!(%error, "Consumer group rebalance failed"),
         }
@@ -267,7 +312,7 @@ impl ConsumerContext for GroupContext {
 pub type GroupConsumer = StreamConsumer<GroupContext>;
 
 /// Creates an at-least-once consumer in `group_id`; `joined` turns true at its first
-/// assignment.
+/// assignment, and `readiness` gets the [`CHECK_BROKER`] and [`CHECK_GROUP`] checks.
 ///
 /// # Errors
 ///
@@ -276,10 +321,13 @@ pub fn group_consumer(
     args: &KafkaArgs,
     group_id: &str,
     joined: watch::Sender<bool>,
+    readiness: Readiness,
 ) -> Result<GroupConsumer, KafkaConfigError> {
+    readiness.set(CHECK_BROKER, false);
+    readiness.set(CHECK_GROUP, false);
     Ok(args
         .consumer_config(group_id)?
-        .create_with_context(GroupContext { joined })?)
+        .create_with_context(GroupContext { joined, readiness })?)
 }
 
 /// The record key of a message: `mailbox/message-id`, so one message always lands on one

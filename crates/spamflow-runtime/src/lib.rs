@@ -1,6 +1,7 @@
 //! The edges every spamflow service shares: command-line and environment configuration,
-//! logging, Kafka clients and topics, gRPC serving with health and reflection, the Redis (or
-//! in-memory) store, and shutdown signals.
+//! logging and tracing, trace-context propagation, metrics and the health endpoint, Kafka
+//! clients and topics, gRPC serving with health and reflection, the Redis (or in-memory)
+//! store, and shutdown signals.
 //!
 //! Services call these helpers instead of repeating plumbing, so a fix here reaches all of
 //! them.
@@ -9,8 +10,11 @@
 
 pub mod cli;
 pub mod grpc;
+pub mod http;
 pub mod kafka;
+pub mod metrics;
 pub mod pipeline;
+pub mod propagation;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

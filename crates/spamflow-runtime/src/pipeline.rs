@@ -154,6 +154,7 @@ where
             received = consumer.recv(), if !stopped && in_flight.len() < concurrency.max(1) => {
                 match received {
                     Ok(message) => {
+                        crate::metrics::global().consumed(message.topic());
                         let message = message.detach();
                         let position = Position {
                             topic: message.topic().to_owned(),
@@ -190,9 +191,9 @@ where
     }
 }
 
-/// Sends a record that cannot be processed to the dead-letter topic with its reason and
-/// origin in headers, keeping its key and value, retrying until Kafka acknowledges it or
-/// shutdown begins.
+/// Sends a record that cannot be processed to the dead-letter topic with its reason, origin
+/// and the current trace context in headers, keeping its key and value, retrying until Kafka
+/// acknowledges it or shutdown begins.
 pub async fn dead_letter(
     producer: &FutureProducer,
     dlq_topic: &str,
@@ -210,15 +211,17 @@ pub async fn dead_letter(
     let backoff = Backoff::default();
     let mut attempt = 0;
     loop {
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: HEADER_DLQ_REASON,
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: HEADER_DLQ_ORIGIN,
-                value: Some(&origin),
-            });
+        let headers = crate::propagation::inject_kafka(
+            OwnedHeaders::new()
+                .insert(Header {
+                    key: HEADER_DLQ_REASON,
+                    value: Some(reason),
+                })
+                .insert(Header {
+                    key: HEADER_DLQ_ORIGIN,
+                    value: Some(&origin),
+                }),
+        );
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(dlq_topic).headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);
@@ -230,7 +233,17 @@ pub async fn dead_letter(
             .send(record, Timeout::After(Duration::from_secs(30)))
             .await
         {
-            Ok(_) => return Handled::Done,
+            Ok(_) => {
+                let metrics = crate::metrics::global();
+                metrics.produced(dlq_topic);
+                metrics
+                    .dead_letters
+                    .get_or_create(&crate::metrics::TopicLabels {
+                        topic: message.topic().to_owned(),
+                    })
+                    .inc();
+                return Handled::Done;
+            }
             Err((error, _)) => {
                 tracing::warn!(%error, origin, attempt, "Failed to write to the dead-letter topic; retrying");
                 if !sleep_or_stop(&backoff, attempt, stopping).await {

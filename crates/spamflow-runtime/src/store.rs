@@ -112,11 +112,17 @@ impl Store {
     ///
     /// Returns [`StoreError`] when Redis does not answer.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        if let Self::Redis { pool, .. } = self {
-            let mut connection = pool.get().await?;
-            let _: String = redis::cmd("PING").query_async(&mut connection).await?;
-        }
-        Ok(())
+        count_redis_errors(
+            "ping",
+            async {
+                if let Self::Redis { pool, .. } = self {
+                    let mut connection = pool.get().await?;
+                    let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+                }
+                Ok(())
+            }
+            .await,
+        )
     }
 
     /// Appends keys to the Bloom filter's insert log and returns the log's new length.
@@ -125,21 +131,27 @@ impl Store {
     ///
     /// Returns [`StoreError`] when Redis fails.
     pub async fn bloom_append(&self, keys: &[String]) -> Result<u64, StoreError> {
-        match self {
-            Self::Memory(memory) => {
-                let mut log = lock(&memory.bloom_log);
-                log.extend(keys.iter().cloned());
-                Ok(log.len() as u64)
-            }
-            Self::Redis { pool, prefix } => {
-                if keys.is_empty() {
-                    let mut connection = pool.get().await?;
-                    return Ok(connection.llen(bloom_log_key(prefix)).await?);
+        count_redis_errors(
+            "bloom_append",
+            async {
+                match self {
+                    Self::Memory(memory) => {
+                        let mut log = lock(&memory.bloom_log);
+                        log.extend(keys.iter().cloned());
+                        Ok(log.len() as u64)
+                    }
+                    Self::Redis { pool, prefix } => {
+                        if keys.is_empty() {
+                            let mut connection = pool.get().await?;
+                            return Ok(connection.llen(bloom_log_key(prefix)).await?);
+                        }
+                        let mut connection = pool.get().await?;
+                        Ok(connection.rpush(bloom_log_key(prefix), keys).await?)
+                    }
                 }
-                let mut connection = pool.get().await?;
-                Ok(connection.rpush(bloom_log_key(prefix), keys).await?)
             }
-        }
+            .await,
+        )
     }
 
     /// Reads up to a batch of insert-log entries starting at position `from`.
@@ -148,21 +160,27 @@ impl Store {
     ///
     /// Returns [`StoreError`] when Redis fails.
     pub async fn bloom_read(&self, from: u64) -> Result<Vec<String>, StoreError> {
-        match self {
-            Self::Memory(memory) => {
-                let log = lock(&memory.bloom_log);
-                let start = (from as usize).min(log.len());
-                let end = (start + LOG_READ_BATCH as usize).min(log.len());
-                Ok(log[start..end].to_vec())
+        count_redis_errors(
+            "bloom_read",
+            async {
+                match self {
+                    Self::Memory(memory) => {
+                        let log = lock(&memory.bloom_log);
+                        let start = (from as usize).min(log.len());
+                        let end = (start + LOG_READ_BATCH as usize).min(log.len());
+                        Ok(log[start..end].to_vec())
+                    }
+                    Self::Redis { pool, prefix } => {
+                        let mut connection = pool.get().await?;
+                        let end = from + LOG_READ_BATCH - 1;
+                        Ok(connection
+                            .lrange(bloom_log_key(prefix), from as isize, end as isize)
+                            .await?)
+                    }
+                }
             }
-            Self::Redis { pool, prefix } => {
-                let mut connection = pool.get().await?;
-                let end = from + LOG_READ_BATCH - 1;
-                Ok(connection
-                    .lrange(bloom_log_key(prefix), from as isize, end as isize)
-                    .await?)
-            }
-        }
+            .await,
+        )
     }
 
     /// Records the verdict for a message unless one is already recorded. Returns true when
@@ -172,22 +190,28 @@ impl Store {
     ///
     /// Returns [`StoreError`] when Redis fails.
     pub async fn record_verdict(&self, message_key: &str, label: &str) -> Result<bool, StoreError> {
-        match self {
-            Self::Memory(memory) => {
-                let mut verdicts = lock(&memory.verdicts);
-                if verdicts.contains_key(message_key) {
-                    return Ok(false);
+        count_redis_errors(
+            "record_verdict",
+            async {
+                match self {
+                    Self::Memory(memory) => {
+                        let mut verdicts = lock(&memory.verdicts);
+                        if verdicts.contains_key(message_key) {
+                            return Ok(false);
+                        }
+                        verdicts.insert(message_key.to_owned(), label.to_owned());
+                        Ok(true)
+                    }
+                    Self::Redis { pool, prefix } => {
+                        let mut connection = pool.get().await?;
+                        Ok(connection
+                            .hset_nx(verdicts_key(prefix), message_key, label)
+                            .await?)
+                    }
                 }
-                verdicts.insert(message_key.to_owned(), label.to_owned());
-                Ok(true)
             }
-            Self::Redis { pool, prefix } => {
-                let mut connection = pool.get().await?;
-                Ok(connection
-                    .hset_nx(verdicts_key(prefix), message_key, label)
-                    .await?)
-            }
-        }
+            .await,
+        )
     }
 
     /// Returns the recorded verdict of a message.
@@ -219,6 +243,15 @@ impl Store {
             }
         }
     }
+}
+
+/// Counts a failed store operation in `spamflow_redis_errors_total`. Only Redis can fail, so
+/// the in-process store never adds to it.
+fn count_redis_errors<T>(operation: &str, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    if result.is_err() {
+        crate::metrics::global().redis_error(operation);
+    }
+    result
 }
 
 fn bloom_log_key(prefix: &str) -> String {

@@ -1,27 +1,267 @@
-//! Logging setup: `tracing` to stderr, human-readable by default or JSON on request.
+//! Logging and tracing setup: `tracing` to stderr, human-readable by default or JSON on
+//! request, and spans exported to an OpenTelemetry collector over OTLP gRPC when configured.
 //!
-//! `RUST_LOG` picks levels (default `info` for spamflow crates, `warn` for dependencies).
+//! `RUST_LOG` picks log levels (default `info` for spamflow crates, `warn` for dependencies).
 //! `SPAMFLOW_LOG_FORMAT=json` switches to one JSON object per line.
+//!
+//! Spans are exported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, or `OTEL_TRACES_EXPORTER=otlp`, so local runs
+//! and `spamctl dev` never try to reach a collector. The OpenTelemetry SDK reads the other
+//! standard variables itself: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+//! `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` and the `OTEL_BSP_*` batch settings.
+//! Spans go through a bounded batch queue on a background thread, so a slow or unreachable
+//! collector drops spans but never blocks or fails mail processing.
+//!
+//! W3C trace context travels between services in Kafka headers and gRPC metadata; the
+//! [`propagation`](crate::propagation) module holds the adapters.
 
-use tracing_subscriber::EnvFilter;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 const DEFAULT_FILTER: &str = "warn,spamflow=info,spamctl=info,spam_detector=info,\
     bloom_filter=info,email_processor=info,action_handler=info,spamflow_runtime=info";
 
-/// Installs the global subscriber. Calling it twice is harmless: the second call does nothing.
-pub fn init(service_name: &str) {
+/// Crates whose spans are exported. Dependencies (tonic, h2, rdkafka) stay out of traces.
+const TRACED_CRATES: [&str; 6] = [
+    "spamflow_runtime",
+    "spamctl",
+    "spam_detector",
+    "bloom_filter",
+    "email_processor",
+    "action_handler",
+];
+
+/// Longest wait at exit for buffered spans to reach the collector.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether and how spans are exported, as the `OTEL_*` variables decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Export {
+    /// No exporter is configured.
+    Off,
+    /// OTLP over gRPC to the endpoint the SDK reads from the environment.
+    Otlp,
+    /// The configuration asks for something this build cannot do; the reason names it.
+    Unsupported(String),
+}
+
+/// Decides the span export from `OTEL_*` variables looked up through `var`.
+pub fn export_from_env(var: impl Fn(&str) -> Option<String>) -> Export {
+    let set = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+    if set("OTEL_SDK_DISABLED").is_some_and(|value| value.trim().eq_ignore_ascii_case("true")) {
+        return Export::Off;
+    }
+    let wanted = match set("OTEL_TRACES_EXPORTER").map(|value| value.trim().to_ascii_lowercase()) {
+        Some(exporter) if exporter == "none" => return Export::Off,
+        Some(exporter) if exporter == "otlp" => true,
+        Some(exporter) => {
+            return Export::Unsupported(format!(
+                "OTEL_TRACES_EXPORTER={exporter} is not supported; use otlp or none"
+            ));
+        }
+        None => {
+            set("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+                || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+        }
+    };
+    if !wanted {
+        return Export::Off;
+    }
+    let protocol = set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        .or_else(|| set("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        .unwrap_or_else(|| "grpc".to_owned());
+    if protocol.trim() != "grpc" {
+        return Export::Unsupported(format!(
+            "OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported; this build exports \
+             over OTLP gRPC only, so set it to grpc and point the endpoint at port 4317"
+        ));
+    }
+    Export::Otlp
+}
+
+/// The installed telemetry. Call [`Telemetry::shutdown`] before exit to flush spans.
+#[must_use = "call shutdown() before exit so buffered spans are exported"]
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Whether spans are exported.
+    pub fn is_exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Exports buffered spans and stops the exporter, waiting at most a few seconds so an
+    /// unreachable collector cannot hold up exit.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(error) = provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT)
+        {
+            tracing::warn!(%error, "Failed to flush spans at exit");
+        }
+    }
+}
+
+/// Installs the global subscriber and, when the `OTEL_*` variables ask for it, the OTLP span
+/// exporter. Calling it twice is harmless: the second call installs nothing.
+///
+/// The OTLP gRPC exporter needs a Tokio runtime, so call this inside one (as
+/// [`crate::cli::run_main`] does). Outside a runtime only logging is set up.
+pub fn init(service_name: &str) -> Telemetry {
+    let export = export_from_env(|name| std::env::var(name).ok());
+    let in_runtime = tokio::runtime::Handle::try_current().is_ok();
+    let (provider, export_problem) = match &export {
+        Export::Otlp if in_runtime => match build_provider(service_name) {
+            Ok(provider) => (Some(provider), None),
+            Err(error) => (
+                None,
+                Some(format!("failed to build the OTLP exporter: {error}")),
+            ),
+        },
+        Export::Otlp => (None, None),
+        Export::Off => (None, None),
+        Export::Unsupported(reason) => (None, Some(reason.clone())),
+    };
+
+    // The propagator is global even without an exporter, so services in one process (as in
+    // `spamctl dev`) and processes without a collector still pass incoming context on.
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = std::env::var("SPAMFLOW_LOG_FORMAT").is_ok_and(|format| format == "json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let installed = if json {
-        builder.json().try_init().is_ok()
+    let fmt_layer = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed()
     } else {
-        builder.compact().try_init().is_ok()
+        tracing_subscriber::fmt::layer()
+            .compact()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed()
     };
-    if installed {
+    let otel_layer = provider.as_ref().map(|provider| {
+        let traced = TRACED_CRATES
+            .iter()
+            .fold(Targets::new(), |targets, target| {
+                targets.with_target(*target, LevelFilter::INFO)
+            });
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(service_name.to_owned()))
+            .with_filter(traced)
+    });
+    let installed = tracing_subscriber::registry()
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init()
+        .is_ok();
+    if !installed {
+        // Another subscriber owns the process (a second call, or a test harness); spans would
+        // not reach this provider, so stop it at once.
+        if let Some(provider) = provider {
+            let _ = provider.shutdown_with_timeout(Duration::ZERO);
+        }
+        return Telemetry::default();
+    }
+
+    if let Some(problem) = export_problem {
+        tracing::warn!(problem, "Span export is off");
+    }
+    if provider.is_some() {
+        tracing::info!(service = service_name, "Exporting spans over OTLP gRPC");
+    } else {
         tracing::debug!(service = service_name, "Logging initialized");
+    }
+    Telemetry { provider }
+}
+
+fn build_provider(
+    service_name: &str,
+) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    // The SDK reads the endpoint, timeout and headers from OTEL_EXPORTER_OTLP_* itself.
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()?;
+    let mut resource = Resource::builder();
+    let named_by_env = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|name| !name.is_empty())
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+            .is_ok_and(|attributes| attributes.contains("service.name="));
+    if !named_by_env {
+        resource = resource.with_service_name(service_name.to_owned());
+    }
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn export(pairs: &[(&str, &str)]) -> Export {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        export_from_env(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn export_is_off_without_endpoint() {
+        assert_eq!(export(&[]), Export::Off);
+        assert_eq!(export(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]), Export::Off);
+    }
+
+    #[test]
+    fn export_follows_endpoint_or_exporter() {
+        assert_eq!(
+            export(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4317")]),
+            Export::Otlp
+        );
+        assert_eq!(
+            export(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4317")]),
+            Export::Otlp
+        );
+        assert_eq!(export(&[("OTEL_TRACES_EXPORTER", "otlp")]), Export::Otlp);
+    }
+
+    #[test]
+    fn export_off_switches_win() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317");
+        assert_eq!(
+            export(&[endpoint, ("OTEL_TRACES_EXPORTER", "none")]),
+            Export::Off
+        );
+        assert_eq!(
+            export(&[endpoint, ("OTEL_SDK_DISABLED", "true")]),
+            Export::Off
+        );
+    }
+
+    #[test]
+    fn export_rejects_http_protocol() {
+        let result = export(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ]);
+        let Export::Unsupported(reason) = result else {
+            panic!("expected Unsupported, got {result:?}");
+        };
+        assert!(reason.contains("http/protobuf"), "{reason}");
     }
 }

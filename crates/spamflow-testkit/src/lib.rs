@@ -61,10 +61,30 @@ impl ChildGuard {
     /// Spawns `command` with stdout discarded and stderr appended to a log file in the
     /// system temp folder, whose path is printed for debugging failed tests.
     ///
+    /// The child inherits no `OTEL_*` variable from the test process, so its exporter reaches
+    /// nothing outside the test, but keeps those the caller set on `command` (a test that
+    /// runs its own trace receiver sets `OTEL_EXPORTER_OTLP_ENDPOINT`). Unless the caller sets
+    /// `SPAMFLOW_HTTP_ADDR`, the child serves its HTTP port on a free loopback port, so tests
+    /// running side by side never fight over the fixed default ports.
+    ///
     /// # Errors
     ///
     /// Fails when the process cannot be spawned.
     pub fn spawn(name: &str, mut command: Command) -> anyhow::Result<Self> {
+        let set_by_caller: Vec<String> = command
+            .get_envs()
+            .filter(|(_, value)| value.is_some())
+            .map(|(key, _)| key.to_string_lossy().into_owned())
+            .collect();
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("OTEL_") && !set_by_caller.contains(&key) {
+                command.env_remove(&key);
+            }
+        }
+        if !set_by_caller.iter().any(|key| key == "SPAMFLOW_HTTP_ADDR") {
+            command.env("SPAMFLOW_HTTP_ADDR", "127.0.0.1:0");
+        }
         let log_path =
             std::env::temp_dir().join(format!("spamflow-test-{name}-{}.log", std::process::id()));
         let log = std::fs::OpenOptions::new()
@@ -77,8 +97,6 @@ impl ChildGuard {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
-            // Telemetry exporters of the services must not reach anything outside the test.
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .spawn()
             .with_context(|| format!("failed to start {name}"))?;
         Ok(Self {
