@@ -362,8 +362,14 @@ pub async fn run_with_readiness(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (health, router) = grpc::standard_router(server)?;
-    readiness.set(CHECK_REDIS, false);
-    let probe = tokio::spawn(probe_store(filter.clone(), health, readiness));
+    // The first probe runs before serving, so health is known from the first request on.
+    let reachable = report_store(&filter, &health, &readiness, None).await;
+    let probe = tokio::spawn(probe_store(
+        filter.clone(),
+        health,
+        readiness,
+        Some(reachable),
+    ));
     let service = BloomFilterServer::new(BloomService::new(filter));
     let result = grpc::serve(router.add_service(service), listener, shutdown).await;
     probe.abort();
@@ -372,34 +378,49 @@ pub async fn run_with_readiness(
 }
 
 /// Pings the store every [`PROBE_INTERVAL`] and reports each change in its reachability to
-/// gRPC health (the filter service and the whole server) and to `readiness`.
-async fn probe_store(filter: Arc<Filter>, health: HealthReporter, readiness: Readiness) {
-    let mut last = None;
+/// gRPC health (the filter service and the whole server) and to `readiness`. `last` is the
+/// reachability reported before.
+async fn probe_store(
+    filter: Arc<Filter>,
+    health: HealthReporter,
+    readiness: Readiness,
+    mut last: Option<bool>,
+) {
     loop {
-        let reachable = matches!(
-            tokio::time::timeout(PROBE_TIMEOUT, filter.store.ping()).await,
-            Ok(Ok(()))
-        );
-        if last != Some(reachable) {
-            let status = if reachable {
-                tracing::info!("Bloom filter store is reachable; serving");
-                ServingStatus::Serving
-            } else {
-                tracing::warn!("Bloom filter store is unreachable; health is NOT_SERVING");
-                ServingStatus::NotServing
-            };
-            health
-                .set_service_status(
-                    <BloomFilterServer<BloomService> as tonic::server::NamedService>::NAME,
-                    status,
-                )
-                .await;
-            health.set_service_status("", status).await;
-            readiness.set(CHECK_REDIS, reachable);
-            last = Some(reachable);
-        }
         tokio::time::sleep(PROBE_INTERVAL).await;
+        last = Some(report_store(&filter, &health, &readiness, last).await);
     }
+}
+
+/// Pings the store once and reports a change from `last`; returns the reachability.
+async fn report_store(
+    filter: &Filter,
+    health: &HealthReporter,
+    readiness: &Readiness,
+    last: Option<bool>,
+) -> bool {
+    let reachable = matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, filter.store.ping()).await,
+        Ok(Ok(()))
+    );
+    if last != Some(reachable) {
+        let status = if reachable {
+            tracing::info!("Bloom filter store is reachable; serving");
+            ServingStatus::Serving
+        } else {
+            tracing::warn!("Bloom filter store is unreachable; health is NOT_SERVING");
+            ServingStatus::NotServing
+        };
+        health
+            .set_service_status(
+                <BloomFilterServer<BloomService> as tonic::server::NamedService>::NAME,
+                status,
+            )
+            .await;
+        health.set_service_status("", status).await;
+        readiness.set(CHECK_REDIS, reachable);
+    }
+    reachable
 }
 
 #[cfg(test)]

@@ -136,6 +136,10 @@ pub fn init(service_name: &str) -> Telemetry {
     // `spamctl dev`) and processes without a collector still pass incoming context on.
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
+    // One global filter decides what both layers see. Per-layer filters (an EnvFilter on the
+    // log output next to a target filter on the exporter) lost spans in tracing-subscriber
+    // 0.3, so spans reach the exporter exactly when RUST_LOG enables them; the default
+    // enables every spamflow crate at INFO, where the per-hop spans sit.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = std::env::var("SPAMFLOW_LOG_FORMAT").is_ok_and(|format| format == "json");
@@ -143,26 +147,25 @@ pub fn init(service_name: &str) -> Telemetry {
         tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)
-            .with_filter(filter)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
             .compact()
             .with_writer(std::io::stderr)
-            .with_filter(filter)
             .boxed()
     };
     let otel_layer = provider.as_ref().map(|provider| {
-        let traced = TRACED_CRATES
-            .iter()
-            .fold(Targets::new(), |targets, target| {
-                targets.with_target(*target, LevelFilter::INFO)
-            });
+        let traced = Targets::new().with_targets(
+            TRACED_CRATES
+                .iter()
+                .map(|target| (*target, LevelFilter::TRACE)),
+        );
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(service_name.to_owned()))
             .with_filter(traced)
     });
     let installed = tracing_subscriber::registry()
+        .with(filter)
         .with(fmt_layer)
         .with(otel_layer)
         .try_init()
