@@ -65,9 +65,12 @@ async fn health_flips_when_redis_stops() {
     }
 
     let service = "spamflow.v1.BloomFilter";
-    let mut client = HealthClient::connect(format!("http://127.0.0.1:{grpc_port}"))
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+        .unwrap()
+        .connect()
         .await
         .unwrap();
+    let mut client = HealthClient::new(channel);
     assert_eq!(
         grpc_status(&mut client, service).await,
         ServingStatus::Serving as i32
