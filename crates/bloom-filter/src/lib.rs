@@ -38,11 +38,11 @@ use tracing::Instrument as _;
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50052";
 /// Default address of the HTTP port for /metrics and /healthz.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9404";
-/// Readiness check: the store answers a ping.
+/// Readiness check: the store responds to a ping.
 pub const CHECK_REDIS: &str = "redis";
 /// Time between store health probes.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-/// Longest wait for one probe; a store slower than this counts as down.
+/// Maximum wait for one probe. A store slower than this counts as down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Fixed seed, so every replica hashes alike and stats are reproducible.
 const HASH_SEED: u128 = 0x5350_414d_464c_4f57_424c_4f4f_4d31;

@@ -1,4 +1,4 @@
-//! Health of the bloom-filter binary follows its Redis server: SERVING while Redis answers,
+//! Health of the bloom-filter binary follows its Redis server: SERVING while Redis responds,
 //! NOT_SERVING (and `/healthz` 503) once it stops.
 
 use std::io::{Read as _, Write as _};

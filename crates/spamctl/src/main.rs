@@ -38,7 +38,7 @@ enum Command {
     Dev(dev::DevArgs),
 }
 
-/// Service name in logs and traces unless `OTEL_SERVICE_NAME` says otherwise.
+/// Service name in logs and traces unless `OTEL_SERVICE_NAME` sets another.
 const SERVICE_NAME: &str = "spamctl";
 
 fn main() {

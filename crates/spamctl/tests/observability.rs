@@ -316,7 +316,7 @@ fn write_messages(dir: &Path, count: usize) {
     }
 }
 
-/// A fresh folder under the system temp folder, unique to this process.
+/// Creates a fresh folder under the system temp folder, unique to this process.
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "spamflow-{name}-{}-{}",
@@ -596,6 +596,7 @@ fn waterfall_svg(spans: &[ReceivedSpan]) -> String {
         }
         depth
     };
+
     let start = ordered.first().map_or(0, |span| span.start_ns);
     let end = ordered
         .iter()
@@ -613,6 +614,7 @@ fn waterfall_svg(spans: &[ReceivedSpan]) -> String {
         ordered.len(),
         total / 1e6
     );
+
     let colors: HashMap<&str, &str> = [
         ("spamctl", "#7e57c2"),
         ("email-processor", "#1e88e5"),
@@ -639,6 +641,7 @@ fn waterfall_svg(spans: &[ReceivedSpan]) -> String {
             (span.end_ns - span.start_ns) as f64 / 1e6
         ));
     }
+
     svg.push_str("</svg>\n");
     svg
 }

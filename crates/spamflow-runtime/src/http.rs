@@ -39,13 +39,13 @@ impl Readiness {
         !checks.is_empty() && checks.values().all(|passing| *passing)
     }
 
-    /// The state of every check.
+    /// Returns the state of every check.
     pub fn checks(&self) -> BTreeMap<&'static str, bool> {
         self.lock().clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, bool>> {
-        // The map holds plain flags, so a panic elsewhere cannot leave it half-written.
+        // The map contains plain flags, so a panic elsewhere cannot leave it half-written.
         self.checks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::http::Readiness;
 use crate::metrics::{self, PartitionLabels};
 
-/// Readiness check: the consumer holds an open connection to at least one broker.
+/// Readiness check: the consumer has an open connection to at least one broker.
 pub const CHECK_BROKER: &str = "kafka_broker";
 /// Readiness check: the consumer is a member of its group with an assignment.
 pub const CHECK_GROUP: &str = "kafka_group";

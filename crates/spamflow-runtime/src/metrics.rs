@@ -75,7 +75,7 @@ pub struct Metrics {
     /// Messages behind the high watermark, per assigned partition, from librdkafka
     /// statistics.
     pub consumer_lag: Family<PartitionLabels, Gauge>,
-    /// Brokers this process holds an open connection to, from librdkafka statistics.
+    /// Brokers this process has an open connection to, from librdkafka statistics.
     pub kafka_brokers_up: Gauge,
     /// Share of Bloom filter bits set, in [0, 1].
     pub bloom_fill_ratio: Gauge<f64, AtomicU64>,
@@ -111,6 +111,7 @@ impl Metrics {
             redis_errors: Family::default(),
             registry: Registry::default(),
         };
+
         // Counters get the `_total` suffix from the encoder.
         registry.register(
             "spamflow_messages_consumed",
@@ -137,11 +138,13 @@ impl Metrics {
             "Verdicts applied, by action and outcome (applied or duplicate)",
             metrics.actions.clone(),
         );
+
         registry.register(
             "spamflow_grpc_server_request_duration_seconds",
             "gRPC server request latency until the response headers, by method and code",
             metrics.grpc_server_duration.clone(),
         );
+
         registry.register(
             "spamflow_kafka_consumer_lag",
             "Messages behind the high watermark, by topic and partition",
@@ -152,6 +155,7 @@ impl Metrics {
             "Kafka brokers with an open connection",
             metrics.kafka_brokers_up.clone(),
         );
+
         registry.register(
             "spamflow_bloom_fill_ratio",
             "Share of Bloom filter bits set",
@@ -167,6 +171,7 @@ impl Metrics {
             "Fingerprints inserted into the Bloom filter, counting repeats",
             metrics.bloom_items.clone(),
         );
+
         registry.register(
             "spamflow_model_info",
             "1 for the model version being served",
@@ -177,6 +182,7 @@ impl Metrics {
             "Redis commands that failed, by store operation",
             metrics.redis_errors.clone(),
         );
+
         Self {
             registry,
             ..metrics
@@ -236,7 +242,7 @@ impl Metrics {
             .set(1);
     }
 
-    /// The registry in the Prometheus text format.
+    /// Encodes the registry in the Prometheus text format.
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail.
@@ -247,7 +253,7 @@ impl Metrics {
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
-/// The process-wide metrics.
+/// Returns the process-wide metrics.
 pub fn global() -> &'static Metrics {
     &METRICS
 }

@@ -177,8 +177,8 @@ where
         Box::pin(
             async move {
                 let result = inner.call(request).await;
-                // Errors come back "trailers-only", with grpc-status in the headers; a
-                // response without it carries its status in the trailers, which is OK unless
+                // Errors come back "trailers-only", with grpc-status in the headers. A response
+                // without that header carries its status in the trailers, which is OK unless
                 // the body fails later.
                 let code = match &result {
                     Ok(response) => response

@@ -39,7 +39,7 @@ const TRACED_CRATES: [&str; 6] = [
     "action_handler",
 ];
 
-/// Longest wait at exit for buffered spans to reach the collector.
+/// Maximum wait at exit for buffered spans to reach the collector.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether and how spans are exported, as the `OTEL_*` variables decide.
@@ -49,7 +49,7 @@ pub enum Export {
     Off,
     /// OTLP over gRPC to the endpoint the SDK reads from the environment.
     Otlp,
-    /// The configuration asks for something this build cannot do; the reason names it.
+    /// The configuration requests an exporter this build lacks and the text names the variable.
     Unsupported(String),
 }
 
@@ -59,7 +59,8 @@ pub fn export_from_env(var: impl Fn(&str) -> Option<String>) -> Export {
     if set("OTEL_SDK_DISABLED").is_some_and(|value| value.trim().eq_ignore_ascii_case("true")) {
         return Export::Off;
     }
-    let wanted = match set("OTEL_TRACES_EXPORTER").map(|value| value.trim().to_ascii_lowercase()) {
+    let requested = match set("OTEL_TRACES_EXPORTER").map(|value| value.trim().to_ascii_lowercase())
+    {
         Some(exporter) if exporter == "none" => return Export::Off,
         Some(exporter) if exporter == "otlp" => true,
         Some(exporter) => {
@@ -72,7 +73,7 @@ pub fn export_from_env(var: impl Fn(&str) -> Option<String>) -> Export {
                 || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
         }
     };
-    if !wanted {
+    if !requested {
         return Export::Off;
     }
     let protocol = set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
@@ -95,7 +96,7 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether spans are exported.
+    /// Returns whether spans are exported.
     pub fn is_exporting(&self) -> bool {
         self.provider.is_some()
     }
@@ -136,10 +137,11 @@ pub fn init(service_name: &str) -> Telemetry {
     // `spamctl dev`) and processes without a collector still pass incoming context on.
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    // One global filter decides what both layers see. Per-layer filters (an EnvFilter on the
-    // log output next to a target filter on the exporter) lost spans in tracing-subscriber
-    // 0.3, so spans reach the exporter exactly when RUST_LOG enables them; the default
-    // enables every spamflow crate at INFO, where the per-hop spans sit.
+    // One global filter decides what both layers see, because per-layer filters (an
+    // EnvFilter on the log output next to a target filter on the exporter) lost the replay's
+    // spans with tracing-subscriber 0.3. Spans therefore reach the exporter only when
+    // RUST_LOG enables them. The default enables every spamflow crate at INFO, the level of
+    // the per-hop spans.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = std::env::var("SPAMFLOW_LOG_FORMAT").is_ok_and(|format| format == "json");
