@@ -469,7 +469,15 @@ async fn one_trace_spans_every_hop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_a_known_run() {
-    let mesh = tokio::task::block_in_place(|| Mesh::start("metrics", &[]));
+    // The exporters point at a port where no collector listens, so this run also shows that a
+    // failed exporter does not hold up mail.
+    let dead_collector = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let mesh = tokio::task::block_in_place(|| {
+        Mesh::start(
+            "metrics",
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", dead_collector.clone())],
+        )
+    });
     let corpus = temp_dir("metrics");
     write_messages(&corpus, 3);
     tokio::task::block_in_place(|| mesh.replay(&corpus.join("spam"), &corpus.join("ham")));
