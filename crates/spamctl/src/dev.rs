@@ -64,6 +64,12 @@ pub struct DevArgs {
     /// Print one JSON object instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// Address of the mesh's `/metrics` and `/healthz` endpoint; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:9400")]
+    pub metrics_addr: SocketAddr,
+    /// Keep the mesh and its metrics endpoint running after the summary, until Ctrl-C.
+    #[arg(long)]
+    pub keep_running: bool,
     #[command(flatten)]
     pub redis: RedisArgs,
 }
@@ -127,6 +133,26 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let bloom_listener = spamflow_runtime::grpc::bind(args.bloom_addr).await?;
     let bloom_addr = bloom_listener.local_addr()?;
     let filter = bloom_filter::Filter::open(store.clone(), 1_000_000, 0.001).await?;
+
+    // Every in-process service counts into the one process-wide registry, so one endpoint
+    // serves the metrics of the whole mesh.
+    let readiness = spamflow_runtime::http::Readiness::new(&["mesh"]);
+    let refresh_filter = filter.clone();
+    let refresh: spamflow_runtime::http::Refresh =
+        std::sync::Arc::new(move || refresh_filter.update_metrics());
+    let metrics_listener = spamflow_runtime::grpc::bind(args.metrics_addr).await?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    {
+        let readiness = readiness.clone();
+        let mut stopping = stopping.clone();
+        tasks.push(tokio::spawn(async move {
+            spamflow_runtime::http::serve(metrics_listener, readiness, Some(refresh), async move {
+                stopping.wait().await
+            })
+            .await
+            .map_err(anyhow::Error::from)
+        }));
+    }
     {
         let server_args = server_args.clone();
         let mut stopping = stopping.clone();
@@ -216,6 +242,8 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{name} stopped before joining its consumer group"))?;
     }
 
+    readiness.set("mesh", true);
+
     let producer: FutureProducer = kafka.producer_config()?.create()?;
     let started = Instant::now();
     let publish_progress = if args.json {
@@ -304,17 +332,6 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     if caught_up.is_err() {
         tracing::warn!("The action handler did not record every verdict within 30s");
     }
-    let _ = stop.send(true);
-    for task in tasks {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(
-                error = format!("{error:#}"),
-                "A service failed during shutdown"
-            ),
-            Err(error) => tracing::warn!(%error, "A service task panicked"),
-        }
-    }
 
     let missing = published - outcomes.len() as u64;
     let mut confusion = Confusion::default();
@@ -350,6 +367,26 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         println!("latency is from publish to verdict, through Kafka and both gRPC services");
     }
     summary.print(args.json);
+
+    if args.keep_running {
+        eprintln!(
+            "The mesh keeps running: metrics at http://{metrics_addr}/metrics, health at \
+             http://{metrics_addr}/healthz. Press Ctrl-C to stop."
+        );
+        spamflow_runtime::shutdown::signal().await;
+    }
+    let _ = stop.send(true);
+
+    for task in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(
+                error = format!("{error:#}"),
+                "A service failed during shutdown"
+            ),
+            Err(error) => tracing::warn!(%error, "A service task panicked"),
+        }
+    }
     if missing > 0 {
         anyhow::bail!(
             "{missing} of {published} messages got no verdict within {}s; raise --timeout-secs or check the logs",

@@ -37,7 +37,10 @@ fn last_line(stdout: &[u8]) -> String {
 #[test]
 fn dev_on_test_split_meets_accuracy_bar() {
     corpus();
-    let output = spamctl().arg("dev").output().unwrap();
+    let output = spamctl()
+        .args(["dev", "--metrics-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",

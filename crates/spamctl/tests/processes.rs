@@ -229,6 +229,8 @@ fn dev_records_verdicts_in_redis_when_url_given() {
             "all",
             "--timeout-secs",
             "60",
+            "--metrics-addr",
+            "127.0.0.1:0",
             "--spam",
         ])
         .arg(corpus.join("spam"))
@@ -261,4 +263,60 @@ fn dev_records_verdicts_in_redis_when_url_given() {
         .map(|key| key.replacen("dev/", "replay/", 1))
         .collect();
     assert_eq!(keys, expected);
+}
+
+#[test]
+fn dev_keeps_serving_metrics_until_terminated() {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let corpus = tempfile_dir("dev-metrics");
+    write_messages(&corpus, "metrics", 5);
+    let port = free_port().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spamctl"));
+    command
+        .args(["dev", "--keep-running", "--split", "all", "--metrics-addr"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--spam")
+        .arg(corpus.join("spam"))
+        .arg("--ham")
+        .arg(corpus.join("ham"))
+        .env_remove("SPAMFLOW_REDIS_URL")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut guard = ChildGuard::adopt("spamctl-dev", child);
+
+    // The summary line comes after every verdict; the mesh must still serve metrics then.
+    let mut lines = BufReader::new(stdout).lines();
+    let summary = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.starts_with("summary "))
+        .expect("spamctl dev printed no summary line");
+    assert!(summary.contains("messages=10"), "{summary}");
+
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    for expected in [
+        "spamflow_verdicts_total{label=\"spam\"} 5",
+        "spamflow_verdicts_total{label=\"ham\"} 5",
+    ] {
+        assert!(
+            response.contains(expected),
+            "{expected} missing from:\n{response}"
+        );
+    }
+
+    let status = guard.terminate(Duration::from_secs(30)).unwrap();
+    assert!(
+        status.success(),
+        "spamctl dev exited with {status} on SIGTERM"
+    );
 }

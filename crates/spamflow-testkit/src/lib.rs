@@ -105,6 +105,14 @@ impl ChildGuard {
         })
     }
 
+    /// Takes ownership of a process spawned elsewhere, for example with piped output.
+    pub fn adopt(name: &str, child: Child) -> Self {
+        Self {
+            child,
+            name: name.to_owned(),
+        }
+    }
+
     pub fn child_mut(&mut self) -> &mut Child {
         &mut self.child
     }
