@@ -3,7 +3,7 @@
 //!
 //! For now the policy has one action, `record`: log the verdict at debug level and record it
 //! in the store under `mailbox/message-id`, unless a verdict for that message is already
-//! recorded. A redelivered verdict therefore changes nothing, and the store holds exactly one
+//! recorded. A redelivered verdict therefore changes nothing, and the store contains exactly one
 //! verdict per message however often Kafka delivers it.
 //!
 //! Each verdict is traced: `handle_verdict` continues the trace from the record's headers and
@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Context;
 use prost::Message as _;
 use rdkafka::Message;
-use rdkafka::consumer::Consumer;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
 use spamflow_proto::v1 as pb;
@@ -236,17 +235,13 @@ pub async fn run(
     handler: ActionHandler,
     stopping: Stopping,
 ) -> anyhow::Result<()> {
-    let consumer = spamflow_runtime::kafka::group_consumer(
+    let consumer = spamflow_runtime::kafka::subscribed_consumer(
         &config.kafka,
         &config.group_id,
+        &handler.topics.verdicts,
         handler.joined.clone(),
         handler.readiness.clone(),
-    )
-    .context("failed to create the Kafka consumer")?;
-    consumer
-        .subscribe(&[handler.topics.verdicts.as_str()])
-        .with_context(|| format!("failed to subscribe to {}", handler.topics.verdicts))?;
-    tracing::info!(topic = %handler.topics.verdicts, group = %config.group_id, "Action handler consuming");
+    )?;
     let handler = &handler;
     pipeline::consume_in_order(&consumer, config.concurrency, stopping.clone(), |message| {
         handler.handle(message, stopping.clone())

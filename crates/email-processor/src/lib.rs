@@ -23,7 +23,6 @@ use std::time::Duration;
 use anyhow::Context;
 use prost::Message as _;
 use rdkafka::Message;
-use rdkafka::consumer::Consumer;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -391,17 +390,13 @@ impl Processor {
 ///
 /// Fails when the consumer cannot be created or subscribed, or consumption fails.
 pub async fn run(config: &Config, processor: Processor, stopping: Stopping) -> anyhow::Result<()> {
-    let consumer = spamflow_runtime::kafka::group_consumer(
+    let consumer = spamflow_runtime::kafka::subscribed_consumer(
         &config.kafka,
         &config.group_id,
+        &processor.topics.raw,
         processor.joined.clone(),
         processor.readiness.clone(),
-    )
-    .context("failed to create the Kafka consumer")?;
-    consumer
-        .subscribe(&[processor.topics.raw.as_str()])
-        .with_context(|| format!("failed to subscribe to {}", processor.topics.raw))?;
-    tracing::info!(topic = %processor.topics.raw, group = %config.group_id, "Email processor consuming");
+    )?;
     let processor = &processor;
     pipeline::consume_in_order(&consumer, config.concurrency, stopping.clone(), |message| {
         processor.handle(message, stopping.clone())

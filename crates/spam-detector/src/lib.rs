@@ -113,7 +113,7 @@ impl Detector {
         }
     }
 
-    /// The model that serves requests now.
+    /// Returns the model that serves requests now.
     pub fn model(&self) -> Arc<Model> {
         // Writers only swap an Arc, so a poisoned lock still holds a whole model.
         self.model

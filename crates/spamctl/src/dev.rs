@@ -40,7 +40,7 @@ pub struct DevArgs {
     /// Ham to replay. Default: data/corpus/ham.
     #[arg(long, num_args = 1..)]
     pub ham: Vec<PathBuf>,
-    /// Which part of the TRAIN/TEST split to replay.
+    /// Part of the TRAIN/TEST split to replay.
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitFilter,
     /// Model file for the detector; the shipped default model when absent.
@@ -74,7 +74,7 @@ pub struct DevArgs {
     pub redis: RedisArgs,
 }
 
-/// What the scorer learned about one replayed message.
+/// The scorer's record of one replayed message.
 struct Outcome {
     verdict: Option<pb::VerdictEvent>,
 }
@@ -322,7 +322,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     drop(stream);
 
     // The action handler reads the same verdicts; let it finish them before stopping, so a
-    // store given by SPAMFLOW_REDIS_URL holds every verdict of the run.
+    // store given by SPAMFLOW_REDIS_URL contains every verdict of the run.
     let caught_up = tokio::time::timeout(Duration::from_secs(30), async {
         while handler_done.load(std::sync::atomic::Ordering::Relaxed) < verdict_records {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,7 +1,9 @@
-//! gRPC serving and client helpers: every server gets grpc.health.v1, server reflection (v1
-//! and v1alpha, since grpcurl 1.8 speaks only v1alpha), a deadline, and a layer that
-//! continues the caller's trace and records latency; every client gets a connect timeout and
-//! sends the current trace context.
+//! gRPC serving and client helpers.
+//!
+//! Every server gets grpc.health.v1, server reflection in both the v1 and the v1alpha protocol
+//! (grpcurl 1.8 speaks only v1alpha), a deadline, and a layer that continues the caller's trace
+//! and records latency. Every client gets a connect timeout and sends the current trace
+//! context.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,7 +24,7 @@ pub type Router = tonic::transport::server::Router<Stack<GrpcTraceLayer, Identit
 /// A client channel that sends the current trace context with every call.
 pub type TracedChannel = InterceptedService<Channel, TraceInterceptor>;
 
-/// Why a gRPC server or client could not start.
+/// Errors of starting a gRPC server or client.
 #[derive(Debug, thiserror::Error)]
 pub enum GrpcError {
     #[error("failed to build the reflection service: {0}")]

@@ -330,6 +330,31 @@ pub fn group_consumer(
         .create_with_context(GroupContext { joined, readiness })?)
 }
 
+/// Creates an at-least-once consumer in `group_id`, as [`group_consumer`] does, and
+/// subscribes it to `topic`.
+///
+/// # Errors
+///
+/// Fails naming the step when the consumer cannot be created or subscribed.
+pub fn subscribed_consumer(
+    args: &KafkaArgs,
+    group_id: &str,
+    topic: &str,
+    joined: watch::Sender<bool>,
+    readiness: Readiness,
+) -> anyhow::Result<GroupConsumer> {
+    use anyhow::Context as _;
+    use rdkafka::consumer::Consumer as _;
+
+    let consumer = group_consumer(args, group_id, joined, readiness)
+        .context("failed to create the Kafka consumer")?;
+    consumer
+        .subscribe(&[topic])
+        .with_context(|| format!("failed to subscribe to {topic}"))?;
+    tracing::info!(topic, group = group_id, "Consuming");
+    Ok(consumer)
+}
+
 /// The record key of a message: `mailbox/message-id`, so one message always lands on one
 /// partition.
 pub fn record_key(mailbox: &str, message_id: &str) -> String {

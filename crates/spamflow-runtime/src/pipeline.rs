@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::kafka::{GroupConsumer, HEADER_DLQ_ORIGIN, HEADER_DLQ_REASON};
 
-/// How a handler finished with a record.
+/// A handler's outcome for one record.
 #[derive(Debug)]
 pub enum Handled {
     /// The work is durably handed on; the offset may be stored.
@@ -30,7 +30,7 @@ pub enum Handled {
     Interrupted,
 }
 
-/// Where a record sits in Kafka.
+/// A record's topic, partition and offset.
 struct Position {
     topic: String,
     partition: i32,
@@ -76,7 +76,7 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The delay before retry number `attempt` (0-based): a random duration up to
+    /// Returns the delay before retry number `attempt` (0-based): a random duration up to
     /// `initial * 2^attempt`, capped at `max`.
     pub fn delay(&self, attempt: u32) -> Duration {
         let ceiling = self
@@ -91,7 +91,7 @@ impl Backoff {
     }
 }
 
-/// A cheap random number from the standard library's randomly seeded hasher, enough for
+/// Returns a cheap random number from the standard library's randomly seeded hasher, enough for
 /// jitter.
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, RandomState};

@@ -1,7 +1,7 @@
 //! The shared state store: Redis in production and tests, or an in-process map for
 //! `spamctl dev` when no Redis URL is given.
 //!
-//! It holds the Bloom filter's insert log (so every replica, and a restarted one, rebuilds the
+//! It contains the Bloom filter's insert log (so every replica, and a restarted one, rebuilds the
 //! same filter) and the action handler's per-message verdict records, which double as
 //! idempotency keys. Every key starts with a configurable prefix so deployments and tests can
 //! share one Redis.
@@ -15,7 +15,7 @@ use deadpool_redis::{Config, Pool, Runtime};
 /// Largest batch read from the Bloom insert log at once.
 const LOG_READ_BATCH: u64 = 10_000;
 
-/// Why the store failed.
+/// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("invalid Redis URL: {0}; expected redis://[:password@]host:port[/db] or rediss://")]
@@ -66,7 +66,7 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// A fresh in-process store.
+    /// Creates a fresh in-process store.
     pub fn memory() -> Self {
         Self::Memory(Arc::default())
     }
@@ -76,7 +76,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// Returns [`StoreError`] when the URL is invalid or Redis does not answer.
+    /// Returns [`StoreError`] when the URL is invalid or Redis does not respond.
     pub async fn connect(args: &RedisArgs) -> Result<Self, StoreError> {
         match &args.redis_url {
             None => Ok(Self::memory()),
@@ -88,7 +88,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// Returns [`StoreError`] when the URL is invalid or Redis does not answer.
+    /// Returns [`StoreError`] when the URL is invalid or Redis does not respond.
     pub async fn redis(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let pool = Config::from_url(url)
             .create_pool(Some(Runtime::Tokio1))
@@ -101,16 +101,16 @@ impl Store {
         })
     }
 
-    /// Whether state survives this process.
+    /// Returns whether state survives this process.
     pub fn is_durable(&self) -> bool {
         matches!(self, Self::Redis { .. })
     }
 
-    /// Checks that the store answers.
+    /// Checks that the store responds.
     ///
     /// # Errors
     ///
-    /// Returns [`StoreError`] when Redis does not answer.
+    /// Returns [`StoreError`] when Redis does not respond.
     pub async fn ping(&self) -> Result<(), StoreError> {
         count_redis_errors(
             "ping",

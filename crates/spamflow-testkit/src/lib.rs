@@ -265,7 +265,7 @@ fn tansu_binary() -> anyhow::Result<PathBuf> {
     }
 }
 
-/// The cache folder the install scripts use.
+/// Returns the cache folder the install scripts use.
 pub fn cache_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("SPAMFLOW_CACHE_DIR") {
         return PathBuf::from(dir);
