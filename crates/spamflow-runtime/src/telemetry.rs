@@ -151,8 +151,11 @@ pub fn init(service_name: &str) -> Telemetry {
             .with_writer(std::io::stderr)
             .boxed()
     } else {
+        // Colors only on a terminal, so log files and CI output stay plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         tracing_subscriber::fmt::layer()
             .compact()
+            .with_ansi(ansi)
             .with_writer(std::io::stderr)
             .boxed()
     };
