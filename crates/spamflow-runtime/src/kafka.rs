@@ -267,7 +267,8 @@ impl ClientContext for GroupContext {
         let brokers_up = statistics
             .brokers
             .values()
-            .filter(|broker| broker.state == "UP")
+            // Bootstrap entries have node id -1 and duplicate a real broker once connected.
+            .filter(|broker| broker.nodeid >= 0 && broker.state == "UP")
             .count();
         metrics.kafka_brokers_up.set(brokers_up as i64);
         self.readiness.set(CHECK_BROKER, brokers_up > 0);
