@@ -68,6 +68,8 @@ pub struct Email {
     pub body_html: String,
     /// Domain of the first `From` address, lowercased, when present.
     pub from_domain: Option<String>,
+    /// Local part (before `@`) of the first `From` address, lowercased, when present.
+    pub from_local: Option<String>,
     /// Display name of the first `From` address, when present.
     pub from_name: Option<String>,
     /// Selected header fields as (lowercase name, value), in message order.
@@ -96,6 +98,9 @@ const KEPT_HEADERS: &[&str] = &[
     "message-id",
     "to",
     "cc",
+    "content-transfer-encoding",
+    "organization",
+    "disposition-notification-to",
 ];
 
 impl Email {
@@ -119,10 +124,10 @@ impl Email {
 
         if let Some(from) = message.from().and_then(|address| address.first()) {
             email.from_name = from.name().map(str::to_owned);
-            email.from_domain = from
-                .address()
-                .and_then(|address| address.rsplit_once('@'))
-                .map(|(_, domain)| domain.trim().to_ascii_lowercase());
+            if let Some((local, domain)) = from.address().and_then(|a| a.rsplit_once('@')) {
+                email.from_local = Some(local.trim().to_ascii_lowercase());
+                email.from_domain = Some(domain.trim().to_ascii_lowercase());
+            }
         }
 
         for (name, value) in message.headers_raw() {
@@ -299,6 +304,7 @@ mod tests {
         assert_eq!(email.subject, "Hello");
         assert_eq!(email.from_domain.as_deref(), Some("example.com"));
         assert_eq!(email.from_name.as_deref(), Some("Alice"));
+        assert_eq!(email.from_local.as_deref(), Some("alice"));
         assert!(email.body_text.contains("See you at noon."));
     }
 

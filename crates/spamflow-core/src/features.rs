@@ -22,7 +22,7 @@ pub struct FeatureSettings {
 
 impl FeatureSettings {
     /// The tokenizer implemented by this build.
-    pub const TOKENIZER_VERSION: u32 = 1;
+    pub const TOKENIZER_VERSION: u32 = 2;
 }
 
 impl Default for FeatureSettings {

@@ -11,6 +11,7 @@
 pub mod email;
 pub mod features;
 pub mod fingerprint;
+pub mod html;
 pub mod metrics;
 pub mod model;
 pub mod split;

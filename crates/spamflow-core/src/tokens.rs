@@ -1,52 +1,93 @@
 //! Tokens: the named, countable facts about an email that features are built from.
 //!
 //! Every token carries a namespace prefix so that the same word in different places stays a
-//! different feature: `s:` subject words, `b:` body words, `from:` sender domain parts,
-//! `h:` selected header facts, `u:` URL facts, `mime:` structure facts.
+//! different feature: `s:` subject words, `b:` body words, `s2:` and `b2:` word bigrams,
+//! `hid:` words a reader cannot see, `a:` link text words, `from:` sender domain parts,
+//! `fl:` sender local-part pieces, `fn:` sender display-name words, `h:` selected header
+//! facts, `u:` URL facts, `html:` markup facts, `mime:` structure facts and `n:` bucketed
+//! sizes and ratios.
+//!
+//! Relay headers (`Received`) and the mbox `From ` envelope line never become tokens: they
+//! describe the site that collected the mail more than the mail itself.
 
 use crate::email::Email;
+use crate::html::{self, HtmlFacts};
 
 /// Longest word kept; longer runs are usually encoded blobs, not words.
 const MAX_WORD_CHARS: usize = 30;
 /// Upper bound on body characters tokenized, so one huge message cannot stall a worker.
 const MAX_BODY_CHARS: usize = 200_000;
+/// Bigrams are taken from this many leading body words. The opening of a message carries
+/// most of its phrasing, and the cap bounds the token count of long mail.
+const MAX_BIGRAM_WORDS: usize = 2_000;
 
 /// Returns the tokens of an email, with repeats, in a stable order.
 pub fn tokenize(email: &Email) -> Vec<String> {
     let mut tokens = Vec::new();
 
-    push_words(&mut tokens, "s:", &email.subject);
+    let subject_words = words(&email.subject);
+    push_unigrams_and_bigrams(&mut tokens, "s:", "s2:", &subject_words);
     let body: String = email.body_text.chars().take(MAX_BODY_CHARS).collect();
-    push_words(&mut tokens, "b:", &body);
+    let body_words = words(&body);
+    push_unigrams_and_bigrams(&mut tokens, "b:", "b2:", &body_words);
     push_shape_tokens(&mut tokens, &email.subject, &body, email.is_plain_text);
+    push_numeric_tokens(&mut tokens, email, &body);
 
-    if let Some(domain) = &email.from_domain {
-        push_domain(&mut tokens, "from:", domain);
-    }
-    // Plain text has no headers, so their absence says nothing about it.
-    if email.from_name.is_none() && !email.is_plain_text {
-        tokens.push("h:from_name:none".to_owned());
-    }
-
+    push_sender_tokens(&mut tokens, email);
     for (name, value) in &email.headers {
         push_header(&mut tokens, name, value);
     }
+    push_consistency_tokens(&mut tokens, email);
+
+    let facts = html::scan(&email.body_html);
+    push_html_tokens(&mut tokens, &facts);
 
     let urls = extract_url_hosts(&email.body_text, &email.body_html);
     tokens.push(format!("u:count:{}", bucket(urls.len())));
+    let mut sites: Vec<String> = urls.iter().filter_map(|h| registrable(h)).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    tokens.push(format!("u:sites:{}", bucket(sites.len())));
     for host in &urls {
         push_domain(&mut tokens, "u:", host);
         if host.chars().all(|c| c.is_ascii_digit() || c == '.') {
             tokens.push("u:ip_literal".to_owned());
         }
     }
+    push_link_tokens(&mut tokens, &facts);
 
     push_mime_tokens(&mut tokens, email);
     tokens
 }
 
-/// Splits text into lowercase words of letters and digits.
+/// Pushes each word with `unigram_prefix`, and each pair of neighbouring words among the first
+/// [`MAX_BIGRAM_WORDS`] with `bigram_prefix`.
+fn push_unigrams_and_bigrams(
+    tokens: &mut Vec<String>,
+    unigram_prefix: &str,
+    bigram_prefix: &str,
+    words: &[String],
+) {
+    for word in words {
+        tokens.push(format!("{unigram_prefix}{word}"));
+    }
+    let leading = &words[..words.len().min(MAX_BIGRAM_WORDS)];
+    for pair in leading.windows(2) {
+        tokens.push(format!("{bigram_prefix}{}_{}", pair[0], pair[1]));
+    }
+}
+
+/// Pushes the words of text with a prefix.
 fn push_words(tokens: &mut Vec<String>, prefix: &str, text: &str) {
+    for word in words(text) {
+        tokens.push(format!("{prefix}{word}"));
+    }
+}
+
+/// Splits text into lowercase words of letters and digits. Numbers longer than four digits
+/// become `<number>`.
+fn words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
     for word in text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '$')) {
         let word = word.trim_matches('\'');
         let chars = word.chars().count();
@@ -56,11 +97,12 @@ fn push_words(tokens: &mut Vec<String>, prefix: &str, text: &str) {
         let lower = word.to_lowercase();
         // Long numbers are ids and prices; their shape matters more than their digits.
         if lower.chars().all(|c| c.is_ascii_digit()) && chars > 4 {
-            tokens.push(format!("{prefix}<number>"));
+            words.push("<number>".to_owned());
         } else {
-            tokens.push(format!("{prefix}{lower}"));
+            words.push(lower);
         }
     }
+    words
 }
 
 /// Facts about how text looks rather than what it says.
@@ -81,6 +123,184 @@ fn push_shape_tokens(tokens: &mut Vec<String>, subject: &str, body: &str, is_pla
     tokens.push(format!("b:shape:length:{}", bucket(body.len() / 256)));
 }
 
+/// Sizes and ratios, bucketed so that one token stands for a range of values.
+fn push_numeric_tokens(tokens: &mut Vec<String>, email: &Email, body: &str) {
+    tokens.push(format!("n:raw_kib:{}", bucket(email.raw_size / 1024)));
+    tokens.push(format!(
+        "n:subject_chars:{}",
+        bucket(email.subject.chars().count())
+    ));
+
+    let mut letters = 0usize;
+    let mut upper = 0usize;
+    let mut digits = 0usize;
+    let mut non_ascii = 0usize;
+    let mut total = 0usize;
+    for c in body.chars().filter(|c| !c.is_whitespace()) {
+        total += 1;
+        if c.is_alphabetic() {
+            letters += 1;
+            if c.is_uppercase() {
+                upper += 1;
+            }
+        }
+        if c.is_ascii_digit() {
+            digits += 1;
+        }
+        if !c.is_ascii() {
+            non_ascii += 1;
+        }
+    }
+    tokens.push(format!("n:upper_share:{}", tenths(upper, letters)));
+    tokens.push(format!("n:digit_share:{}", tenths(digits, total)));
+    tokens.push(format!("n:non_ascii_share:{}", tenths(non_ascii, total)));
+    if !email.body_html.is_empty() {
+        // Markup bytes per byte of text: high for image-heavy or table-layout mail.
+        let ratio = email.body_html.len() / body.len().max(1);
+        tokens.push(format!("n:html_per_text:{}", bucket(ratio)));
+    }
+}
+
+/// The share `part / whole` in tenths, 0 to 10, or 0 when `whole` is 0.
+fn tenths(part: usize, whole: usize) -> usize {
+    (part * 10).checked_div(whole).unwrap_or(0)
+}
+
+/// Tokens from the `From` address: domain parts, local-part pieces and display-name words.
+fn push_sender_tokens(tokens: &mut Vec<String>, email: &Email) {
+    if let Some(domain) = &email.from_domain {
+        push_domain(tokens, "from:", domain);
+    }
+    if let Some(local) = &email.from_local {
+        for piece in local.split(|c: char| !c.is_alphanumeric()) {
+            if piece.is_empty() {
+                continue;
+            }
+            if piece.chars().any(|c| c.is_ascii_digit()) {
+                // Numbered senders (`offer123`) are typical of bulk senders.
+                tokens.push("fl:<has_digits>".to_owned());
+            } else {
+                tokens.push(format!("fl:{piece}"));
+            }
+        }
+    }
+    match &email.from_name {
+        Some(name) => push_words(tokens, "fn:", name),
+        // Plain text has no headers, so their absence says nothing about it.
+        None if !email.is_plain_text => tokens.push("h:from_name:none".to_owned()),
+        None => {}
+    }
+}
+
+/// Whether the reply address and message id belong to the sender's site.
+fn push_consistency_tokens(tokens: &mut Vec<String>, email: &Email) {
+    let Some(from_site) = email.from_domain.as_deref().and_then(registrable) else {
+        if !email.is_plain_text {
+            tokens.push("h:from:no_domain".to_owned());
+        }
+        return;
+    };
+    for (header, name) in [("reply-to", "reply_to"), ("message-id", "msgid")] {
+        let Some(value) = email.header(header) else {
+            continue;
+        };
+        let domain = value
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim_end_matches(|c: char| c == '>' || c.is_whitespace()));
+        match domain.and_then(registrable) {
+            Some(site) if site == from_site => tokens.push(format!("h:{name}:same_site")),
+            Some(_) => tokens.push(format!("h:{name}:other_site")),
+            None => {}
+        }
+    }
+}
+
+/// Markup facts: hidden text and its words, and counts of images, forms, scripts and comments.
+fn push_html_tokens(tokens: &mut Vec<String>, facts: &HtmlFacts) {
+    for trick in &facts.hidden_by {
+        tokens.push(format!("html:hidden:{}", trick.as_str()));
+    }
+    push_words(tokens, "hid:", &facts.hidden_text);
+    tokens.push(format!("html:images:{}", bucket(facts.images)));
+    if facts.forms > 0 {
+        tokens.push("html:form".to_owned());
+    }
+    if facts.scripts > 0 {
+        tokens.push("html:script".to_owned());
+    }
+    tokens.push(format!("html:comments:{}", bucket(facts.comments)));
+}
+
+/// Link facts: the words of link text, and links whose text names another site than the link
+/// target, a phishing staple.
+fn push_link_tokens(tokens: &mut Vec<String>, facts: &HtmlFacts) {
+    tokens.push(format!("u:links:{}", bucket(facts.links.len())));
+    for link in &facts.links {
+        push_words(tokens, "a:", &link.text);
+        let Some(target) = parse_href(&link.href) else {
+            continue;
+        };
+        if target.has_userinfo {
+            tokens.push("u:userinfo".to_owned());
+        }
+        if target.has_port {
+            tokens.push("u:port".to_owned());
+        }
+        let target_site = registrable(&target.host);
+        let shown = extract_url_hosts(&link.text, "");
+        if shown
+            .iter()
+            .any(|host| registrable(host).is_some() && registrable(host) != target_site)
+        {
+            tokens.push("u:text_names_other_site".to_owned());
+        }
+    }
+}
+
+/// The parts of an `http` or `https` link target that features use.
+#[derive(Debug, PartialEq, Eq)]
+struct Href {
+    host: String,
+    /// `user@host` form, which shows a trusted name before the `@` and goes elsewhere.
+    has_userinfo: bool,
+    has_port: bool,
+}
+
+fn parse_href(href: &str) -> Option<Href> {
+    let href = href.trim();
+    let rest = href
+        .strip_prefix("http://")
+        .or_else(|| href.strip_prefix("https://"))?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let (has_userinfo, host_port) = match authority.rsplit_once('@') {
+        Some((_, host_port)) => (true, host_port),
+        None => (false, authority),
+    };
+    let (host, has_port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => {
+            (host, true)
+        }
+        _ => (host_port, false),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(Href {
+        host: host.to_ascii_lowercase(),
+        has_userinfo,
+        has_port,
+    })
+}
+
+/// The last two labels of a host name, a stand-in for its registrable domain.
+///
+/// NOTE: without the public suffix list, `mail.example.co.uk` maps to `co.uk`.
+fn registrable(host: &str) -> Option<String> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
+    (labels.len() >= 2).then(|| labels[labels.len() - 2..].join("."))
+}
+
 fn push_domain(tokens: &mut Vec<String>, prefix: &str, domain: &str) {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     tokens.push(format!("{prefix}{domain}"));
@@ -88,9 +308,8 @@ fn push_domain(tokens: &mut Vec<String>, prefix: &str, domain: &str) {
     if let Some(tld) = labels.last() {
         tokens.push(format!("{prefix}tld:{tld}"));
     }
-    if labels.len() >= 2 {
-        let registrable = labels[labels.len() - 2..].join(".");
-        tokens.push(format!("{prefix}site:{registrable}"));
+    if let Some(site) = registrable(&domain) {
+        tokens.push(format!("{prefix}site:{site}"));
     }
 }
 
@@ -123,8 +342,11 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
             let recipients = value.matches('@').count();
             tokens.push(format!("h:{name}:recipients:{}", bucket(recipients)));
         }
+        "content-transfer-encoding" => {
+            tokens.push(format!("h:cte:{}", value.trim().to_ascii_lowercase()));
+        }
         "reply-to" | "return-path" | "list-id" | "precedence" | "x-priority" | "importance"
-        | "mime-version" => {
+        | "mime-version" | "organization" | "disposition-notification-to" => {
             tokens.push(format!("h:has:{name}"));
             if name == "precedence" || name == "x-priority" || name == "importance" {
                 tokens.push(format!("h:{name}:{}", value.trim().to_ascii_lowercase()));
@@ -246,5 +468,94 @@ mod tests {
     #[test]
     fn bucket_is_log_scale() {
         assert_eq!([0, 1, 2, 3, 4, 8].map(bucket), [0, 1, 2, 2, 3, 4]);
+    }
+
+    fn parse(raw: &str) -> Email {
+        Email::parse(raw.as_bytes(), Limits::default()).unwrap()
+    }
+
+    fn has(tokens: &[String], expected: &str) -> bool {
+        tokens.iter().any(|t| t == expected)
+    }
+
+    #[test]
+    fn bigrams_join_neighbouring_words() {
+        let tokens = tokenize(&parse("From: a@b.example\nSubject: Act now\n\nLimited time offer\n"));
+        assert!(has(&tokens, "s2:act_now"), "{tokens:?}");
+        assert!(has(&tokens, "b2:limited_time"), "{tokens:?}");
+        assert!(has(&tokens, "b2:time_offer"), "{tokens:?}");
+        assert!(!has(&tokens, "b2:offer_"), "{tokens:?}");
+    }
+
+    #[test]
+    fn hidden_html_text_gets_own_namespace() {
+        let tokens = tokenize(&parse(
+            "From: a@b.example\nSubject: x\nContent-Type: text/html\n\n\
+             <p>Hello</p><div style=\"display:none\">mortgage rates</div>\n",
+        ));
+        assert!(has(&tokens, "html:hidden:display_none"), "{tokens:?}");
+        assert!(has(&tokens, "hid:mortgage"), "{tokens:?}");
+        assert!(!has(&tokens, "hid:hello"), "{tokens:?}");
+    }
+
+    #[test]
+    fn link_text_naming_other_site_is_flagged() {
+        let tokens = tokenize(&parse(
+            "From: a@b.example\nSubject: x\nContent-Type: text/html\n\n\
+             <a href=\"http://login.evil.example/\">www.mybank.example</a>\
+             <a href=\"http://user@host.example:8080/\">Click here</a>\n",
+        ));
+        assert!(has(&tokens, "u:text_names_other_site"), "{tokens:?}");
+        assert!(has(&tokens, "u:userinfo"), "{tokens:?}");
+        assert!(has(&tokens, "u:port"), "{tokens:?}");
+        assert!(has(&tokens, "a:click"), "{tokens:?}");
+        assert!(has(&tokens, "u:links:2"), "{tokens:?}");
+    }
+
+    #[test]
+    fn link_text_naming_same_site_is_not_flagged() {
+        let tokens = tokenize(&parse(
+            "From: a@b.example\nSubject: x\nContent-Type: text/html\n\n\
+             <a href=\"https://www.shop.example/a\">shop.example</a>\n",
+        ));
+        assert!(!has(&tokens, "u:text_names_other_site"), "{tokens:?}");
+    }
+
+    #[test]
+    fn sender_parts_become_tokens() {
+        let tokens = tokenize(&parse(
+            "From: Best Deals <offers.daily99@promo.example.com>\nReply-To: x@other.example\n\
+             Message-ID: <1@mx.example.com>\nSubject: x\n\nbody\n",
+        ));
+        assert!(has(&tokens, "fl:offers"), "{tokens:?}");
+        assert!(has(&tokens, "fl:<has_digits>"), "{tokens:?}");
+        assert!(has(&tokens, "fn:deals"), "{tokens:?}");
+        assert!(has(&tokens, "h:reply_to:other_site"), "{tokens:?}");
+        assert!(has(&tokens, "h:msgid:same_site"), "{tokens:?}");
+    }
+
+    #[test]
+    fn numeric_facts_are_bucketed() {
+        let tokens = tokenize(&parse("From: a@b.example\nSubject: x\n\nBUY NOW 1234\n"));
+        assert!(has(&tokens, "n:upper_share:10"), "{tokens:?}");
+        assert!(has(&tokens, "n:digit_share:4"), "{tokens:?}");
+        assert!(has(&tokens, "n:non_ascii_share:0"), "{tokens:?}");
+        assert!(has(&tokens, "n:raw_kib:0"), "{tokens:?}");
+    }
+
+    #[test]
+    fn href_parsing() {
+        assert_eq!(
+            parse_href("https://paypal.example@evil.example:81/x"),
+            Some(Href {
+                host: "evil.example".into(),
+                has_userinfo: true,
+                has_port: true
+            })
+        );
+        assert_eq!(parse_href("mailto:a@b.example"), None);
+        assert_eq!(parse_href("http:///path"), None);
+        assert_eq!(registrable("a.b.example.com."), Some("example.com".into()));
+        assert_eq!(registrable("localhost"), None);
     }
 }
