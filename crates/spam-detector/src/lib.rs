@@ -255,7 +255,7 @@ impl SpamDetector for Detector {
         let training = model.training();
         Ok(Response::new(pb::ModelInfo {
             model_version: model.version().to_owned(),
-            format_version: 1,
+            format_version: spamflow_core::model::FORMAT_VERSION,
             threshold: model.threshold(),
             vocabulary_size: model.vocabulary_size() as u32,
             training_set_sha256: training.training_set_sha256.clone(),

@@ -44,9 +44,26 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         model.threshold(),
         model.version()
     );
-    println!("top features (weight x value; positive pushes toward spam):");
-    for (feature, contribution) in &score.top_features {
-        println!("  {contribution:+.4}  {feature}");
-    }
+    let explanation = model.explain(&email, EXPLAINED_FEATURES);
+    println!(
+        "features (weight x value, added to the logit before calibration; intercept {:+.4}):",
+        explanation.intercept
+    );
+    println!("  pushed toward spam:");
+    print_features(&explanation.toward_spam);
+    println!("  pushed toward ham:");
+    print_features(&explanation.toward_ham);
     Ok(())
+}
+
+/// How many features `spamctl classify` lists in each direction.
+const EXPLAINED_FEATURES: usize = 10;
+
+fn print_features(features: &[(String, f64)]) {
+    if features.is_empty() {
+        println!("    (none)");
+    }
+    for (feature, contribution) in features {
+        println!("    {contribution:+.4}  {feature}");
+    }
 }

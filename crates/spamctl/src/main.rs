@@ -5,6 +5,7 @@
 mod classify;
 mod corpus;
 mod dev;
+mod evaluation;
 mod replay;
 mod report;
 mod timefmt;

@@ -2,7 +2,14 @@
 //! scripts.
 
 use serde::Serialize;
-use spamflow_core::metrics::{Confusion, percentile};
+use spamflow_core::metrics::{Confusion, percentile, spam_recall_at_ham_fpr};
+
+/// Spam recall at the best threshold that keeps ham FPR at or below a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RecallAtHamFpr {
+    pub ham_fpr: f64,
+    pub spam_recall: f64,
+}
 
 /// A scored run.
 #[derive(Debug, Clone, Serialize)]
@@ -15,12 +22,17 @@ pub struct Summary {
     pub ham_fpr: f64,
     pub spam_recall: f64,
     pub spam_precision: f64,
+    /// Harmonic mean of spam precision and recall.
+    pub f1: f64,
     pub emails_per_sec: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// ROC AUC, when the run has probabilities for every message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auc: Option<f64>,
+    /// Recall at fixed ham FPRs, when the run has probabilities for every message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recall_at_ham_fpr: Vec<RecallAtHamFpr>,
     pub model_version: String,
     pub threshold: f64,
     /// Replayed messages that went to the dead-letter topic (`spamctl dev` only).
@@ -55,6 +67,7 @@ impl Summary {
             ham_fpr: confusion.ham_false_positive_rate(),
             spam_recall: confusion.spam_recall(),
             spam_precision: confusion.spam_precision(),
+            f1: f1(confusion.spam_precision(), confusion.spam_recall()),
             emails_per_sec: if elapsed_seconds > 0.0 {
                 messages as f64 / elapsed_seconds
             } else {
@@ -63,6 +76,7 @@ impl Summary {
             p50_ms: percentile(latencies_ms, 50.0),
             p99_ms: percentile(latencies_ms, 99.0),
             auc,
+            recall_at_ham_fpr: Vec::new(),
             model_version,
             threshold,
             dead_lettered: None,
@@ -77,6 +91,18 @@ impl Summary {
         self.dead_lettered = Some(dead_lettered);
         self.missing = Some(missing);
         self.auc_in_line = false;
+        self
+    }
+
+    /// Adds spam recall at ham FPR 0.1% and 0.5% from (spam probability, is spam) pairs.
+    pub fn with_recall_at_ham_fpr(mut self, scores: &[(f64, bool)]) -> Self {
+        self.recall_at_ham_fpr = crate::evaluation::RECALL_AT_HAM_FPR
+            .iter()
+            .map(|&ham_fpr| RecallAtHamFpr {
+                ham_fpr,
+                spam_recall: spam_recall_at_ham_fpr(scores, ham_fpr),
+            })
+            .collect();
         self
     }
 
@@ -116,8 +142,16 @@ impl Summary {
         println!("ham FPR         {:.4}", self.ham_fpr);
         println!("spam recall     {:.4}", self.spam_recall);
         println!("spam precision  {:.4}", self.spam_precision);
+        println!("F1              {:.4}", self.f1);
         if let Some(auc) = self.auc {
             println!("ROC AUC         {auc:.4}");
+        }
+        for point in &self.recall_at_ham_fpr {
+            println!(
+                "spam recall at ham FPR {:.1}%: {:.4}",
+                point.ham_fpr * 100.0,
+                point.spam_recall
+            );
         }
         println!("throughput      {:.1} emails/s", self.emails_per_sec);
         println!(
@@ -142,6 +176,14 @@ impl Summary {
             line.push_str(&format!(" auc={auc:.4}"));
         }
         line
+    }
+}
+
+fn f1(precision: f64, recall: f64) -> f64 {
+    if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
     }
 }
 

@@ -6,10 +6,11 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use spamflow_core::metrics::{Confusion, roc_auc};
-use spamflow_core::model::{Example, TrainOptions, train};
+use spamflow_core::model::{Example, TrainOptions, train_with_progress};
 use spamflow_core::{Email, Label, Limits, Model};
 
 use crate::corpus::{self, CorpusMessage, SplitFilter};
+use crate::evaluation::{self, ReportContext, ScoredRun};
 use crate::report::Summary;
 
 /// `spamctl train` flags.
@@ -27,12 +28,19 @@ pub struct TrainArgs {
     /// Which part of the TRAIN/TEST split to train on.
     #[arg(long, value_enum, default_value = "train")]
     pub split: SplitFilter,
-    /// L2 regularization strength.
-    #[arg(long, default_value_t = TrainOptions::default().alpha)]
-    pub alpha: f64,
-    /// Probability at or above which a message is labelled spam.
-    #[arg(long, default_value_t = TrainOptions::default().threshold)]
-    pub threshold: f64,
+    /// L2 regularization strengths tried by cross-validation (comma separated).
+    #[arg(long, value_delimiter = ',', default_values_t = TrainOptions::default().alphas)]
+    pub alpha: Vec<f64>,
+    /// Cross-validation folds.
+    #[arg(long, default_value_t = TrainOptions::default().folds)]
+    pub folds: u32,
+    /// Largest share of training ham (scored out of fold) allowed at or above the tuned
+    /// threshold.
+    #[arg(long, default_value_t = TrainOptions::default().max_ham_fpr)]
+    pub max_ham_fpr: f64,
+    /// A fixed spam-probability threshold instead of the tuned one.
+    #[arg(long)]
+    pub threshold: Option<f64>,
     /// Largest vocabulary, in tokens.
     #[arg(long, default_value_t = TrainOptions::default().features.max_vocabulary)]
     pub max_vocabulary: u32,
@@ -59,11 +67,20 @@ pub struct EvalArgs {
     /// Print one JSON object instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// Also write evaluation.md, roc.png and precision-recall.png into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Other filters' scores on the same messages, written by scripts/compare-peers, to add as
+    /// rows of the report.
+    #[arg(long, value_name = "FILE", requires = "report")]
+    pub peers: Option<PathBuf>,
 }
 
 pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let options = TrainOptions {
-        alpha: args.alpha,
+        alphas: args.alpha.clone(),
+        folds: args.folds,
+        max_ham_fpr: args.max_ham_fpr,
         threshold: args.threshold,
         max_iterations: args.max_iterations,
         features: spamflow_core::features::FeatureSettings {
@@ -89,14 +106,18 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     }
     progress.finish_and_clear();
 
-    let spinner = ProgressBar::new_spinner().with_message(format!(
-        "fitting logistic regression on {} messages",
-        examples.len()
-    ));
-    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    // One bar step per logistic-regression fit: folds × penalties, then the final fit.
+    let fits = u64::from(options.folds) * options.alphas.len() as u64 + 1;
+    let bar = progress_bar(fits, "fitting");
+    bar.enable_steady_tick(std::time::Duration::from_millis(500));
     let started = Instant::now();
-    let model = train(&examples, &options, crate::timefmt::now_rfc3339())?;
-    spinner.finish_and_clear();
+    let model = train_with_progress(
+        &examples,
+        &options,
+        crate::timefmt::now_rfc3339(),
+        &mut |done, _| bar.set_position(done as u64),
+    )?;
+    bar.finish_and_clear();
 
     std::fs::write(&args.out, model.to_json())
         .with_context(|| format!("failed to write the model to {}", args.out.display()))?;
@@ -116,6 +137,23 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         info.training_accuracy,
         info.training_auc
     );
+    let cv = &info.cross_validation;
+    for result in &cv.results {
+        println!(
+            "cross-validation alpha {}: log loss {:.4}, ROC AUC {:.5}{}",
+            result.alpha,
+            result.log_loss,
+            result.roc_auc,
+            if result.alpha == cv.chosen_alpha { " (chosen)" } else { "" }
+        );
+    }
+    println!(
+        "threshold {:.6}: out-of-fold ham FPR {:.4}, spam recall {:.4} ({} folds)",
+        model.threshold(),
+        cv.ham_fpr,
+        cv.spam_recall,
+        cv.folds
+    );
     println!("wrote {}", args.out.display());
     Ok(())
 }
@@ -124,14 +162,57 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref())?;
     let messages = corpus::load(&args.spam, &args.ham, args.split)?;
     corpus::require_both_classes(&messages)?;
-    let summary = evaluate(&model, &messages, !args.json);
+    let (summary, scores) = evaluate(&model, &messages, !args.json);
+    if let Some(dir) = &args.report {
+        let mut runs = vec![ScoredRun {
+            name: "spamflow".to_owned(),
+            version: model.version().to_owned(),
+            confusion: summary.confusion,
+            scores: scores.clone(),
+        }];
+        if let Some(peers) = &args.peers {
+            runs.extend(evaluation::load_peers(peers)?);
+        }
+        let context = ReportContext {
+            command: std::env::args()
+                .map(|arg| arg.replace(|c: char| c == '|' || c == '`', "_"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            split: format!("{:?}", args.split).to_lowercase(),
+            model_version: model.version().to_owned(),
+            threshold: model.threshold(),
+            machine: describe_machine(),
+            date: crate::timefmt::now_rfc3339(),
+        };
+        evaluation::write_report(dir, &context, &runs)?;
+    }
     summary.print(args.json);
     Ok(())
 }
 
-/// Scores every message in process and summarizes. A message that does not parse counts as
-/// labelled ham, as the pipeline would not flag it either, with probability 0.
-pub fn evaluate(model: &Model, messages: &[CorpusMessage], show_progress: bool) -> Summary {
+/// The CPU model and core count, for reports of measured numbers.
+fn describe_machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, name)| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores available")
+}
+
+/// Scores every message in process and summarizes; also returns the (spam probability, is
+/// spam) pairs. A message that does not parse counts as labelled ham, as the pipeline would
+/// not flag it either, with probability 0.
+pub fn evaluate(
+    model: &Model,
+    messages: &[CorpusMessage],
+    show_progress: bool,
+) -> (Summary, Vec<(f64, bool)>) {
     let progress = if show_progress {
         progress_bar(messages.len() as u64, "scoring")
     } else {
@@ -155,7 +236,7 @@ pub fn evaluate(model: &Model, messages: &[CorpusMessage], show_progress: bool) 
     }
     let elapsed = started.elapsed().as_secs_f64();
     progress.finish_and_clear();
-    Summary::new(
+    let summary = Summary::new(
         Confusion::from_scores(&scores, model.threshold()),
         &latencies_ms,
         elapsed,
@@ -163,6 +244,8 @@ pub fn evaluate(model: &Model, messages: &[CorpusMessage], show_progress: bool) 
         model.version().to_owned(),
         model.threshold(),
     )
+    .with_recall_at_ham_fpr(&scores);
+    (summary, scores)
 }
 
 /// Loads a model file, or the shipped default model.

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod calibration;
 pub mod email;
 pub mod features;
 pub mod fingerprint;
@@ -19,4 +20,4 @@ pub mod tokens;
 pub mod verdict;
 
 pub use email::{Email, EmailError, Limits};
-pub use model::{Label, Model, ModelError, Score};
+pub use model::{Explanation, Label, Model, ModelError, Score};

@@ -109,6 +109,97 @@ pub fn roc_auc(scores: &[(f64, bool)]) -> f64 {
     (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
 }
 
+/// A point of a ROC curve: the rates when every score at or above `threshold` is spam.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RocPoint {
+    pub threshold: f64,
+    pub ham_fpr: f64,
+    pub spam_recall: f64,
+}
+
+/// A point of a precision-recall curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PrPoint {
+    pub threshold: f64,
+    pub spam_recall: f64,
+    pub spam_precision: f64,
+}
+
+/// Returns the ROC curve of (spam probability, is spam) pairs, one point per distinct score
+/// from the highest down, starting at (0, 0) with an infinite threshold. Empty when either
+/// class is missing.
+pub fn roc_curve(scores: &[(f64, bool)]) -> Vec<RocPoint> {
+    let (spam, ham) = class_counts(scores);
+    if spam == 0 || ham == 0 {
+        return Vec::new();
+    }
+    let mut points = vec![RocPoint {
+        threshold: f64::INFINITY,
+        ham_fpr: 0.0,
+        spam_recall: 0.0,
+    }];
+    for (threshold, true_positives, false_positives) in cumulative_counts(scores) {
+        points.push(RocPoint {
+            threshold,
+            ham_fpr: false_positives as f64 / ham as f64,
+            spam_recall: true_positives as f64 / spam as f64,
+        });
+    }
+    points
+}
+
+/// Returns the precision-recall curve of (spam probability, is spam) pairs, one point per
+/// distinct score from the highest down. Empty when there is no spam.
+pub fn precision_recall_curve(scores: &[(f64, bool)]) -> Vec<PrPoint> {
+    let (spam, _) = class_counts(scores);
+    if spam == 0 {
+        return Vec::new();
+    }
+    cumulative_counts(scores)
+        .into_iter()
+        .map(|(threshold, true_positives, false_positives)| PrPoint {
+            threshold,
+            spam_recall: true_positives as f64 / spam as f64,
+            spam_precision: true_positives as f64 / (true_positives + false_positives) as f64,
+        })
+        .collect()
+}
+
+/// Returns the highest spam recall reachable while at most `max_ham_fpr` of ham scores at or
+/// above the threshold, or 0 when either class is missing.
+pub fn spam_recall_at_ham_fpr(scores: &[(f64, bool)], max_ham_fpr: f64) -> f64 {
+    roc_curve(scores)
+        .iter()
+        .filter(|point| point.ham_fpr <= max_ham_fpr + 1e-12)
+        .map(|point| point.spam_recall)
+        .fold(0.0, f64::max)
+}
+
+fn class_counts(scores: &[(f64, bool)]) -> (u64, u64) {
+    let spam = scores.iter().filter(|(_, spam)| *spam).count() as u64;
+    (spam, scores.len() as u64 - spam)
+}
+
+/// (threshold, true positives, false positives) at each distinct score, highest first. Tied
+/// scores enter together, since no threshold can separate them.
+fn cumulative_counts(scores: &[(f64, bool)]) -> Vec<(f64, u64, u64)> {
+    let mut sorted = scores.to_vec();
+    sorted.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+    let mut counts = Vec::new();
+    let (mut true_positives, mut false_positives) = (0, 0);
+    for (index, &(score, spam)) in sorted.iter().enumerate() {
+        if spam {
+            true_positives += 1;
+        } else {
+            false_positives += 1;
+        }
+        if sorted.get(index + 1).is_none_or(|next| next.0 != score) {
+            counts.push((score, true_positives, false_positives));
+        }
+    }
+    counts
+}
+
 /// Returns the `p`-th percentile (0 to 100) of values by the nearest-rank method, or 0 for no
 /// values.
 pub fn percentile(values: &[f64], p: f64) -> f64 {
@@ -177,5 +268,44 @@ mod tests {
         assert_eq!(percentile(&values, 99.0), 99.0);
         assert_eq!(percentile(&values, 100.0), 100.0);
         assert_eq!(percentile(&[], 99.0), 0.0);
+    }
+
+    #[test]
+    fn roc_curve_steps_through_scores() {
+        let scores = [(0.9, true), (0.7, false), (0.7, true), (0.1, false)];
+        let curve = roc_curve(&scores);
+        let rates: Vec<(f64, f64)> = curve.iter().map(|p| (p.ham_fpr, p.spam_recall)).collect();
+        assert_eq!(rates, [(0.0, 0.0), (0.0, 0.5), (0.5, 1.0), (1.0, 1.0)]);
+        assert_eq!(curve[2].threshold, 0.7);
+        assert!(roc_curve(&[(0.5, true)]).is_empty());
+    }
+
+    #[test]
+    fn precision_recall_curve_points() {
+        let scores = [(0.9, true), (0.8, false), (0.3, true)];
+        let curve = precision_recall_curve(&scores);
+        let points: Vec<(f64, f64)> = curve
+            .iter()
+            .map(|p| (p.spam_recall, p.spam_precision))
+            .collect();
+        assert_eq!(points, [(0.5, 1.0), (0.5, 0.5), (1.0, 2.0 / 3.0)]);
+    }
+
+    #[test]
+    fn recall_at_ham_fpr_limits() {
+        // 4 ham and 4 spam; one ham outscores two spam.
+        let scores = [
+            (0.95, true),
+            (0.9, true),
+            (0.8, false),
+            (0.7, true),
+            (0.6, true),
+            (0.2, false),
+            (0.1, false),
+            (0.05, false),
+        ];
+        assert_eq!(spam_recall_at_ham_fpr(&scores, 0.0), 0.5);
+        assert_eq!(spam_recall_at_ham_fpr(&scores, 0.25), 1.0);
+        assert_eq!(spam_recall_at_ham_fpr(&[], 0.1), 0.0);
     }
 }

@@ -2,8 +2,13 @@
 //! versioned, self-describing model file.
 //!
 //! A model file is JSON. It carries the feature settings and vocabulary it needs to score, the
-//! sha256 of the training set, the hyperparameters and the training metrics, so any file can
-//! be inspected and reproduced on its own.
+//! calibration, the sha256 of the training set, the hyperparameters, the cross-validation
+//! results and the training metrics, so any file can be inspected and reproduced on its own.
+//!
+//! Training runs k-fold cross-validation on the training set only: each fold builds its own
+//! vocabulary and fits one model per L2 penalty, and the held-out (out-of-fold) logits choose
+//! the penalty, fit the Platt calibration and place the threshold. The final model is then
+//! fitted on the whole training set.
 
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
@@ -11,6 +16,9 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::calibration::{
+    Calibration, log_loss, spam_recall_at, stratified_folds, threshold_for_ham_fpr,
+};
 use crate::email::Email;
 use crate::features::{FeatureSettings, FeatureVector, Vocabulary};
 use crate::metrics::{Confusion, roc_auc};
@@ -50,7 +58,8 @@ pub enum ModelError {
         expected: &'static str,
     },
     #[error(
-        "model file format version {found} is not supported; this build reads version {supported}"
+        "model file format version {found} is not supported; this build reads version \
+         {supported}; retrain the model with `spamctl train`"
     )]
     UnsupportedVersion { found: u32, supported: u32 },
     #[error(
@@ -64,6 +73,8 @@ pub enum ModelError {
     InvalidThreshold(f64),
     #[error("training needs both classes, got {spam} spam and {ham} ham messages")]
     OneClass { spam: usize, ham: usize },
+    #[error("invalid training options: {0}")]
+    InvalidOptions(String),
     #[error("training failed: {0}")]
     Training(String),
 }
@@ -73,22 +84,55 @@ pub enum ModelError {
 #[serde(deny_unknown_fields)]
 pub struct TrainOptions {
     pub features: FeatureSettings,
-    /// L2 penalty: the loss is the summed log loss plus `alpha / 2 * |w|^2`.
-    pub alpha: f64,
+    /// L2 penalties tried by cross-validation. The loss is the summed log loss plus
+    /// `alpha / 2 * |w|^2`, and the penalty with the lowest out-of-fold log loss after
+    /// calibration wins. A single value skips the comparison but still runs the folds.
+    pub alphas: Vec<f64>,
+    /// Cross-validation folds, at least 2.
+    pub folds: u32,
     pub max_iterations: u64,
-    /// Probability at or above which a message is spam.
-    pub threshold: f64,
+    /// Largest share of training ham that may score at or above the threshold chosen on
+    /// out-of-fold probabilities.
+    pub max_ham_fpr: f64,
+    /// A fixed threshold that replaces the tuned one.
+    pub threshold: Option<f64>,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
         Self {
             features: FeatureSettings::default(),
-            alpha: 0.1,
+            // A decade-spaced grid around the penalty that suited the unigram model (0.1).
+            alphas: vec![0.01, 0.1, 1.0],
+            folds: 5,
             max_iterations: 200,
-            threshold: 0.5,
+            max_ham_fpr: 0.001,
+            threshold: None,
         }
     }
+}
+
+/// Out-of-fold results for one L2 penalty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossValidationResult {
+    pub alpha: f64,
+    /// Mean log loss of the calibrated out-of-fold probabilities.
+    pub log_loss: f64,
+    pub roc_auc: f64,
+}
+
+/// What cross-validation chose, and how the chosen settings did on held-out folds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossValidation {
+    pub folds: u32,
+    pub results: Vec<CrossValidationResult>,
+    pub chosen_alpha: f64,
+    /// Out-of-fold ham false-positive rate at the model's threshold.
+    pub ham_fpr: f64,
+    /// Out-of-fold spam recall at the model's threshold.
+    pub spam_recall: f64,
 }
 
 /// Facts about how a model was trained, kept in its file.
@@ -103,6 +147,7 @@ pub struct TrainingInfo {
     pub options: TrainOptions,
     /// RFC 3339 UTC time the training finished.
     pub trained_at: String,
+    pub cross_validation: CrossValidation,
     /// Accuracy on the training set itself: a sanity check, not an estimate of real accuracy.
     pub training_accuracy: f64,
     pub training_auc: f64,
@@ -117,6 +162,7 @@ struct ModelFile {
     model_version: String,
     threshold: f64,
     intercept: f32,
+    calibration: Calibration,
     training: TrainingInfo,
     features: FeatureSettings,
     /// Vocabulary tokens; `weights[i]` belongs to `vocabulary[i]`.
@@ -125,7 +171,16 @@ struct ModelFile {
 }
 
 const FORMAT: &str = "spamflow-logistic-regression";
-const FORMAT_VERSION: u32 = 1;
+/// The model file format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The fields every format version has, read first so that an old or foreign file gets a
+/// precise error instead of a complaint about a missing field.
+#[derive(Debug, Deserialize)]
+struct ModelFileHeader {
+    format: String,
+    format_version: u32,
+}
 
 /// A trained model, ready to score.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +188,7 @@ pub struct Model {
     version: String,
     threshold: f64,
     intercept: f32,
+    calibration: Calibration,
     weights: Vec<f32>,
     vocabulary: Vocabulary,
     features: FeatureSettings,
@@ -148,6 +204,17 @@ pub struct Score {
     /// (token, weight × value) for the features with the largest absolute contributions,
     /// largest first.
     pub top_features: Vec<(String, f64)>,
+}
+
+/// The features behind one score, split by direction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// The logit of a message with no known features.
+    pub intercept: f64,
+    /// (token, positive contribution), largest first.
+    pub toward_spam: Vec<(String, f64)>,
+    /// (token, negative contribution), most negative first.
+    pub toward_ham: Vec<(String, f64)>,
 }
 
 /// One labelled training message, already tokenized.
@@ -181,19 +248,20 @@ impl Model {
     /// Returns [`ModelError`] for invalid JSON, another format or version, a tokenizer this
     /// build does not implement, or inconsistent contents.
     pub fn from_json(json: &str) -> Result<Self, ModelError> {
-        let file: ModelFile = serde_json::from_str(json)?;
-        if file.format != FORMAT {
+        let header: ModelFileHeader = serde_json::from_str(json)?;
+        if header.format != FORMAT {
             return Err(ModelError::WrongFormat {
-                found: file.format,
+                found: header.format,
                 expected: FORMAT,
             });
         }
-        if file.format_version != FORMAT_VERSION {
+        if header.format_version != FORMAT_VERSION {
             return Err(ModelError::UnsupportedVersion {
-                found: file.format_version,
+                found: header.format_version,
                 supported: FORMAT_VERSION,
             });
         }
+        let file: ModelFile = serde_json::from_str(json)?;
         if file.features.tokenizer_version != FeatureSettings::TOKENIZER_VERSION {
             return Err(ModelError::TokenizerMismatch {
                 found: file.features.tokenizer_version,
@@ -213,6 +281,7 @@ impl Model {
             version: file.model_version,
             threshold: file.threshold,
             intercept: file.intercept,
+            calibration: file.calibration,
             weights: file.weights,
             vocabulary: Vocabulary::from_tokens(file.vocabulary),
             features: file.features,
@@ -228,6 +297,7 @@ impl Model {
             model_version: self.version.clone(),
             threshold: self.threshold,
             intercept: self.intercept,
+            calibration: self.calibration,
             training: self.training.clone(),
             features: self.features.clone(),
             vocabulary: self.vocabulary.tokens().to_vec(),
@@ -296,14 +366,43 @@ impl Model {
         }
     }
 
-    /// Returns the spam probability of a feature vector.
+    /// Returns the calibrated spam probability of a feature vector.
     pub fn probability(&self, vector: &FeatureVector) -> f64 {
-        let mut logit = f64::from(self.intercept);
+        self.calibration
+            .probability(logit(&self.weights, self.intercept, vector))
+    }
+
+    pub fn calibration(&self) -> Calibration {
+        self.calibration
+    }
+
+    /// Returns the features of a parsed email that pushed its score toward spam and those that
+    /// pushed it toward ham, up to `limit` of each, strongest first. Each comes with its
+    /// weight × value, the amount it adds to the uncalibrated logit.
+    pub fn explain(&self, email: &Email, limit: usize) -> Explanation {
+        let vector = self.vocabulary.vectorize(&tokenize(email));
+        let mut toward_spam = Vec::new();
+        let mut toward_ham = Vec::new();
         for &(index, value) in &vector.entries {
-            // Vectors come from this model's vocabulary, so every index has a weight.
-            logit += f64::from(self.weights[index as usize] * value);
+            let contribution = f64::from(self.weights[index as usize] * value);
+            let Some(token) = self.vocabulary.token(index) else {
+                continue;
+            };
+            if contribution > 0.0 {
+                toward_spam.push((token.to_owned(), contribution));
+            } else if contribution < 0.0 {
+                toward_ham.push((token.to_owned(), contribution));
+            }
         }
-        1.0 / (1.0 + (-logit).exp())
+        toward_spam.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        toward_ham.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
+        toward_spam.truncate(limit);
+        toward_ham.truncate(limit);
+        Explanation {
+            intercept: f64::from(self.intercept),
+            toward_spam,
+            toward_ham,
+        }
     }
 }
 
@@ -320,28 +419,120 @@ pub fn training_set_sha256(examples: &[Example]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Trains a model on labelled examples.
-///
-/// `trained_at` is the RFC 3339 time to record; it is passed in because this crate reads no
-/// clock.
+/// Trains a model on labelled examples without progress reports.
 ///
 /// # Errors
 ///
-/// Returns [`ModelError::OneClass`] unless both classes are present, and
-/// [`ModelError::Training`] when the solver fails.
+/// As [`train_with_progress`].
 pub fn train(
     examples: &[Example],
     options: &TrainOptions,
     trained_at: String,
+) -> Result<Model, ModelError> {
+    train_with_progress(examples, options, trained_at, &mut |_, _| {})
+}
+
+/// Trains a model on labelled examples: cross-validation over `options.alphas`, Platt
+/// calibration and threshold on the out-of-fold scores, then a final fit on every example.
+///
+/// `trained_at` is the RFC 3339 time to record; it is passed in because this crate reads no
+/// clock. `on_fit(done, total)` is called after each logistic-regression fit.
+///
+/// # Errors
+///
+/// Returns [`ModelError::OneClass`] unless both classes are present,
+/// [`ModelError::InvalidOptions`] for an empty or non-positive penalty grid, fewer than 2 folds
+/// or more folds than messages of a class, [`ModelError::InvalidThreshold`] for a fixed
+/// threshold outside [0, 1], and [`ModelError::Training`] when the solver fails.
+pub fn train_with_progress(
+    examples: &[Example],
+    options: &TrainOptions,
+    trained_at: String,
+    on_fit: &mut dyn FnMut(usize, usize),
 ) -> Result<Model, ModelError> {
     let spam = examples.iter().filter(|e| e.label == Label::Spam).count();
     let ham = examples.len() - spam;
     if spam == 0 || ham == 0 {
         return Err(ModelError::OneClass { spam, ham });
     }
-    if !(0.0..=1.0).contains(&options.threshold) {
-        return Err(ModelError::InvalidThreshold(options.threshold));
+    validate_options(options, spam.min(ham))?;
+
+    let labels: Vec<bool> = examples.iter().map(|e| e.label == Label::Spam).collect();
+    let keys: Vec<[u8; 32]> = examples.iter().map(|e| e.sha256).collect();
+    let folds = options.folds as usize;
+    let assignment = stratified_folds(&labels, &keys, folds);
+    let total_fits = folds * options.alphas.len() + 1;
+    let mut fits_done = 0;
+
+    // out_of_fold[a][i]: logit of example i from the fold model with penalty alphas[a].
+    let mut out_of_fold = vec![vec![0.0f64; examples.len()]; options.alphas.len()];
+    for fold in 0..folds {
+        let training: Vec<&Example> = examples
+            .iter()
+            .zip(&assignment)
+            .filter(|(_, f)| **f != fold)
+            .map(|(e, _)| e)
+            .collect();
+        let vocabulary = Vocabulary::build(
+            training.iter().map(|e| e.tokens.as_slice()),
+            &options.features,
+        );
+        let vectors: Vec<FeatureVector> = training
+            .iter()
+            .map(|e| vocabulary.vectorize(&e.tokens))
+            .collect();
+        let targets: Vec<bool> = training.iter().map(|e| e.label == Label::Spam).collect();
+        let held_out: Vec<(usize, FeatureVector)> = (0..examples.len())
+            .filter(|&i| assignment[i] == fold)
+            .map(|i| (i, vocabulary.vectorize(&examples[i].tokens)))
+            .collect();
+        for (a, &alpha) in options.alphas.iter().enumerate() {
+            let (weights, intercept) = fit(
+                &vectors,
+                &targets,
+                vocabulary.len(),
+                alpha,
+                options.max_iterations,
+            )?;
+            for (index, vector) in &held_out {
+                out_of_fold[a][*index] = logit(&weights, intercept, vector);
+            }
+            fits_done += 1;
+            on_fit(fits_done, total_fits);
+        }
     }
+
+    let mut results = Vec::with_capacity(options.alphas.len());
+    let mut best: Option<(usize, Calibration, f64)> = None;
+    for (a, &alpha) in options.alphas.iter().enumerate() {
+        let logits: Vec<(f64, bool)> = out_of_fold[a].iter().copied().zip(labels.iter().copied()).collect();
+        let calibration = Calibration::fit(&logits);
+        let calibrated: Vec<(f64, bool)> = logits
+            .iter()
+            .map(|&(z, spam)| (calibration.probability(z), spam))
+            .collect();
+        let loss = log_loss(&calibrated);
+        results.push(CrossValidationResult {
+            alpha,
+            log_loss: loss,
+            roc_auc: roc_auc(&calibrated),
+        });
+        if best.is_none_or(|(_, _, best_loss)| loss < best_loss) {
+            best = Some((a, calibration, loss));
+        }
+    }
+    // validate_options guarantees at least one penalty, so `best` is set.
+    let (chosen, calibration, _) = best.expect("at least one penalty was tried");
+    let chosen_alpha = options.alphas[chosen];
+    let out_of_fold_scores: Vec<(f64, bool)> = out_of_fold[chosen]
+        .iter()
+        .zip(&labels)
+        .map(|(&z, &spam)| (calibration.probability(z), spam))
+        .collect();
+    let threshold = options
+        .threshold
+        .unwrap_or_else(|| threshold_for_ham_fpr(&out_of_fold_scores, options.max_ham_fpr));
+    let out_of_fold_confusion = Confusion::from_scores(&out_of_fold_scores, threshold);
 
     let vocabulary = Vocabulary::build(
         examples.iter().map(|e| e.tokens.as_slice()),
@@ -351,32 +542,23 @@ pub fn train(
         .iter()
         .map(|e| vocabulary.vectorize(&e.tokens))
         .collect();
-    let mut records = Array2::<f32>::zeros((examples.len(), vocabulary.len()));
-    for (row, vector) in vectors.iter().enumerate() {
-        for &(index, value) in &vector.entries {
-            records[[row, index as usize]] = value;
-        }
-    }
-    let targets: Array1<bool> = examples.iter().map(|e| e.label == Label::Spam).collect();
-    let dataset = Dataset::new(records, targets);
-
-    let fitted = LogisticRegression::default()
-        .alpha(options.alpha as f32)
-        .max_iterations(options.max_iterations)
-        .with_intercept(true)
-        .fit(&dataset)
-        .map_err(|error| ModelError::Training(error.to_string()))?;
-
-    // linfa-logistic models the probability of its "positive" class, which it takes to be the
-    // more frequent one. Orient the weights so the model always gives P(spam).
-    let orientation = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    let weights: Vec<f32> = fitted.params().iter().map(|w| w * orientation).collect();
+    // NOTE: the calibration and threshold come from fold models fitted on (k-1)/k of the data.
+    // The final model sees all of it, so its logits run slightly larger than theirs.
+    let (weights, intercept) = fit(
+        &vectors,
+        &labels,
+        vocabulary.len(),
+        chosen_alpha,
+        options.max_iterations,
+    )?;
+    on_fit(total_fits, total_fits);
 
     let training_set_sha256 = training_set_sha256(examples);
     let mut model = Model {
         version: model_version(&training_set_sha256, options),
-        threshold: options.threshold,
-        intercept: fitted.intercept() * orientation,
+        threshold,
+        intercept,
+        calibration,
         weights,
         vocabulary,
         features: options.features.clone(),
@@ -387,6 +569,13 @@ pub fn train(
             ham: ham as u64,
             options: options.clone(),
             trained_at,
+            cross_validation: CrossValidation {
+                folds: options.folds,
+                results,
+                chosen_alpha,
+                ham_fpr: out_of_fold_confusion.ham_false_positive_rate(),
+                spam_recall: spam_recall_at(&out_of_fold_scores, threshold),
+            },
             training_accuracy: 0.0,
             training_auc: 0.0,
         },
@@ -394,13 +583,85 @@ pub fn train(
 
     let scored: Vec<(f64, bool)> = vectors
         .iter()
-        .zip(examples)
-        .map(|(vector, e)| (model.probability(vector), e.label == Label::Spam))
+        .zip(&labels)
+        .map(|(vector, &spam)| (model.probability(vector), spam))
         .collect();
     let confusion = Confusion::from_scores(&scored, model.threshold);
     model.training.training_accuracy = confusion.accuracy();
     model.training.training_auc = roc_auc(&scored);
     Ok(model)
+}
+
+fn validate_options(options: &TrainOptions, smallest_class: usize) -> Result<(), ModelError> {
+    if options.alphas.is_empty() {
+        return Err(ModelError::InvalidOptions(
+            "no L2 penalty (alpha) to try; give at least one".to_owned(),
+        ));
+    }
+    if let Some(alpha) = options.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
+        return Err(ModelError::InvalidOptions(format!(
+            "L2 penalty {alpha} must be a positive number"
+        )));
+    }
+    if options.folds < 2 || options.folds as usize > smallest_class {
+        return Err(ModelError::InvalidOptions(format!(
+            "{} folds is outside 2..={smallest_class}; every fold needs messages of both classes",
+            options.folds
+        )));
+    }
+    if !(0.0..=1.0).contains(&options.max_ham_fpr) {
+        return Err(ModelError::InvalidOptions(format!(
+            "maximum ham false-positive rate {} is outside [0, 1]",
+            options.max_ham_fpr
+        )));
+    }
+    if let Some(threshold) = options.threshold
+        && !(0.0..=1.0).contains(&threshold)
+    {
+        return Err(ModelError::InvalidThreshold(threshold));
+    }
+    Ok(())
+}
+
+/// Fits L2-regularized logistic regression with linfa-logistic and returns (weights,
+/// intercept) oriented so that a positive logit means spam.
+fn fit(
+    vectors: &[FeatureVector],
+    is_spam: &[bool],
+    features: usize,
+    alpha: f64,
+    max_iterations: u64,
+) -> Result<(Vec<f32>, f32), ModelError> {
+    let mut records = Array2::<f32>::zeros((vectors.len(), features));
+    for (row, vector) in vectors.iter().enumerate() {
+        for &(index, value) in &vector.entries {
+            records[[row, index as usize]] = value;
+        }
+    }
+    let targets: Array1<bool> = is_spam.iter().copied().collect();
+    let dataset = Dataset::new(records, targets);
+
+    let fitted = LogisticRegression::default()
+        .alpha(alpha as f32)
+        .max_iterations(max_iterations)
+        .with_intercept(true)
+        .fit(&dataset)
+        .map_err(|error| ModelError::Training(error.to_string()))?;
+
+    // linfa-logistic models the probability of its "positive" class, which it takes to be the
+    // more frequent one. Orient the weights so the model always gives P(spam).
+    let orientation = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let weights: Vec<f32> = fitted.params().iter().map(|w| w * orientation).collect();
+    Ok((weights, fitted.intercept() * orientation))
+}
+
+/// The uncalibrated logit of a feature vector whose indices all have weights.
+fn logit(weights: &[f32], intercept: f32, vector: &FeatureVector) -> f64 {
+    let mut logit = f64::from(intercept);
+    for &(index, value) in &vector.entries {
+        logit += f64::from(weights[index as usize] * value);
+    }
+    logit
 }
 
 /// A version name that changes whenever the training data or settings change.
@@ -452,7 +713,9 @@ mod tests {
                 min_document_frequency: 1,
                 ..FeatureSettings::default()
             },
-            alpha: 0.01,
+            alphas: vec![0.01, 0.1],
+            folds: 3,
+            threshold: Some(0.5),
             ..TrainOptions::default()
         }
     }
@@ -479,7 +742,7 @@ mod tests {
         let model = train(&toy_set(), &options(), "2026-01-01T00:00:00Z".into()).unwrap();
         let loaded = Model::from_json(&model.to_json()).unwrap();
         assert_eq!(loaded, model);
-        assert!(loaded.version().starts_with("lr1-"));
+        assert!(loaded.version().starts_with("lr2-"));
     }
 
     #[test]

@@ -1,0 +1,391 @@
+//! `spamctl eval --report DIR`: the evaluation report as Markdown with ROC and
+//! precision-recall curves drawn as PNG, and other filters' rows beside spamflow's.
+//!
+//! Other filters' results come from a tab-separated file written by `scripts/compare-peers`.
+//! Lines starting with `#` are comments, except `#version<TAB>peer<TAB>version` lines. Every
+//! other line is `peer<TAB>message name<TAB>ham|spam<TAB>score<TAB>ham|spam`: the true label,
+//! the peer's score (higher means more spam-like) and the peer's own verdict.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use plotters::prelude::*;
+use spamflow_core::metrics::{
+    Confusion, PrPoint, RocPoint, precision_recall_curve, roc_auc, roc_curve,
+    spam_recall_at_ham_fpr,
+};
+
+/// The ham false-positive rates at which the report gives spam recall.
+pub const RECALL_AT_HAM_FPR: [f64; 2] = [0.001, 0.005];
+
+/// One filter's scored run, spamflow's or a peer's.
+#[derive(Debug, Clone)]
+pub struct ScoredRun {
+    pub name: String,
+    pub version: String,
+    /// (score, is spam): higher scores are more spam-like.
+    pub scores: Vec<(f64, bool)>,
+    pub confusion: Confusion,
+}
+
+/// The figures of one row of the report's table.
+#[derive(Debug, Clone)]
+pub struct RunMetrics {
+    pub confusion: Confusion,
+    pub roc_auc: f64,
+    pub recall_at_ham_fpr: Vec<f64>,
+}
+
+impl ScoredRun {
+    pub fn metrics(&self) -> RunMetrics {
+        RunMetrics {
+            confusion: self.confusion,
+            roc_auc: roc_auc(&self.scores),
+            recall_at_ham_fpr: RECALL_AT_HAM_FPR
+                .iter()
+                .map(|&fpr| spam_recall_at_ham_fpr(&self.scores, fpr))
+                .collect(),
+        }
+    }
+}
+
+/// Reads the peers file written by `scripts/compare-peers`, one [`ScoredRun`] per peer in
+/// order of first appearance.
+///
+/// # Errors
+///
+/// Fails naming the file and line when the file cannot be read or a line is malformed.
+pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read peer scores {}", path.display()))?;
+    let mut runs: Vec<ScoredRun> = Vec::new();
+    let mut versions: Vec<(String, String)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        if let Some(first) = fields.first().and_then(|f| f.strip_prefix('#')) {
+            if first == "version" && fields.len() == 3 {
+                versions.push((fields[1].to_owned(), fields[2].to_owned()));
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let invalid = || {
+            format!(
+                "invalid line {} of {}: expected `peer<TAB>name<TAB>ham|spam<TAB>score<TAB>ham|spam`",
+                index + 1,
+                path.display()
+            )
+        };
+        let [peer, _name, label, score, verdict] = fields[..] else {
+            bail!(invalid());
+        };
+        let is_spam = parse_label(label).with_context(invalid)?;
+        let predicted_spam = parse_label(verdict).with_context(invalid)?;
+        let score: f64 = score.parse().with_context(invalid)?;
+        let position = match runs.iter().position(|run| run.name == peer) {
+            Some(position) => position,
+            None => {
+                runs.push(ScoredRun {
+                    name: peer.to_owned(),
+                    version: String::new(),
+                    scores: Vec::new(),
+                    confusion: Confusion::default(),
+                });
+                runs.len() - 1
+            }
+        };
+        runs[position].scores.push((score, is_spam));
+        runs[position].confusion.add(predicted_spam, is_spam);
+    }
+    for run in &mut runs {
+        if let Some((_, version)) = versions.iter().find(|(peer, _)| *peer == run.name) {
+            run.version = version.clone();
+        }
+    }
+    Ok(runs)
+}
+
+fn parse_label(text: &str) -> anyhow::Result<bool> {
+    match text {
+        "spam" => Ok(true),
+        "ham" => Ok(false),
+        other => bail!("label `{other}` is neither `ham` nor `spam`"),
+    }
+}
+
+/// Facts about the run that the report states.
+#[derive(Debug, Clone)]
+pub struct ReportContext {
+    pub command: String,
+    pub split: String,
+    pub model_version: String,
+    pub threshold: f64,
+    pub machine: String,
+    pub date: String,
+}
+
+/// Colours of the curves, in run order: spamflow first, then peers.
+const COLOURS: [(RGBColor, &str); 5] = [
+    (RGBColor(31, 119, 180), "blue"),
+    (RGBColor(214, 39, 40), "red"),
+    (RGBColor(44, 160, 44), "green"),
+    (RGBColor(148, 103, 189), "purple"),
+    (RGBColor(255, 127, 14), "orange"),
+];
+
+/// Writes `evaluation.md`, `roc.png` and `precision-recall.png` into `dir`.
+///
+/// # Errors
+///
+/// Fails naming the file when the folder cannot be created or a file cannot be written.
+pub fn write_report(
+    dir: &Path,
+    context: &ReportContext,
+    runs: &[ScoredRun],
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create report folder {}", dir.display()))?;
+    let roc_path = dir.join("roc.png");
+    let pr_path = dir.join("precision-recall.png");
+    let rocs: Vec<Vec<RocPoint>> = runs.iter().map(|run| roc_curve(&run.scores)).collect();
+    let prs: Vec<Vec<PrPoint>> = runs
+        .iter()
+        .map(|run| precision_recall_curve(&run.scores))
+        .collect();
+
+    draw_curves(
+        &roc_path,
+        &rocs
+            .iter()
+            .map(|curve| curve.iter().map(|p| (p.ham_fpr, p.spam_recall)).collect())
+            .collect::<Vec<_>>(),
+        ROC_VIEW,
+    )
+    .with_context(|| format!("failed to draw {}", roc_path.display()))?;
+    draw_curves(
+        &pr_path,
+        &prs.iter()
+            .map(|curve| {
+                curve
+                    .iter()
+                    .map(|p| (p.spam_recall, p.spam_precision))
+                    .collect()
+            })
+            .collect::<Vec<_>>(),
+        PR_VIEW,
+    )
+    .with_context(|| format!("failed to draw {}", pr_path.display()))?;
+
+    let markdown = render_markdown(context, runs);
+    let path = dir.join("evaluation.md");
+    std::fs::write(&path, markdown)
+        .with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(())
+}
+
+/// The plotted region: (x from, x to, y from, y to, grid step on x, grid step on y).
+type View = (f64, f64, f64, f64, f64, f64);
+
+/// ROC: ham false-positive rate 0 to 5% across, spam recall 80% to 100% up, where the
+/// filters differ; the full square hides every difference in the corner.
+const ROC_VIEW: View = (0.0, 0.05, 0.8, 1.0, 0.01, 0.05);
+/// Precision-recall: recall 80% to 100% across, precision 80% to 100% up.
+const PR_VIEW: View = (0.8, 1.0, 0.8, 1.0, 0.05, 0.05);
+
+/// Draws one line per curve, with grid lines and no text, so no font is needed.
+fn draw_curves(path: &Path, curves: &[Vec<(f64, f64)>], view: View) -> anyhow::Result<()> {
+    let (x_from, x_to, y_from, y_to, x_step, y_step) = view;
+    let root = BitMapBackend::new(path, (640, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let area = root.margin(20, 20, 20, 20);
+    let mut chart = ChartBuilder::on(&area).build_cartesian_2d(x_from..x_to, y_from..y_to)?;
+
+    let grey = RGBColor(220, 220, 220);
+    let steps = |from: f64, to: f64, step: f64| {
+        let count = ((to - from) / step).round() as usize;
+        (0..=count).map(move |i| from + step * i as f64)
+    };
+    for x in steps(x_from, x_to, x_step) {
+        chart.draw_series(LineSeries::new([(x, y_from), (x, y_to)], grey))?;
+    }
+    for y in steps(y_from, y_to, y_step) {
+        chart.draw_series(LineSeries::new([(x_from, y), (x_to, y)], grey))?;
+    }
+    chart.draw_series(LineSeries::new(
+        [(x_from, y_to), (x_from, y_from), (x_to, y_from)],
+        BLACK.stroke_width(2),
+    ))?;
+
+    for (index, curve) in curves.iter().enumerate() {
+        let (colour, _) = COLOURS[index % COLOURS.len()];
+        // Clamp into the view so a curve that leaves it runs along the border.
+        let points = curve
+            .iter()
+            .map(|&(x, y)| (x.clamp(x_from, x_to), y.clamp(y_from, y_to)));
+        chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
+    let mut md = String::new();
+    // Writing into a String cannot fail, so the results of writeln! are ignored below.
+    let _ = writeln!(md, "# Evaluation\n");
+    let _ = writeln!(
+        md,
+        "Generated by `{}` on {} ({}). Split: {}. spamflow model `{}` at its shipped threshold \
+         {:.6}.\n",
+        context.command,
+        context.date,
+        context.machine,
+        context.split,
+        context.model_version,
+        context.threshold
+    );
+    let _ = writeln!(
+        md,
+        "Spam is the positive class: a false positive is ham labelled spam. Accuracy, ham FPR, \
+         recall and precision are at each filter's own default verdict. ROC AUC and the \
+         recall at a fixed ham FPR come from each filter's scores, so they do not depend on \
+         its threshold.\n"
+    );
+
+    let _ = writeln!(
+        md,
+        "| filter | version | messages | accuracy | ham FPR | false positives | spam recall | \
+         spam precision | ROC AUC | recall at 0.1% FPR | recall at 0.5% FPR |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for run in runs {
+        let metrics = run.metrics();
+        let c = &metrics.confusion;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.4} | {:.4} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            run.name,
+            if run.version.is_empty() { "-" } else { run.version.as_str() },
+            c.total(),
+            c.accuracy(),
+            c.ham_false_positive_rate(),
+            c.false_positives,
+            c.spam_recall(),
+            c.spam_precision(),
+            metrics.roc_auc,
+            metrics.recall_at_ham_fpr[0],
+            metrics.recall_at_ham_fpr[1],
+        );
+    }
+
+    for run in runs {
+        let c = &run.confusion;
+        let _ = writeln!(md, "\n## Confusion matrix: {}\n", run.name);
+        let _ = writeln!(md, "| | labelled spam | labelled ham |");
+        let _ = writeln!(md, "|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| actual spam | {} | {} |",
+            c.true_positives, c.false_negatives
+        );
+        let _ = writeln!(
+            md,
+            "| actual ham | {} | {} |",
+            c.false_positives, c.true_negatives
+        );
+    }
+
+    let legend: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .map(|(index, run)| format!("{} {}", COLOURS[index % COLOURS.len()].1, run.name))
+        .collect();
+    let _ = writeln!(md, "\n## Curves\n");
+    let _ = writeln!(
+        md,
+        "The images carry no text, so that drawing them needs no font. Colours: {}. Grey grid \
+         lines are drawn every 1% of ham FPR and every 5% otherwise.\n",
+        legend.join(", ")
+    );
+    let _ = writeln!(
+        md,
+        "ROC curve, ham false-positive rate from 0 to 5% across and spam recall from 80% to \
+         100% up:\n\n![ROC curve](roc.png)\n"
+    );
+    let _ = writeln!(
+        md,
+        "Precision-recall curve, spam recall from 80% to 100% across and spam precision from \
+         80% to 100% up:\n\n![Precision-recall curve](precision-recall.png)"
+    );
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn peers_file_parses_runs_and_versions() {
+        let path = write_temp(
+            "peers-ok.tsv",
+            "# scores\n#version\tbogofilter\t1.2.5\n\
+             bogofilter\ta.txt\tspam\t0.99\tspam\n\
+             bogofilter\tb.txt\tham\t0.01\tham\n\
+             crm114\ta.txt\tspam\t-3.5\tham\n",
+        );
+        let runs = load_peers(&path).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].name, "bogofilter");
+        assert_eq!(runs[0].version, "1.2.5");
+        assert_eq!(runs[0].scores, [(0.99, true), (0.01, false)]);
+        assert_eq!(runs[0].confusion.true_positives, 1);
+        assert_eq!(runs[1].confusion.false_negatives, 1);
+        assert_eq!(runs[1].version, "");
+    }
+
+    #[test]
+    fn peers_file_rejects_bad_label() {
+        let path = write_temp("peers-bad.tsv", "p\ta.txt\tmaybe\t0.5\tspam\n");
+        let error = format!("{:#}", load_peers(&path).unwrap_err());
+        assert!(error.contains("line 1"), "{error}");
+        assert!(error.contains("maybe"), "{error}");
+    }
+
+    #[test]
+    fn report_writes_markdown_and_images() {
+        let dir = std::env::temp_dir().join(format!("spamflow-report-{}", std::process::id()));
+        let scores = vec![(0.9, true), (0.8, true), (0.3, false), (0.1, false)];
+        let run = ScoredRun {
+            name: "spamflow".into(),
+            version: "lr2-test".into(),
+            confusion: Confusion::from_scores(&scores, 0.5),
+            scores,
+        };
+        let context = ReportContext {
+            command: "spamctl eval --report DIR".into(),
+            split: "test".into(),
+            model_version: "lr2-test".into(),
+            threshold: 0.5,
+            machine: "test machine".into(),
+            date: "2026-01-01".into(),
+        };
+        write_report(&dir, &context, &[run]).unwrap();
+        let markdown = std::fs::read_to_string(dir.join("evaluation.md")).unwrap();
+        assert!(
+            markdown.contains("| spamflow | lr2-test | 4 | 1.0000 | 0.0000 | 0 | 1.0000"),
+            "{markdown}"
+        );
+        for image in ["roc.png", "precision-recall.png"] {
+            let bytes = std::fs::read(dir.join(image)).unwrap();
+            assert_eq!(&bytes[1..4], b"PNG", "{image}");
+        }
+    }
+}
