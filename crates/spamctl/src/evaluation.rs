@@ -141,11 +141,7 @@ const COLOURS: [(RGBColor, &str); 5] = [
 /// # Errors
 ///
 /// Fails naming the file when the folder cannot be created or a file cannot be written.
-pub fn write_report(
-    dir: &Path,
-    context: &ReportContext,
-    runs: &[ScoredRun],
-) -> anyhow::Result<()> {
+pub fn write_report(dir: &Path, context: &ReportContext, runs: &[ScoredRun]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("failed to create report folder {}", dir.display()))?;
     let roc_path = dir.join("roc.png");
@@ -267,7 +263,11 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
             md,
             "| {} | {} | {} | {:.4} | {:.4} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
             run.name,
-            if run.version.is_empty() { "-" } else { run.version.as_str() },
+            if run.version.is_empty() {
+                "-"
+            } else {
+                run.version.as_str()
+            },
             c.total(),
             c.accuracy(),
             c.ham_false_positive_rate(),

@@ -144,7 +144,11 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             result.alpha,
             result.log_loss,
             result.roc_auc,
-            if result.alpha == cv.chosen_alpha { " (chosen)" } else { "" }
+            if result.alpha == cv.chosen_alpha {
+                " (chosen)"
+            } else {
+                ""
+            }
         );
     }
     println!(
@@ -175,7 +179,7 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
         }
         let context = ReportContext {
             command: std::env::args()
-                .map(|arg| arg.replace(|c: char| c == '|' || c == '`', "_"))
+                .map(|arg| arg.replace(['|', '`'], "_"))
                 .collect::<Vec<_>>()
                 .join(" "),
             split: format!("{:?}", args.split).to_lowercase(),

@@ -173,6 +173,35 @@ fn train_writes_a_loadable_model() {
     );
     let stdout = String::from_utf8_lossy(&classify.stdout);
     assert!(stdout.contains("spam (spam probability"), "{stdout}");
+    assert!(stdout.contains("pushed toward spam:"), "{stdout}");
+    assert!(stdout.contains("pushed toward ham:"), "{stdout}");
+}
+
+#[test]
+fn eval_report_writes_markdown_and_plots() {
+    let corpus = corpus();
+    let dir = std::env::temp_dir().join(format!("spamflow-report-cli-{}", std::process::id()));
+    let output = spamctl()
+        .args(["eval", "--split", "all", "--spam"])
+        .arg(corpus.join("spam/spam-1"))
+        .arg("--ham")
+        .arg(corpus.join("ham/hard-ham-1"))
+        .arg("--report")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("spam recall at ham FPR 0.1%"), "{stdout}");
+    assert!(last_line(&output.stdout).starts_with("summary messages="));
+    let markdown = std::fs::read_to_string(dir.join("evaluation.md")).unwrap();
+    assert!(markdown.contains("| spamflow |"), "{markdown}");
+    assert!(dir.join("roc.png").is_file());
+    assert!(dir.join("precision-recall.png").is_file());
 }
 
 #[test]

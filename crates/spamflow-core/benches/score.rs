@@ -51,7 +51,10 @@ fn html_spam() -> String {
 fn score_path(c: &mut Criterion) {
     let model = Model::from_json(MODEL_JSON).expect("the shipped model loads");
     let spam = html_spam();
-    for (name, raw) in [("plain_ham", PLAIN_HAM.as_bytes()), ("html_spam", spam.as_bytes())] {
+    for (name, raw) in [
+        ("plain_ham", PLAIN_HAM.as_bytes()),
+        ("html_spam", spam.as_bytes()),
+    ] {
         c.bench_function(&format!("parse_and_score/{name}"), |b| {
             b.iter(|| {
                 let email = Email::parse(black_box(raw), Limits::default()).expect("parses");

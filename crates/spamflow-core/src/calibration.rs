@@ -239,7 +239,8 @@ mod tests {
     fn threshold_allows_target_share_of_ham() {
         // 1000 ham scored 0.000..0.999 and spam at 0.9995: a 0.1% target allows one false
         // positive, so the boundary ham is the second highest (0.998).
-        let mut scores: Vec<(f64, bool)> = (0..1000).map(|i| (f64::from(i) / 1000.0, false)).collect();
+        let mut scores: Vec<(f64, bool)> =
+            (0..1000).map(|i| (f64::from(i) / 1000.0, false)).collect();
         scores.push((0.9995, true));
         let threshold = threshold_for_ham_fpr(&scores, 0.001);
         assert!((threshold - 0.9985).abs() < 1e-12, "{threshold}");

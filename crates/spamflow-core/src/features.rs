@@ -1,7 +1,8 @@
 //! Feature vectors: tokens mapped through a bounded vocabulary to sparse, L2-normalized
 //! `log(1 + count)` values.
 //!
-//! The vocabulary is chosen from the training set only and is stored in the model file with
+//! The vocabulary is chosen from the training set only, by document frequency or by how
+//! strongly a token's presence depends on the class (chi-square), and is stored in the model file with
 //! the settings below, so scoring always sees exactly the features the model was trained on.
 
 use std::collections::HashMap;
@@ -16,8 +17,20 @@ pub struct FeatureSettings {
     pub tokenizer_version: u32,
     /// A token enters the vocabulary only if this many training messages contain it.
     pub min_document_frequency: u32,
-    /// At most this many tokens, the most frequent first.
+    /// At most this many tokens, ranked by `selection`.
     pub max_vocabulary: u32,
+    pub selection: Selection,
+}
+
+/// The ranking of candidate tokens for the vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// Most training messages first.
+    DocumentFrequency,
+    /// Largest chi-square statistic of token presence against the label first: tokens whose
+    /// presence differs most between spam and ham, weighted by how often they occur.
+    ChiSquare,
 }
 
 impl FeatureSettings {
@@ -30,7 +43,11 @@ impl Default for FeatureSettings {
         Self {
             tokenizer_version: Self::TOKENIZER_VERSION,
             min_document_frequency: 3,
-            max_vocabulary: 20_000,
+            // The solver works on a dense matrix (messages × vocabulary), so its time grows
+            // with this size. Chi-square selection keeps the discriminating tokens of the larger
+            // unigram and bigram candidate set.
+            max_vocabulary: 12_000,
+            selection: Selection::ChiSquare,
         }
     }
 }
@@ -49,26 +66,46 @@ pub struct Vocabulary {
 }
 
 impl Vocabulary {
-    /// Chooses the vocabulary from tokenized training documents.
+    /// Chooses the vocabulary from tokenized training documents, each with its label (true
+    /// for spam).
     pub fn build<'a>(
-        documents: impl IntoIterator<Item = &'a [String]>,
+        documents: impl IntoIterator<Item = (&'a [String], bool)>,
         settings: &FeatureSettings,
     ) -> Self {
-        let mut document_frequency: HashMap<&str, u32> = HashMap::new();
-        for document in documents {
+        // Per token: (spam documents, ham documents) that contain it.
+        let mut document_frequency: HashMap<&str, (u32, u32)> = HashMap::new();
+        let (mut spam_documents, mut ham_documents) = (0u32, 0u32);
+        for (document, is_spam) in documents {
+            if is_spam {
+                spam_documents += 1;
+            } else {
+                ham_documents += 1;
+            }
             let mut seen: Vec<&str> = document.iter().map(String::as_str).collect();
             seen.sort_unstable();
             seen.dedup();
             for token in seen {
-                *document_frequency.entry(token).or_default() += 1;
+                let counts = document_frequency.entry(token).or_default();
+                if is_spam {
+                    counts.0 += 1;
+                } else {
+                    counts.1 += 1;
+                }
             }
         }
-        let mut candidates: Vec<(&str, u32)> = document_frequency
+        let mut candidates: Vec<(&str, f64)> = document_frequency
             .into_iter()
-            .filter(|(_, count)| *count >= settings.min_document_frequency)
+            .filter(|(_, (spam, ham))| spam + ham >= settings.min_document_frequency)
+            .map(|(token, (spam, ham))| {
+                let rank = match settings.selection {
+                    Selection::DocumentFrequency => f64::from(spam + ham),
+                    Selection::ChiSquare => chi_square(spam, ham, spam_documents, ham_documents),
+                };
+                (token, rank)
+            })
             .collect();
-        // Most frequent first; ties broken by token so the result does not depend on hashing.
-        candidates.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        // Highest rank first; ties broken by token so the result does not depend on hashing.
+        candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         candidates.truncate(settings.max_vocabulary as usize);
         candidates.sort_unstable_by(|a, b| a.0.cmp(b.0));
         Self::from_tokens(
@@ -129,6 +166,21 @@ impl Vocabulary {
     }
 }
 
+/// Computes the chi-square statistic of the 2×2 table (token present or absent, spam or ham), from
+/// the documents of each class that contain the token and the class sizes.
+fn chi_square(spam_with: u32, ham_with: u32, spam_documents: u32, ham_documents: u32) -> f64 {
+    let a = f64::from(spam_with);
+    let b = f64::from(ham_with);
+    let c = f64::from(spam_documents) - a;
+    let d = f64::from(ham_documents) - b;
+    let n = a + b + c + d;
+    let denominator = (a + b) * (c + d) * (a + c) * (b + d);
+    if denominator == 0.0 {
+        return 0.0;
+    }
+    n * (a * d - b * c).powi(2) / denominator
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,15 +189,20 @@ mod tests {
         words.iter().map(|w| (*w).to_owned()).collect()
     }
 
+    fn unlabelled(docs: &[Vec<String>]) -> impl Iterator<Item = (&[String], bool)> {
+        docs.iter().map(|d| (d.as_slice(), false))
+    }
+
     #[test]
     fn vocabulary_keeps_frequent_tokens() {
         let docs = [doc(&["a", "b", "b"]), doc(&["a", "c"]), doc(&["a", "b"])];
         let settings = FeatureSettings {
             min_document_frequency: 2,
             max_vocabulary: 10,
+            selection: Selection::DocumentFrequency,
             ..FeatureSettings::default()
         };
-        let vocabulary = Vocabulary::build(docs.iter().map(Vec::as_slice), &settings);
+        let vocabulary = Vocabulary::build(unlabelled(&docs), &settings);
         assert_eq!(vocabulary.tokens(), ["a", "b"]);
     }
 
@@ -155,10 +212,32 @@ mod tests {
         let settings = FeatureSettings {
             min_document_frequency: 1,
             max_vocabulary: 1,
+            selection: Selection::DocumentFrequency,
             ..FeatureSettings::default()
         };
-        let vocabulary = Vocabulary::build(docs.iter().map(Vec::as_slice), &settings);
+        let vocabulary = Vocabulary::build(unlabelled(&docs), &settings);
         assert_eq!(vocabulary.tokens(), ["a"]);
+    }
+
+    #[test]
+    fn chi_square_prefers_class_specific_tokens() {
+        // "common" is in every document; "cash" only in spam; "rare" in one of each.
+        let docs = [
+            (doc(&["common", "cash"]), true),
+            (doc(&["common", "cash", "rare"]), true),
+            (doc(&["common", "rare"]), false),
+            (doc(&["common"]), false),
+        ];
+        let settings = FeatureSettings {
+            min_document_frequency: 1,
+            max_vocabulary: 1,
+            selection: Selection::ChiSquare,
+            ..FeatureSettings::default()
+        };
+        let vocabulary = Vocabulary::build(docs.iter().map(|(d, s)| (d.as_slice(), *s)), &settings);
+        assert_eq!(vocabulary.tokens(), ["cash"]);
+        assert_eq!(chi_square(2, 0, 2, 2), 4.0);
+        assert_eq!(chi_square(2, 2, 2, 2), 0.0);
     }
 
     #[test]

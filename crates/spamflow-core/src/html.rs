@@ -78,7 +78,12 @@ pub fn scan(html: &str) -> HtmlFacts {
             break;
         };
         let tag_start = position + offset;
-        add_text(&html[position..tag_start], &stack, &mut open_link, &mut facts);
+        add_text(
+            &html[position..tag_start],
+            &stack,
+            &mut open_link,
+            &mut facts,
+        );
 
         if html[tag_start..].starts_with("<!--") {
             facts.comments += 1;
@@ -254,9 +259,11 @@ fn attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
                 let inner = &value[1..];
                 &inner[..inner.find(quote).unwrap_or(inner.len())]
             }
-            _ => &value[..value
-                .find(|c: char| c.is_ascii_whitespace())
-                .unwrap_or(value.len())],
+            _ => {
+                &value[..value
+                    .find(|c: char| c.is_ascii_whitespace())
+                    .unwrap_or(value.len())]
+            }
         });
     }
     None

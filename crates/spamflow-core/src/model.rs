@@ -122,7 +122,7 @@ pub struct CrossValidationResult {
     pub roc_auc: f64,
 }
 
-/// What cross-validation chose, and how the chosen settings did on held-out folds.
+/// The cross-validation choices, and the chosen settings' results on held-out folds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrossValidation {
@@ -440,10 +440,10 @@ pub fn train(
 ///
 /// # Errors
 ///
-/// Returns [`ModelError::OneClass`] unless both classes are present,
-/// [`ModelError::InvalidOptions`] for an empty or non-positive penalty grid, fewer than 2 folds
-/// or more folds than messages of a class, [`ModelError::InvalidThreshold`] for a fixed
-/// threshold outside [0, 1], and [`ModelError::Training`] when the solver fails.
+/// Returns [`ModelError::OneClass`] unless both classes are present. Returns
+/// [`ModelError::InvalidOptions`] for an empty or non-positive penalty grid, or for fewer than 2
+/// folds or more folds than messages of a class. Returns [`ModelError::InvalidThreshold`] for a
+/// fixed threshold outside [0, 1], and [`ModelError::Training`] when the solver fails.
 pub fn train_with_progress(
     examples: &[Example],
     options: &TrainOptions,
@@ -474,7 +474,9 @@ pub fn train_with_progress(
             .map(|(e, _)| e)
             .collect();
         let vocabulary = Vocabulary::build(
-            training.iter().map(|e| e.tokens.as_slice()),
+            training
+                .iter()
+                .map(|e| (e.tokens.as_slice(), e.label == Label::Spam)),
             &options.features,
         );
         let vectors: Vec<FeatureVector> = training
@@ -505,7 +507,11 @@ pub fn train_with_progress(
     let mut results = Vec::with_capacity(options.alphas.len());
     let mut best: Option<(usize, Calibration, f64)> = None;
     for (a, &alpha) in options.alphas.iter().enumerate() {
-        let logits: Vec<(f64, bool)> = out_of_fold[a].iter().copied().zip(labels.iter().copied()).collect();
+        let logits: Vec<(f64, bool)> = out_of_fold[a]
+            .iter()
+            .copied()
+            .zip(labels.iter().copied())
+            .collect();
         let calibration = Calibration::fit(&logits);
         let calibrated: Vec<(f64, bool)> = logits
             .iter()
@@ -535,7 +541,9 @@ pub fn train_with_progress(
     let out_of_fold_confusion = Confusion::from_scores(&out_of_fold_scores, threshold);
 
     let vocabulary = Vocabulary::build(
-        examples.iter().map(|e| e.tokens.as_slice()),
+        examples
+            .iter()
+            .map(|e| (e.tokens.as_slice(), e.label == Label::Spam)),
         &options.features,
     );
     let vectors: Vec<FeatureVector> = examples
@@ -598,7 +606,11 @@ fn validate_options(options: &TrainOptions, smallest_class: usize) -> Result<(),
             "no L2 penalty (alpha) to try; give at least one".to_owned(),
         ));
     }
-    if let Some(alpha) = options.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
+    if let Some(alpha) = options
+        .alphas
+        .iter()
+        .find(|a| !(a.is_finite() && **a > 0.0))
+    {
         return Err(ModelError::InvalidOptions(format!(
             "L2 penalty {alpha} must be a positive number"
         )));
@@ -655,7 +667,7 @@ fn fit(
     Ok((weights, fitted.intercept() * orientation))
 }
 
-/// The uncalibrated logit of a feature vector whose indices all have weights.
+/// Computes the uncalibrated logit of a feature vector whose indices all have weights.
 fn logit(weights: &[f32], intercept: f32, vector: &FeatureVector) -> f64 {
     let mut logit = f64::from(intercept);
     for &(index, value) in &vector.entries {
@@ -777,5 +789,116 @@ mod tests {
         let forward = training_set_sha256(&set);
         set.reverse();
         assert_eq!(training_set_sha256(&set), forward);
+    }
+
+    #[test]
+    fn rejects_version_one_file_by_version() {
+        // A format 1 file lacks the calibration, so only the version check can name the cause.
+        let json =
+            r#"{"format":"spamflow-logistic-regression","format_version":1,"threshold":0.5}"#;
+        let error = Model::from_json(json).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ModelError::UnsupportedVersion {
+                    found: 1,
+                    supported: FORMAT_VERSION
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("spamctl train"), "{error}");
+    }
+
+    #[test]
+    fn rejects_other_tokenizer_version() {
+        let model = train(&toy_set(), &options(), String::new()).unwrap();
+        let json = model.to_json().replace(
+            &format!(
+                "\"tokenizer_version\":{}",
+                FeatureSettings::TOKENIZER_VERSION
+            ),
+            "\"tokenizer_version\":1",
+        );
+        assert!(matches!(
+            Model::from_json(&json),
+            Err(ModelError::TokenizerMismatch { found: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn training_records_cross_validation() {
+        let options = TrainOptions {
+            threshold: None,
+            ..options()
+        };
+        let model = train(&toy_set(), &options, String::new()).unwrap();
+        let cv = &model.training().cross_validation;
+        assert_eq!(cv.folds, 3);
+        assert_eq!(cv.results.len(), 2);
+        assert!(options.alphas.contains(&cv.chosen_alpha));
+        // The toy classes separate, so no out-of-fold ham reaches the tuned threshold.
+        assert_eq!(cv.ham_fpr, 0.0);
+        assert!(model.threshold() > 0.0);
+        assert!(model.threshold() < 1.0);
+        assert!(model.calibration().slope > 0.0, "{:?}", model.calibration());
+    }
+
+    #[test]
+    fn rejects_invalid_training_options() {
+        for (options, expected) in [
+            (
+                TrainOptions {
+                    alphas: vec![],
+                    ..options()
+                },
+                "no L2 penalty",
+            ),
+            (
+                TrainOptions {
+                    alphas: vec![-1.0],
+                    ..options()
+                },
+                "positive",
+            ),
+            (
+                TrainOptions {
+                    folds: 1,
+                    ..options()
+                },
+                "folds",
+            ),
+            (
+                TrainOptions {
+                    folds: 13,
+                    ..options()
+                },
+                "folds",
+            ),
+            (
+                TrainOptions {
+                    max_ham_fpr: 2.0,
+                    ..options()
+                },
+                "false-positive",
+            ),
+        ] {
+            let error = train(&toy_set(), &options, String::new()).unwrap_err();
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn explanation_splits_directions() {
+        let model = train(&toy_set(), &options(), String::new()).unwrap();
+        let email =
+            Email::from_plain_text("win cash and review the patch", Limits::default()).unwrap();
+        let explanation = model.explain(&email, 3);
+        assert!(!explanation.toward_spam.is_empty());
+        assert!(!explanation.toward_ham.is_empty());
+        assert!(explanation.toward_spam.len() <= 3);
+        assert!(explanation.toward_spam.iter().all(|(_, c)| *c > 0.0));
+        assert!(explanation.toward_ham.iter().all(|(_, c)| *c < 0.0));
+        assert!(explanation.toward_spam.windows(2).all(|w| w[0].1 >= w[1].1));
     }
 }

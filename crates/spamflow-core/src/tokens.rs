@@ -345,8 +345,15 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
         "content-transfer-encoding" => {
             tokens.push(format!("h:cte:{}", value.trim().to_ascii_lowercase()));
         }
-        "reply-to" | "return-path" | "list-id" | "precedence" | "x-priority" | "importance"
-        | "mime-version" | "organization" | "disposition-notification-to" => {
+        "reply-to"
+        | "return-path"
+        | "list-id"
+        | "precedence"
+        | "x-priority"
+        | "importance"
+        | "mime-version"
+        | "organization"
+        | "disposition-notification-to" => {
             tokens.push(format!("h:has:{name}"));
             if name == "precedence" || name == "x-priority" || name == "importance" {
                 tokens.push(format!("h:{name}:{}", value.trim().to_ascii_lowercase()));
@@ -480,7 +487,9 @@ mod tests {
 
     #[test]
     fn bigrams_join_neighbouring_words() {
-        let tokens = tokenize(&parse("From: a@b.example\nSubject: Act now\n\nLimited time offer\n"));
+        let tokens = tokenize(&parse(
+            "From: a@b.example\nSubject: Act now\n\nLimited time offer\n",
+        ));
         assert!(has(&tokens, "s2:act_now"), "{tokens:?}");
         assert!(has(&tokens, "b2:limited_time"), "{tokens:?}");
         assert!(has(&tokens, "b2:time_offer"), "{tokens:?}");
