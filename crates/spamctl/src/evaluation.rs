@@ -185,8 +185,8 @@ pub fn write_report(dir: &Path, context: &ReportContext, runs: &[ScoredRun]) -> 
 /// The plotted region: (x from, x to, y from, y to, grid step on x, grid step on y).
 type View = (f64, f64, f64, f64, f64, f64);
 
-/// ROC: ham false-positive rate 0 to 5% across, spam recall 80% to 100% up, where the
-/// filters differ; the full square hides every difference in the corner.
+/// ROC: ham false-positive rate 0 to 5% across and spam recall 80% to 100% up, because the
+/// filters differ there and the full square hides every difference in its corner.
 const ROC_VIEW: View = (0.0, 0.05, 0.8, 1.0, 0.01, 0.05);
 /// Precision-recall: recall 80% to 100% across, precision 80% to 100% up.
 const PR_VIEW: View = (0.8, 1.0, 0.8, 1.0, 0.05, 0.05);

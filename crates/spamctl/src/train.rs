@@ -194,7 +194,7 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The CPU model and core count, for reports of measured numbers.
+/// Describes the CPU model and core count, for reports of measured numbers.
 fn describe_machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()

@@ -222,7 +222,8 @@ mod tests {
     fn platt_fit_stays_finite_on_separated_scores() {
         let scores = [(-3.0, false), (-2.0, false), (2.0, true), (3.0, true)];
         let calibration = Calibration::fit(&scores);
-        assert!(calibration.slope.is_finite() && calibration.slope > 0.0);
+        assert!(calibration.slope.is_finite());
+        assert!(calibration.slope > 0.0);
         assert!(calibration.probability(3.0) > 0.5);
         assert!(calibration.probability(-3.0) < 0.5);
     }

@@ -47,7 +47,7 @@ pub struct Link {
     pub text: String,
 }
 
-/// What the scanner found in one HTML document.
+/// The facts the scanner found in one HTML document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HtmlFacts {
     /// Lowercase text inside elements styled to be invisible, space separated.
@@ -212,7 +212,7 @@ fn hidden_by(name: &str, attributes: &str) -> Option<HiddenBy> {
     None
 }
 
-/// A CSS font size below 3 pixels or points, which no reader can read.
+/// Checks for a CSS font size below 3 pixels or points, which no reader can read.
 fn is_tiny_font_size(size: &str) -> bool {
     let digits: String = size
         .chars()
@@ -269,7 +269,7 @@ fn attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
-/// The largest index at most `index` that falls on a character boundary of `text`.
+/// Returns the largest index at most `index` that falls on a character boundary of `text`.
 pub(crate) fn floor_char_boundary(text: &str, index: usize) -> usize {
     if index >= text.len() {
         return text.len();

@@ -1,7 +1,7 @@
 //! Tokens: the named, countable facts about an email that features are built from.
 //!
 //! Every token carries a namespace prefix so that the same word in different places stays a
-//! different feature: `s:` subject words, `b:` body words, `s2:` and `b2:` word bigrams,
+//! different feature. The prefixes are `s:` subject words, `b:` body words, `s2:` and `b2:` word bigrams,
 //! `hid:` words a reader cannot see, `a:` link text words, `from:` sender domain parts,
 //! `fl:` sender local-part pieces, `fn:` sender display-name words, `h:` selected header
 //! facts, `u:` URL facts, `html:` markup facts, `mime:` structure facts and `n:` bucketed
@@ -161,7 +161,7 @@ fn push_numeric_tokens(tokens: &mut Vec<String>, email: &Email, body: &str) {
     }
 }
 
-/// The share `part / whole` in tenths, 0 to 10, or 0 when `whole` is 0.
+/// Computes the share `part / whole` in tenths, 0 to 10, or 0 when `whole` is 0.
 fn tenths(part: usize, whole: usize) -> usize {
     (part * 10).checked_div(whole).unwrap_or(0)
 }
@@ -192,7 +192,7 @@ fn push_sender_tokens(tokens: &mut Vec<String>, email: &Email) {
     }
 }
 
-/// Whether the reply address and message id belong to the sender's site.
+/// Pushes whether the reply address and message id belong to the sender's site.
 fn push_consistency_tokens(tokens: &mut Vec<String>, email: &Email) {
     let Some(from_site) = email.from_domain.as_deref().and_then(registrable) else {
         if !email.is_plain_text {
@@ -292,7 +292,7 @@ fn parse_href(href: &str) -> Option<Href> {
     })
 }
 
-/// The last two labels of a host name, a stand-in for its registrable domain.
+/// Returns the last two labels of a host name, a stand-in for its registrable domain.
 ///
 /// NOTE: without the public suffix list, `mail.example.co.uk` maps to `co.uk`.
 fn registrable(host: &str) -> Option<String> {
