@@ -83,7 +83,7 @@ fn grpcurl_classifies_plain_text() {
         response["modelVersion"]
             .as_str()
             .unwrap()
-            .starts_with("lr1-")
+            .starts_with("lr2-")
     );
     assert!(
         response["topFeatures"]
