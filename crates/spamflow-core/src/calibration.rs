@@ -48,7 +48,7 @@ impl Calibration {
 
     /// Fits slope and offset to (logit, is spam) pairs by Newton's method on the log loss.
     ///
-    /// Targets are smoothed as in Platt (1999), to `(N₊ + 1) / (N₊ + 2)` for spam and
+    /// Targets are smoothed to `(N₊ + 1) / (N₊ + 2)` for spam and
     /// `1 / (N₋ + 2)` for ham, so perfectly separated scores still give a finite slope. Returns
     /// [`Calibration::IDENTITY`] when either class is missing.
     pub fn fit(scores: &[(f64, bool)]) -> Self {
