@@ -250,6 +250,17 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
          its threshold.\n"
     );
 
+    if runs.len() > 1 {
+        let _ = writeln!(
+            md,
+            "Rows other than spamflow come from `scripts/compare-peers`, which trains each filter \
+             on the same TRAIN split with network tests off and scores the same messages: \
+             bogofilter registers every TRAIN message and counts its `unsure` verdict as ham. \
+             SpamAssassin runs its local rules with Bayes trained by `sa-learn`, and its score \
+             is the rule score. CRM114 uses an OSB unique microgroom classifier trained on \
+             every TRAIN message, and its score is the spam class's pR.\n"
+        );
+    }
     let _ = writeln!(
         md,
         "| filter | version | messages | accuracy | ham FPR | false positives | spam recall | \

@@ -178,10 +178,7 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
             runs.extend(evaluation::load_peers(peers)?);
         }
         let context = ReportContext {
-            command: std::env::args()
-                .map(|arg| arg.replace(['|', '`'], "_"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            command: command_line(),
             split: format!("{:?}", args.split).to_lowercase(),
             model_version: model.version().to_owned(),
             threshold: model.threshold(),
@@ -192,6 +189,21 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     }
     summary.print(args.json);
     Ok(())
+}
+
+/// Returns the command line for the report, with the program's folder left out and characters
+/// that would break a Markdown table cell replaced.
+fn command_line() -> String {
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(program) = args.first_mut()
+        && let Some(name) = Path::new(program.as_str()).file_name()
+    {
+        *program = name.to_string_lossy().into_owned();
+    }
+    args.iter()
+        .map(|arg| arg.replace(['|', '`'], "_"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Describes the CPU model and core count, for reports of measured numbers.
