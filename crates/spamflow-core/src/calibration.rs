@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// Assigns each example to one of `folds` cross-validation folds.
 ///
 /// Examples of each class are ordered by `keys` (a content digest, so the assignment does not
-/// depend on file order) and dealt round-robin, so every fold holds about the same share of
+/// depend on file order) and dealt round-robin, so every fold contains about the same share of
 /// each class. `folds` below 2 is treated as 2.
 pub fn stratified_folds(labels: &[bool], keys: &[[u8; 32]], folds: usize) -> Vec<usize> {
     let folds = folds.max(2);

@@ -28,7 +28,7 @@ impl Default for Limits {
     }
 }
 
-/// Why bytes were rejected as an email.
+/// Reasons for rejecting bytes as an email.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
     #[error("message is empty")]
@@ -47,7 +47,7 @@ pub enum EmailError {
     Unparseable,
 }
 
-/// A MIME part's place in the message, as the model sees it.
+/// A MIME part's type, role and size, as features use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartSummary {
     /// Lowercased `type/subtype`, for example `text/html`.
@@ -275,8 +275,9 @@ fn find_header_end(raw: &[u8]) -> usize {
     raw.len()
 }
 
-/// A field name is printable US-ASCII without colon or space, followed by a colon (RFC 5322
-/// section 2.2). Obsolete syntax allows spaces before the colon, which some senders still use.
+/// Checks that a line starts a header field. A field name is printable US-ASCII without colon
+/// or space, followed by a colon (RFC 5322 section 2.2). Obsolete syntax allows spaces before
+/// the colon, which some senders still use.
 fn is_header_field(line: &[u8]) -> bool {
     let Some(colon) = line.iter().position(|&byte| byte == b':') else {
         return false;

@@ -3,13 +3,13 @@
 //!
 //! The vocabulary is chosen from the training set only, by document frequency or by how
 //! strongly a token's presence depends on the class (chi-square), and is stored in the model file with
-//! the settings below, so scoring always sees exactly the features the model was trained on.
+//! the settings below, so scoring always uses exactly the features the model was trained on.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-/// How tokens become features. Stored in the model file.
+/// Settings that turn tokens into features, stored in the model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSettings {

@@ -20,7 +20,7 @@ const MIN_SHINGLES: usize = 8;
 const BANDS: usize = 8;
 const ROWS: usize = 4;
 
-/// What a fingerprint is a digest of.
+/// The kind of content a fingerprint digests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FingerprintKind {
     BodyDigest,
@@ -46,7 +46,7 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// The key under which the Bloom filter stores this fingerprint.
+    /// Returns the key under which the Bloom filter stores this fingerprint.
     pub fn bloom_key(&self) -> String {
         format!("{}:{}", self.kind.key_prefix(), self.value)
     }
@@ -123,7 +123,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// The SplitMix64 finalizer, used to derive independent MinHash functions from one hash.
+/// Applies the SplitMix64 finalizer, used to derive independent MinHash functions from one hash.
 fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

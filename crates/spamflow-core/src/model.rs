@@ -47,7 +47,7 @@ impl std::fmt::Display for Label {
     }
 }
 
-/// Why a model could not be trained, read or used.
+/// Errors of training, reading or using a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("invalid model file: {0}")]
@@ -551,7 +551,7 @@ pub fn train_with_progress(
         .map(|e| vocabulary.vectorize(&e.tokens))
         .collect();
     // NOTE: the calibration and threshold come from fold models fitted on (k-1)/k of the data.
-    // The final model sees all of it, so its logits run slightly larger than theirs.
+    // The final model is fitted on all of it, so its logits run slightly larger than theirs.
     let (weights, intercept) = fit(
         &vectors,
         &labels,

@@ -6,7 +6,7 @@
 
 use sha2::{Digest, Sha256};
 
-/// Which part of a labelled corpus a message belongs to.
+/// The part of a labelled corpus that a message belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Split {
     Train,

@@ -13,7 +13,7 @@
 use crate::email::Email;
 use crate::html::{self, HtmlFacts};
 
-/// Longest word kept; longer runs are usually encoded blobs, not words.
+/// Maximum length of a kept word, because longer runs are usually encoded blobs, not words.
 const MAX_WORD_CHARS: usize = 30;
 /// Upper bound on body characters tokenized, so one huge message cannot stall a worker.
 const MAX_BODY_CHARS: usize = 200_000;
@@ -105,7 +105,7 @@ fn words(text: &str) -> Vec<String> {
     words
 }
 
-/// Facts about how text looks rather than what it says.
+/// Adds facts about the shape of text rather than its words.
 fn push_shape_tokens(tokens: &mut Vec<String>, subject: &str, body: &str, is_plain_text: bool) {
     let letters = subject.chars().filter(|c| c.is_alphabetic()).count();
     let upper = subject.chars().filter(|c| c.is_uppercase()).count();
@@ -186,7 +186,7 @@ fn push_sender_tokens(tokens: &mut Vec<String>, email: &Email) {
     }
     match &email.from_name {
         Some(name) => push_words(tokens, "fn:", name),
-        // Plain text has no headers, so their absence says nothing about it.
+        // Plain text has no headers, so their absence is no evidence.
         None if !email.is_plain_text => tokens.push("h:from_name:none".to_owned()),
         None => {}
     }

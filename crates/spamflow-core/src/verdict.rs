@@ -3,7 +3,7 @@
 use crate::fingerprint::FingerprintKind;
 use crate::model::Label;
 
-/// Why a verdict has its label.
+/// The rule that decided a verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// The model's probability alone decided.
@@ -33,7 +33,7 @@ pub struct Decision {
 
 /// Combines the model's probability with the kinds of Bloom filter matches.
 ///
-/// An exact digest match of confirmed spam is spam whatever the model says. A near-duplicate
+/// An exact digest match of confirmed spam is spam whatever the model scores. A near-duplicate
 /// match is weaker evidence, since Bloom filters have false positives and bands can collide,
 /// so it lowers the threshold to half instead of deciding alone.
 pub fn decide(probability: f64, threshold: f64, matches: &[FingerprintKind]) -> Decision {
