@@ -488,14 +488,31 @@ pub fn train_with_progress(
             .filter(|&i| assignment[i] == fold)
             .map(|i| (i, vocabulary.vectorize(&examples[i].tokens)))
             .collect();
-        for (a, &alpha) in options.alphas.iter().enumerate() {
-            let (weights, intercept) = fit(
-                &vectors,
-                &targets,
-                vocabulary.len(),
-                alpha,
-                options.max_iterations,
-            )?;
+        // The penalties of one fold are independent fits, so they run on parallel threads.
+        // Each fit is deterministic, so the model does not depend on the thread count.
+        let fitted: Vec<Result<(Vec<f32>, f32), ModelError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = options
+                .alphas
+                .iter()
+                .map(|&alpha| {
+                    let (vectors, targets) = (&vectors, &targets);
+                    let features = vocabulary.len();
+                    scope.spawn(move || {
+                        fit(vectors, targets, features, alpha, options.max_iterations)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(ModelError::Training("a fitting thread panicked".to_owned()))
+                    })
+                })
+                .collect()
+        });
+        for (a, result) in fitted.into_iter().enumerate() {
+            let (weights, intercept) = result?;
             for (index, vector) in &held_out {
                 out_of_fold[a][*index] = logit(&weights, intercept, vector);
             }
