@@ -1,8 +1,6 @@
 //! Health of the bloom-filter binary follows its Redis server: SERVING while Redis responds,
 //! NOT_SERVING (and `/healthz` 503) once it stops.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
@@ -12,24 +10,7 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus}
 
 /// Returns the status code and body of `GET /healthz` on a loopback port.
 fn healthz(port: u16) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    spamflow_testkit::http_get(port, "/healthz")
 }
 
 async fn grpc_status(client: &mut HealthClient<tonic::transport::Channel>, service: &str) -> i32 {

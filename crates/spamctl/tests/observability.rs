@@ -3,8 +3,6 @@
 //! services export to it exactly as they would to Jaeger.
 
 use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -19,7 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use spamflow_testkit::{
-    ChildGuard, Kafka, Redis, eventually, free_port, wait_for_port, workspace_binary,
+    ChildGuard, Kafka, Redis, eventually, free_port, http_get, wait_for_port, workspace_binary,
 };
 
 /// One exported span with the service that sent it.
@@ -259,28 +257,6 @@ impl Mesh {
         assert_eq!(status, 200, "{service} /metrics: {body}");
         body
     }
-}
-
-/// A minimal HTTP/1.1 GET on loopback; returns the status code and body.
-fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
 }
 
 /// Reads the value of the sample `series` (name and labels as printed) from Prometheus text.

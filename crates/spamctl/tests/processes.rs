@@ -46,7 +46,7 @@ impl Mesh {
     /// identity runs in production.
     ///
     /// NOTE: tansu 0.6 keeps a dead group leader until the group is rebuilt, so a processor
-    /// restarted after SIGKILL without a static id is assigned no partitions there; with the
+    /// restarted after SIGKILL without a static id is assigned no partitions there. With the
     /// id it takes the partitions back at once. Apache Kafka handles both cases.
     fn start_processor(&self) -> ChildGuard {
         self.start(
@@ -204,7 +204,7 @@ async fn every_message_gets_one_verdict_across_processor_crash() {
     );
 }
 
-/// A fresh folder under the system temp folder, unique to this process.
+/// Creates a fresh folder under the system temp folder, unique to this process.
 fn tempfile_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "spamflow-{name}-{}-{}",
@@ -267,7 +267,7 @@ fn dev_records_verdicts_in_redis_when_url_given() {
 
 #[test]
 fn dev_keeps_serving_metrics_until_terminated() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufRead, BufReader};
 
     let corpus = tempfile_dir("dev-metrics");
     write_messages(&corpus, "metrics", 5);
@@ -297,13 +297,8 @@ fn dev_keeps_serving_metrics_until_terminated() {
         .expect("spamctl dev printed no summary line");
     assert!(summary.contains("messages=10"), "{summary}");
 
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (status, response) = spamflow_testkit::http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200, "{response}");
     for expected in [
         "spamflow_verdicts_total{label=\"spam\"} 5",
         "spamflow_verdicts_total{label=\"ham\"} 5",

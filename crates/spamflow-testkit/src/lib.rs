@@ -321,6 +321,36 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Sends a minimal HTTP/1.1 `GET path` to a loopback port and returns the status code (0 when
+/// the response has none) and the body.
+///
+/// # Errors
+///
+/// Fails when the connection or the read fails, or takes longer than 10 seconds.
+pub fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
 /// Runs `check` every 50 ms until it returns `Some` or `timeout` passes.
 ///
 /// # Errors
