@@ -3,9 +3,9 @@
 //! (Redis in production).
 //!
 //! Every replica replays the log on start and catches up with entries appended by others
-//! before each request, so all replicas answer alike and a restarted one still knows every
+//! before each request, so all replicas return the same results and a restarted one still contains every
 //! fingerprint inserted before. Checks never produce false negatives for logged entries;
-//! false positives occur at about the configured rate until the filter holds more than its
+//! false positives occur at about the configured rate until the filter contains more than its
 //! expected number of items.
 //!
 //! Health follows Redis: a probe pings the store every two seconds and flips the gRPC health
@@ -46,9 +46,9 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Fixed seed, so every replica hashes alike and stats are reproducible.
 const HASH_SEED: u128 = 0x5350_414d_464c_4f57_424c_4f4f_4d31;
-/// Longest fingerprint value accepted: a hex sha256 is 64 characters.
+/// Maximum length of a fingerprint value, in characters; a hex sha256 is 64.
 const MAX_VALUE_CHARS: usize = 128;
-/// Most fingerprints in one request.
+/// Maximum number of fingerprints in one request.
 const MAX_FINGERPRINTS: usize = 1024;
 
 /// Configuration of the bloom-filter service.

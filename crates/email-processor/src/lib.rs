@@ -1,5 +1,5 @@
-//! The email processor: consumes raw emails from Kafka, parses each once, asks the spam
-//! detector and the Bloom filter concurrently over gRPC with deadlines, combines their answers
+//! The email processor: consumes raw emails from Kafka, parses each once, calls the spam
+//! detector and the Bloom filter concurrently over gRPC with deadlines, combines their results
 //! into a verdict and produces it to the verdicts topic.
 //!
 //! Delivery is at least once. A record's offset is stored only after its verdict (or its
@@ -103,7 +103,7 @@ pub struct Processor {
     readiness: Readiness,
 }
 
-/// Why a record is poison.
+/// Reasons a record is poison.
 #[derive(Debug, thiserror::Error)]
 enum Poison {
     #[error("record has no value")]
@@ -316,8 +316,8 @@ impl Processor {
         request.set_timeout(self.rpc_timeout);
         match self.bloom.clone().check(request).await {
             Ok(response) => Attempt::Ok(response.into_inner().matches),
-            // Fingerprints come from this process, so a rejection is a bug, not bad input;
-            // retrying would loop forever, so the message is judged without the filter.
+            // Fingerprints come from this process, so a rejection is a bug, not bad input.
+            // Retrying would loop forever, so the message is judged without the filter.
             Err(status) if status.code() == Code::InvalidArgument => {
                 tracing::error!(
                     error = status.message(),

@@ -16,7 +16,7 @@ pub struct CorpusMessage {
     pub raw: Vec<u8>,
 }
 
-/// Which messages of a corpus to use.
+/// The messages of a corpus to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SplitFilter {
     Train,
@@ -142,7 +142,7 @@ fn load_file(
     Ok(())
 }
 
-/// An mbox file is named `*.mbox` or holds more than one `From ` separator line. A single
+/// An mbox file is named `*.mbox` or contains more than one `From ` separator line. A single
 /// message that starts with a `From ` envelope line, as in the SpamAssassin corpus, is one
 /// message.
 fn is_mbox(path: &Path, raw: &[u8]) -> bool {

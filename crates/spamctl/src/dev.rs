@@ -287,8 +287,9 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
             dead_lettered += 1;
             outcomes.insert(key, Outcome { verdict: None });
         } else {
-            let verdict = pb::VerdictEvent::decode(record.payload().unwrap_or_default())
-                .context("the verdicts topic holds a record that is not a VerdictEvent")?;
+            let verdict = pb::VerdictEvent::decode(record.payload().unwrap_or_default()).context(
+                "invalid record in the verdicts topic: the value is not a spamflow.v1.VerdictEvent",
+            )?;
             if args.show_verdicts {
                 let name = |label: i32| {
                     if label == pb::Label::Spam as i32 {

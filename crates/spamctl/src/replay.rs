@@ -30,7 +30,7 @@ pub struct ReplayArgs {
     /// Folder (searched recursively) or mbox file of ham; repeatable.
     #[arg(long, num_args = 1..)]
     pub ham: Vec<PathBuf>,
-    /// Which part of the TRAIN/TEST split to publish.
+    /// Part of the TRAIN/TEST split to publish.
     #[arg(long, value_enum, default_value = "all")]
     pub split: SplitFilter,
     /// Mailbox name written into each event and its record key.

@@ -161,7 +161,7 @@ impl Summary {
         println!("{}", self.summary_line());
     }
 
-    /// The last line, in a fixed form for scripts.
+    /// Formats the last line, in a fixed form for scripts.
     pub fn summary_line(&self) -> String {
         let mut line = format!(
             "summary messages={} accuracy={:.4} ham_fpr={:.4} spam_recall={:.4} emails_per_sec={:.1} p99_ms={:.3}",

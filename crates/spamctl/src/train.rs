@@ -22,10 +22,10 @@ pub struct TrainArgs {
     /// Folder (searched recursively) or mbox file of ham; repeatable.
     #[arg(long, required = true, num_args = 1..)]
     pub ham: Vec<PathBuf>,
-    /// Where to write the model file (JSON).
+    /// Path of the model file (JSON) to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// Which part of the TRAIN/TEST split to train on.
+    /// Part of the TRAIN/TEST split to train on.
     #[arg(long, value_enum, default_value = "train")]
     pub split: SplitFilter,
     /// L2 regularization strengths tried by cross-validation (comma separated).
@@ -61,7 +61,7 @@ pub struct EvalArgs {
     /// Model file; the shipped default model when absent.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Which part of the TRAIN/TEST split to score.
+    /// Part of the TRAIN/TEST split to score.
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitFilter,
     /// Print one JSON object instead of the report.

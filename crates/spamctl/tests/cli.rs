@@ -7,7 +7,8 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The corpus fetched by scripts/fetch-corpus; its absence fails the test with the fix.
+/// Returns the corpus fetched by scripts/fetch-corpus, failing the test with the fix when it
+/// is missing.
 fn corpus() -> PathBuf {
     let corpus = workspace_root().join("data/corpus");
     assert!(

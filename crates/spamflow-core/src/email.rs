@@ -417,7 +417,7 @@ mod tests {
     #[test]
     fn never_panics_on_arbitrary_bytes() {
         // A deterministic sweep of byte patterns, including truncated encodings and stray
-        // boundaries, stands in for a fuzzer here.
+        // boundaries, replaces a fuzzer here.
         let seeds: [&[u8]; 6] = [
             b"Subject: =?utf-8?B?",
             b"Content-Type: multipart/mixed; boundary=x\n\n--x\n--x--",

@@ -30,7 +30,7 @@ pub const HEADER_DLQ_REASON: &str = "spamflow-dlq-reason";
 /// Header carrying the `topic/partition/offset` a dead-lettered record came from.
 pub const HEADER_DLQ_ORIGIN: &str = "spamflow-dlq-origin";
 
-/// Why Kafka settings could not be used.
+/// Errors of Kafka settings and topic creation.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaConfigError {
     #[error(
@@ -95,7 +95,7 @@ impl KafkaArgs {
         }
     }
 
-    /// The topic names under this prefix.
+    /// Returns the topic names under this prefix.
     pub fn topics(&self) -> Topics {
         Topics::with_prefix(&self.topic_prefix)
     }
@@ -356,7 +356,7 @@ pub fn subscribed_consumer(
     Ok(consumer)
 }
 
-/// The record key of a message: `mailbox/message-id`, so one message always lands on one
+/// Returns the record key of a message, `mailbox/message-id`, so one message always lands on one
 /// partition.
 pub fn record_key(mailbox: &str, message_id: &str) -> String {
     format!("{mailbox}/{message_id}")
