@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::{self, AsyncCommands};
 use deadpool_redis::{Config, Pool, Runtime};
@@ -53,6 +54,8 @@ pub enum Store {
 pub struct MemoryStore {
     bloom_log: Mutex<Vec<String>>,
     verdicts: Mutex<HashMap<String, String>>,
+    /// Plain values and markers by key, with an optional expiry.
+    values: Mutex<HashMap<String, (String, Option<Instant>)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -243,6 +246,133 @@ impl Store {
             }
         }
     }
+    /// Stores a plain value under `key` (below the key prefix), replacing any earlier one.
+    /// With a time to live, the value disappears after it.
+    ///
+    /// Services keep small durable facts here, such as a mailbox's sync checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn set_value(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        count_redis_errors(
+            "set_value",
+            async {
+                match self {
+                    Self::Memory(memory) => {
+                        let expires = ttl.map(|ttl| Instant::now() + ttl);
+                        lock(&memory.values).insert(key.to_owned(), (value.to_owned(), expires));
+                        Ok(())
+                    }
+                    Self::Redis { pool, prefix } => {
+                        let mut connection = pool.get().await?;
+                        let key = value_key(prefix, key);
+                        match ttl {
+                            None => connection.set::<_, _, ()>(key, value).await?,
+                            Some(ttl) => {
+                                connection
+                                    .set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1))
+                                    .await?;
+                            }
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            .await,
+        )
+    }
+
+    /// Returns the value stored under `key`, if any.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        count_redis_errors(
+            "value",
+            async {
+                match self {
+                    Self::Memory(memory) => {
+                        let mut values = lock(&memory.values);
+                        Ok(live_value(&mut values, key, false))
+                    }
+                    Self::Redis { pool, prefix } => {
+                        let mut connection = pool.get().await?;
+                        Ok(connection.get(value_key(prefix, key)).await?)
+                    }
+                }
+            }
+            .await,
+        )
+    }
+
+    /// Removes the value stored under `key` and returns it, in one atomic step, so two
+    /// readers never both see it.
+    ///
+    /// A service leaves a marker with [`Store::set_value`] for another to consume here; the
+    /// action handler marks the label changes it makes, so the Gmail sync does not take them
+    /// for a user's feedback.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn take_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        count_redis_errors(
+            "take_value",
+            async {
+                match self {
+                    Self::Memory(memory) => {
+                        let mut values = lock(&memory.values);
+                        Ok(live_value(&mut values, key, true))
+                    }
+                    Self::Redis { pool, prefix } => {
+                        let mut connection = pool.get().await?;
+                        Ok(redis::cmd("GETDEL")
+                            .arg(value_key(prefix, key))
+                            .query_async(&mut connection)
+                            .await?)
+                    }
+                }
+            }
+            .await,
+        )
+    }
+}
+
+/// Reads a value of the in-process store, dropping it when it has expired or `take` is set.
+fn live_value(
+    values: &mut HashMap<String, (String, Option<Instant>)>,
+    key: &str,
+    take: bool,
+) -> Option<String> {
+    let expired = values
+        .get(key)
+        .is_some_and(|(_, expires)| expires.is_some_and(|at| at <= Instant::now()));
+    if expired || take {
+        return values
+            .remove(key)
+            .filter(|_| !expired)
+            .map(|(value, _)| value);
+    }
+    values.get(key).map(|(value, _)| value.clone())
+}
+
+/// Builds the key of a label change the action handler makes in a mailbox, so the Gmail sync
+/// can tell it apart from a user's own change. `added` is true for an added label.
+pub fn own_label_change_key(
+    mailbox: &str,
+    message_id: &str,
+    label_id: &str,
+    added: bool,
+) -> String {
+    let sign = if added { '+' } else { '-' };
+    format!("gmail:own:{mailbox}:{message_id}:{sign}{label_id}")
 }
 
 /// Counts a failed store operation in `spamflow_redis_errors_total`. Only Redis can fail, so
@@ -256,6 +386,10 @@ fn count_redis_errors<T>(operation: &str, result: Result<T, StoreError>) -> Resu
 
 fn bloom_log_key(prefix: &str) -> String {
     format!("{prefix}:bloom:log")
+}
+
+fn value_key(prefix: &str, key: &str) -> String {
+    format!("{prefix}:{key}")
 }
 
 fn verdicts_key(prefix: &str) -> String {

@@ -68,3 +68,47 @@ async fn invalid_url_names_expected_form() {
     let error = Store::redis("http://not-redis", "x").await.unwrap_err();
     assert!(error.to_string().contains("redis://"), "{error}");
 }
+
+/// Runs the value checks on one store: set, read, take once, and expiry.
+async fn check_values(store: &Store) {
+    let key = spamflow_runtime::store::own_label_change_key("me@example.com", "18c", "SPAM", true);
+    assert_eq!(key, "gmail:own:me@example.com:18c:+SPAM");
+    assert_eq!(store.value(&key).await.unwrap(), None);
+    store.set_value(&key, "1", None).await.unwrap();
+    assert_eq!(store.value(&key).await.unwrap().as_deref(), Some("1"));
+    assert_eq!(store.take_value(&key).await.unwrap().as_deref(), Some("1"));
+    assert_eq!(
+        store.take_value(&key).await.unwrap(),
+        None,
+        "a marker is taken once"
+    );
+
+    store
+        .set_value("checkpoint", "42", Some(std::time::Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.value("checkpoint").await.unwrap().as_deref(),
+        Some("42")
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        store.value("checkpoint").await.unwrap(),
+        None,
+        "the value outlived its time to live"
+    );
+}
+
+#[tokio::test]
+async fn values_are_set_taken_and_expire_in_redis() {
+    let redis = Redis::start().unwrap();
+    let store = Store::redis(&redis.url, &unique_prefix("values"))
+        .await
+        .unwrap();
+    check_values(&store).await;
+}
+
+#[tokio::test]
+async fn values_are_set_taken_and_expire_in_memory() {
+    check_values(&Store::memory()).await;
+}
