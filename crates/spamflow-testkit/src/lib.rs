@@ -328,27 +328,137 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
 ///
 /// Fails when the connection or the read fails, or takes longer than 10 seconds.
 pub fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    let response = http_send(port, "GET", path, &[], &[])?;
+    Ok((response.status, response.body))
+}
+
+/// Sends one HTTP/1.1 request with `method`, `path` and `body` (with `Content-Type` when
+/// `content_type` is given) to a loopback port, and returns the status code (0 when the
+/// response has none) and the body.
+///
+/// # Errors
+///
+/// Fails when the connection or the read fails, or takes longer than 10 seconds.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> anyhow::Result<(u16, String)> {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|value| ("Content-Type", value))
+        .into_iter()
+        .collect();
+    let response = http_send(port, method, path, &headers, body)?;
+    Ok((response.status, response.body))
+}
+
+/// A response read by [`http_send`].
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// The status code, 0 when the response has no status line.
+    pub status: u16,
+    /// Header names in lowercase, with their values.
+    pub headers: Vec<(String, String)>,
+    /// The body, decoded from chunked transfer encoding, as lossy UTF-8.
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// Returns the first value of the header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Sends one HTTP/1.1 request with extra `headers` and `Connection: close` to a loopback port,
+/// and reads the whole response, decoding a chunked body.
+///
+/// # Errors
+///
+/// Fails when the connection or the read fails, or takes longer than 10 seconds.
+pub fn http_send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<HttpResponse> {
     use std::io::{Read, Write};
 
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .with_context(|| format!("failed to connect to 127.0.0.1:{port}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method != "GET" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .with_context(|| format!("failed to read the response to {method} {path}"))?;
+    let split = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default();
 
-    let status = response
-        .split_whitespace()
-        .nth(1)
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
+    let body = if chunked {
+        decode_chunked(body)
+    } else {
+        body.to_vec()
+    };
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// Decodes a chunked transfer-encoded body, stopping at the last chunk or at malformed input.
+fn decode_chunked(mut rest: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(line_end) = rest.windows(2).position(|window| window == b"\r\n") {
+        let size_line = String::from_utf8_lossy(&rest[..line_end]);
+        let size_hex = size_line.split(';').next().unwrap_or("").trim();
+        let Ok(size) = usize::from_str_radix(size_hex, 16) else {
+            break;
+        };
+        let after = &rest[line_end + 2..];
+        if size == 0 || after.len() < size {
+            break;
+        }
+        body.extend_from_slice(&after[..size]);
+        rest = after[size..]
+            .strip_prefix(b"\r\n")
+            .unwrap_or(&after[size..]);
+    }
+    body
 }
 
 /// Runs `check` every 50 ms until it returns `Some` or `timeout` passes.
@@ -371,4 +481,279 @@ pub fn eventually<T>(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Options of a [`GmailApi`] server beyond its mailbox folder.
+#[derive(Debug, Clone, Default)]
+pub struct GmailApiOptions {
+    /// Address of the default mailbox (`--email`); the server defaults to `me@example.com`.
+    pub email: Option<String>,
+    /// `http://` URL that receives push notifications while a watch is active.
+    pub push_endpoint: Option<String>,
+    /// Token added to every push as `?token=`.
+    pub push_token: Option<String>,
+}
+
+/// A `gmail-api-local` process serving a mailbox folder on a free loopback port, killed when
+/// dropped.
+#[derive(Debug)]
+pub struct GmailApi {
+    /// The HTTP port on 127.0.0.1.
+    pub port: u16,
+    _process: ChildGuard,
+}
+
+impl GmailApi {
+    /// Starts `gmail-api-local` over `mailbox_dir` with default options.
+    ///
+    /// # Errors
+    ///
+    /// As [`GmailApi::start_with`].
+    pub fn start(mailbox_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(mailbox_dir, &GmailApiOptions::default())
+    }
+
+    /// Starts `gmail-api-local` over `mailbox_dir` and waits until `/healthz` returns 200.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the binary is not built, exits early or never becomes healthy.
+    pub fn start_with(mailbox_dir: &Path, options: &GmailApiOptions) -> anyhow::Result<Self> {
+        let binary = workspace_binary("gmail-api-local")?;
+        let port = free_port()?;
+        let mut command = Command::new(binary);
+        command
+            .arg("--listen-addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--mailbox-dir")
+            .arg(mailbox_dir);
+        for variable in [
+            "SPAMFLOW_MAILBOX_EMAIL",
+            "SPAMFLOW_PUSH_ENDPOINT",
+            "SPAMFLOW_PUSH_TOKEN",
+        ] {
+            command.env_remove(variable);
+        }
+        if let Some(email) = &options.email {
+            command.arg("--email").arg(email);
+        }
+        if let Some(endpoint) = &options.push_endpoint {
+            command.arg("--push-endpoint").arg(endpoint);
+        }
+        if let Some(token) = &options.push_token {
+            command.arg("--push-token").arg(token);
+        }
+        let mut process = ChildGuard::spawn("gmail-api-local", command)?;
+        wait_for_port(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            process.child_mut(),
+            "gmail-api-local",
+        )?;
+        eventually(
+            START_TIMEOUT,
+            "gmail-api-local /healthz to return 200",
+            || {
+                let (status, _) = http_get(port, "/healthz")?;
+                Ok((status == 200).then_some(()))
+            },
+        )?;
+        Ok(Self {
+            port,
+            _process: process,
+        })
+    }
+
+    /// Returns the base URL to give a google-gmail1 hub (`base_url` and `root_url`) or
+    /// `--gmail-api-url`: `http://127.0.0.1:PORT/`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Calls the control API and parses its JSON answer, failing on a non-2xx status.
+    fn control(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let body = body.map(serde_json::Value::to_string).unwrap_or_default();
+        let content_type = (!body.is_empty()).then_some("application/json");
+        let (status, text) = http_request(self.port, method, path, content_type, body.as_bytes())?;
+        if !(200..300).contains(&status) {
+            bail!("{method} {path} returned {status}: {text}");
+        }
+        serde_json::from_str(&text)
+            .with_context(|| format!("{method} {path} returned invalid JSON: {text}"))
+    }
+
+    /// Delivers `raw` to `mailbox` (the default mailbox when `None`) with `label_ids`
+    /// (INBOX and UNREAD when empty), and returns the new message id.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the server rejects the delivery.
+    pub fn deliver(
+        &self,
+        raw: &[u8],
+        mailbox: Option<&str>,
+        label_ids: &[&str],
+    ) -> anyhow::Result<String> {
+        use base64::Engine as _;
+
+        let mut body = serde_json::json!({
+            "raw_base64": base64::engine::general_purpose::STANDARD.encode(raw),
+        });
+        if let Some(mailbox) = mailbox {
+            body["mailbox"] = serde_json::json!(mailbox);
+        }
+        if !label_ids.is_empty() {
+            body["label_ids"] = serde_json::json!(label_ids);
+        }
+        let answer = self.control("POST", "/control/deliver", Some(&body))?;
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("/control/deliver returned no id: {answer}"))
+    }
+
+    /// Replaces the fault switches, for example
+    /// `json!({"status_429": 2, "history_404": true})`; `json!({})` clears them.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the server rejects the switches (an unknown name, a wrong type).
+    pub fn set_faults(&self, faults: serde_json::Value) -> anyhow::Result<()> {
+        self.control("POST", "/control/faults", Some(&faults))?;
+        Ok(())
+    }
+
+    /// Returns every messages.modify and batchModify effect so far, in order.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the request fails.
+    pub fn modifications(&self) -> anyhow::Result<serde_json::Value> {
+        self.control("GET", "/control/modifications", None)
+    }
+
+    /// Returns `{"mailbox", "history_id", "messages": [{"id", "label_ids", ...}]}` for
+    /// `mailbox` (an address).
+    ///
+    /// # Errors
+    ///
+    /// Fails when the mailbox is not served.
+    pub fn messages(&self, mailbox: &str) -> anyhow::Result<serde_json::Value> {
+        let query: String = percent_encode(mailbox);
+        self.control("GET", &format!("/control/messages?mailbox={query}"), None)
+    }
+
+    /// Returns the counts of Gmail API calls by method, such as `{"messages.list": 3}`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the request fails.
+    pub fn requests(&self) -> anyhow::Result<serde_json::Value> {
+        self.control("GET", "/control/requests", None)
+    }
+
+    /// Signs in as `mailbox` through the authorization-code flow (`/o/oauth2/auth`, then
+    /// `/token`) and returns the access token.
+    ///
+    /// # Errors
+    ///
+    /// Fails when a step of the flow fails.
+    pub fn user_token(&self, mailbox: &str) -> anyhow::Result<String> {
+        let path = format!(
+            "/o/oauth2/auth?response_type=code&client_id=testkit&redirect_uri={}&state=testkit&login_hint={}",
+            percent_encode("http://127.0.0.1/callback"),
+            percent_encode(mailbox)
+        );
+        let redirect = http_send(self.port, "GET", &path, &[], &[])?;
+        let location = redirect.header("location").with_context(|| {
+            format!(
+                "/o/oauth2/auth returned {} without a redirect: {}",
+                redirect.status, redirect.body
+            )
+        })?;
+        let code = location
+            .split_once('?')
+            .map(|(_, query)| query)
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("code="))
+            .with_context(|| format!("the redirect {location} has no code"))?;
+        let form = format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}",
+            percent_encode("http://127.0.0.1/callback")
+        );
+        let (status, text) = http_request(
+            self.port,
+            "POST",
+            "/token",
+            Some("application/x-www-form-urlencoded"),
+            form.as_bytes(),
+        )?;
+        if status != 200 {
+            bail!("/token returned {status}: {text}");
+        }
+        let answer: serde_json::Value = serde_json::from_str(&text)?;
+        answer["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("/token returned no access_token: {text}"))
+    }
+
+    /// Performs messages.modify on message `id` of `mailbox` as its user would (with a token
+    /// from [`GmailApi::user_token`]), and returns the message JSON Gmail answers with.
+    ///
+    /// # Errors
+    ///
+    /// Fails when signing in or the modify fails.
+    pub fn user_modify(
+        &self,
+        mailbox: &str,
+        id: &str,
+        add: &[&str],
+        remove: &[&str],
+    ) -> anyhow::Result<serde_json::Value> {
+        let token = self.user_token(mailbox)?;
+        let body = serde_json::json!({ "addLabelIds": add, "removeLabelIds": remove }).to_string();
+        let authorization = format!("Bearer {token}");
+        let path = format!(
+            "/gmail/v1/users/{}/messages/{id}/modify",
+            percent_encode(mailbox)
+        );
+        let response = http_send(
+            self.port,
+            "POST",
+            &path,
+            &[
+                ("Authorization", &authorization),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )?;
+        if response.status != 200 {
+            bail!(
+                "messages.modify returned {}: {}",
+                response.status,
+                response.body
+            );
+        }
+        serde_json::from_str(&response.body).context("messages.modify returned invalid JSON")
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for query values and
+/// path segments.
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
