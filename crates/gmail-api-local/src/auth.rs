@@ -16,7 +16,7 @@ use crate::error::Error;
 /// Default access token lifetime in seconds, as Google's.
 pub const DEFAULT_TOKEN_LIFETIME_S: u64 = 3600;
 
-/// A token answer of `POST /token`.
+/// A token response of `POST /token`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedToken {
     pub access_token: String,

@@ -73,7 +73,7 @@ pub enum Error {
     #[error("delegation denied for {0}: the access token acts for another mailbox")]
     PermissionDenied(String),
 
-    /// A rate-limit answer injected by the status_429 fault switch.
+    /// A rate-limit error injected by the status_429 fault switch.
     #[error("too many concurrent requests for user (status_429 fault switch)")]
     RateLimitFault,
 
@@ -81,7 +81,8 @@ pub enum Error {
     #[error("backend error (status_500 fault switch)")]
     BackendFault,
 
-    /// An OAuth token request failed; answered in the OAuth 2.0 error shape (RFC 6749 5.2).
+    /// An OAuth token request failed. The response uses the OAuth 2.0 error shape (RFC 6749
+    /// section 5.2).
     #[error("{code}: {description}")]
     OAuth {
         code: &'static str,
@@ -103,7 +104,7 @@ impl Error {
         }
     }
 
-    /// Returns the HTTP status code this error is answered with.
+    /// Returns the HTTP status code of the response for this error.
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Io { .. } | Self::NotADirectory(_) | Self::BackendFault => 500,

@@ -10,13 +10,13 @@ use crate::error::Error;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
-    /// How many of the next Gmail API calls answer 429 RESOURCE_EXHAUSTED.
+    /// Count of the next Gmail API calls that return 429 RESOURCE_EXHAUSTED.
     #[serde(default)]
     pub status_429: u32,
-    /// How many of the next Gmail API calls (after the 429s) answer 500 INTERNAL.
+    /// Count of the next Gmail API calls (after the 429s) that return 500 INTERNAL.
     #[serde(default)]
     pub status_500: u32,
-    /// While set, every history.list call answers 404 NOT_FOUND.
+    /// While set, every history.list call returns 404 NOT_FOUND.
     #[serde(default)]
     pub history_404: bool,
     /// Delay in milliseconds before every Gmail API call is answered.

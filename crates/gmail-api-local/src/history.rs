@@ -1,8 +1,8 @@
 //! The change history of one mailbox, as history.list pages through it.
 //!
 //! Each change (a message added, labels added or removed by one modify) is one record whose id
-//! is the mailbox history id after the change. Only the newest `retention` records are kept;
-//! a client that asks to start before them gets 404 and must do a full sync, as with Gmail.
+//! is the mailbox history id after the change. Only the newest `retention` records are kept.
+//! A client that requests a start before them gets 404 and must do a full sync, as with Gmail.
 
 use std::collections::VecDeque;
 
@@ -119,7 +119,7 @@ pub struct History {
 }
 
 impl History {
-    /// Creates an empty history that answers starts from `start` on and keeps the newest
+    /// Creates an empty history that accepts starts from `start` on and keeps the newest
     /// `retention` records (at least one).
     pub fn new(start: u64, retention: usize) -> Self {
         Self {
@@ -139,7 +139,7 @@ impl History {
         }
     }
 
-    /// Returns the smallest startHistoryId that history.list still answers.
+    /// Returns the smallest startHistoryId that history.list still accepts.
     pub fn oldest_start(&self) -> u64 {
         self.oldest_start
     }

@@ -101,7 +101,7 @@ impl Labels {
         self.by_id.get(id)
     }
 
-    /// Whether `id` names a label of this mailbox.
+    /// Checks whether `id` names a label of this mailbox.
     pub fn contains(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
     }

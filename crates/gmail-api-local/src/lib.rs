@@ -1,10 +1,10 @@
 //! A local stand-in for the Gmail REST API v1, for tests and demos.
 //!
 //! It serves folders of `.eml` files as mailboxes over HTTP/1.1 on the paths the
-//! `google-gmail1` client calls (`gmail/v1/users/{userId}/...`), with an OAuth stand-in
-//! (`/o/oauth2/auth`, `/token`), Pub/Sub-style push after `users.watch`, and a control API
-//! under `/control/` that tests use to deliver mail, inject faults and read what clients did.
-//! State lives in memory: a restart reloads the folder and forgets changes and tokens.
+//! `google-gmail1` client calls (`gmail/v1/users/{userId}/...`). It also has an OAuth
+//! stand-in (`/o/oauth2/auth`, `/token`) and Pub/Sub-style push after `users.watch`. Tests
+//! use the control API under `/control/` to deliver mail, inject faults and read what clients
+//! did. State lives in memory, so a restart reloads the folder and forgets changes and tokens.
 //!
 //! The pure parts (labels, history, search queries, ids, tokens) are kept apart from the HTTP
 //! layer in [`server`]. See `docs/gmail-api-local.md` for the endpoints and what is not

@@ -155,14 +155,16 @@ impl Mailbox {
             None => [INBOX, UNREAD].iter().map(|id| (*id).to_owned()).collect(),
         };
         self.check_labels(labels.iter())?;
+
         self.delivered += 1;
         let mut id = message_id_for_delivery(&self.email, self.delivered);
-        // A delivery id cannot collide with a file id (different hash prefix) unless SHA-256
-        // collides; skipping taken ids keeps the map consistent regardless.
+        // Delivery ids and file ids hash different prefixes, so they differ unless SHA-256
+        // collides. Skipping taken ids keeps the map consistent even then.
         while self.messages.contains_key(&id) {
             self.delivered += 1;
             id = message_id_for_delivery(&self.email, self.delivered);
         }
+
         self.history_id += 1;
         let message = StoredMessage {
             id: id.clone(),
@@ -174,6 +176,7 @@ impl Mailbox {
             source: None,
         };
         self.messages.insert(id.clone(), message);
+
         self.history.push(HistoryRecord {
             id: self.history_id,
             message_id: id.clone(),
@@ -258,7 +261,7 @@ impl Mailbox {
 
     /// Lists message ids newest first (by internal date, then id), filtered as messages.list
     /// filters them. Spam and trash are left out unless `include_spam_trash` is set or the
-    /// request asks for SPAM or TRASH by label id or query.
+    /// request names SPAM or TRASH in its label ids or query.
     ///
     /// # Errors
     ///
@@ -457,9 +460,7 @@ impl Mailboxes {
     /// [`Error::MailboxNotFound`].
     pub fn get(&self, email: Option<&str>) -> Result<&Mailbox, Error> {
         let key = email.map_or_else(|| self.default_email.clone(), str::to_ascii_lowercase);
-        self.boxes
-            .get(&key)
-            .ok_or_else(|| Error::MailboxNotFound(key))
+        self.boxes.get(&key).ok_or(Error::MailboxNotFound(key))
     }
 
     /// Returns the mailbox of `email` for changes.
@@ -469,9 +470,7 @@ impl Mailboxes {
     /// [`Error::MailboxNotFound`].
     pub fn get_mut(&mut self, email: Option<&str>) -> Result<&mut Mailbox, Error> {
         let key = email.map_or_else(|| self.default_email.clone(), str::to_ascii_lowercase);
-        self.boxes
-            .get_mut(&key)
-            .ok_or_else(|| Error::MailboxNotFound(key))
+        self.boxes.get_mut(&key).ok_or(Error::MailboxNotFound(key))
     }
 }
 
@@ -522,7 +521,7 @@ mod tests {
         let (id, after_delivery) = mailbox.deliver(RAW.to_vec(), None, 5).expect("deliver");
         let changes = mailbox
             .modify(
-                &[id.clone()],
+                std::slice::from_ref(&id),
                 &strings(&["SPAM"]),
                 &strings(&["INBOX", "STARRED"]),
             )
@@ -532,7 +531,7 @@ mod tests {
         assert_eq!(mailbox.history_id(), after_delivery + 1);
 
         let unchanged = mailbox
-            .modify(&[id.clone()], &strings(&["SPAM"]), &[])
+            .modify(std::slice::from_ref(&id), &strings(&["SPAM"]), &[])
             .expect("modify again");
         assert!(unchanged[0].added.is_empty());
         assert_eq!(mailbox.history_id(), after_delivery + 1);
@@ -543,13 +542,17 @@ mod tests {
         ));
         assert!(!mailbox.get(&id).expect("stored").labels.contains("STARRED"));
         assert!(matches!(
-            mailbox.modify(&[id.clone()], &strings(&["SPAM"]), &strings(&["SPAM"])),
+            mailbox.modify(
+                std::slice::from_ref(&id),
+                &strings(&["SPAM"]),
+                &strings(&["SPAM"])
+            ),
             Err(Error::InvalidArgument { .. })
         ));
     }
 
     #[test]
-    fn list_hides_spam_unless_asked_and_sorts_newest_first() {
+    fn list_sorts_newest_first_without_spam() {
         let mut mailbox = Mailbox::new("me@example.com", 100);
         let old = b"Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n\r\nold".to_vec();
         let new = b"Date: Tue, 02 Jan 2024 00:00:00 +0000\r\n\r\nnew".to_vec();
@@ -566,7 +569,10 @@ mod tests {
             q: Some("in:spam".into()),
             ..ListRequest::default()
         };
-        assert_eq!(mailbox.list(&spam).expect("list").ids, [spam_id.clone()]);
+        assert_eq!(
+            mailbox.list(&spam).expect("list").ids,
+            std::slice::from_ref(&spam_id)
+        );
         let everything = ListRequest {
             include_spam_trash: true,
             max_results: Some(2),

@@ -37,7 +37,7 @@ struct Config {
     #[arg(long, env = "SPAMFLOW_PUSH_TOKEN", hide_env_values = true)]
     push_token: Option<String>,
 
-    /// History records kept per mailbox; history.list answers 404 for older starts.
+    /// History records kept per mailbox. history.list returns 404 for older starts.
     #[arg(
         long,
         env = "SPAMFLOW_HISTORY_RETENTION",

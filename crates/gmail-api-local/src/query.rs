@@ -51,7 +51,7 @@ impl Query {
         Ok(Self { terms })
     }
 
-    /// Whether a positive term asks for `label_id` (by id), so spam or trash is searched even
+    /// Whether a positive term names `label_id`, so spam or trash is searched even
     /// without includeSpamTrash, as Gmail does for `in:spam`.
     pub fn asks_for_label(&self, label_id: &str) -> bool {
         self.terms.iter().any(|term| {
@@ -148,7 +148,7 @@ fn epoch_seconds(value: &str) -> Option<i64> {
 }
 
 impl Term {
-    /// Whether a message with `label_ids` and `internal_date_ms` satisfies this term.
+    /// Checks whether a message with `label_ids` and `internal_date_ms` satisfies this term.
     /// `label_id_for_name` resolves `label:NAME` to a label id of the mailbox.
     pub fn matches(
         &self,

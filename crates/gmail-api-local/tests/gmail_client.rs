@@ -23,7 +23,7 @@ fn hub(api: &GmailApi, token: String) -> Hub {
     hub
 }
 
-/// Returns the HTTP status inside a client error, when the server answered with JSON.
+/// Returns the HTTP status inside a client error, when the server responded with JSON.
 fn error_code(error: &google_gmail1::Error) -> Option<i64> {
     match error {
         google_gmail1::Error::BadRequest(value) => value["error"]["code"].as_i64(),
@@ -161,7 +161,7 @@ fn google_gmail1_client_round_trips() {
             .expect_err("history older than retained");
         assert_eq!(error_code(&error), Some(404), "{error:?}");
 
-        // batchModify answers with an empty body.
+        // batchModify returns an empty body.
         let batch = BatchModifyMessagesRequest {
             ids: Some(vec![ids[0].clone(), ids[1].clone()]),
             remove_label_ids: Some(vec!["UNREAD".to_owned()]),

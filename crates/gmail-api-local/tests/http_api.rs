@@ -62,6 +62,16 @@ fn calls_without_valid_token_are_rejected() {
     let (status, body) = call(&api, &token, "GET", "/gmail/v1/users/me/drafts", None);
     assert_eq!(status, 404);
     google_error(&body, 404);
+    let id = message_id_for_path(INBOX_FILES[0]);
+    let (status, body) = call(
+        &api,
+        &token,
+        "DELETE",
+        &format!("{USERS_ME}/messages/{id}"),
+        None,
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(google_error(&body, 404).contains("DELETE"));
 }
 
 #[test]

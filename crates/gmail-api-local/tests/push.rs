@@ -19,7 +19,7 @@ struct Received {
     body: Value,
 }
 
-/// Accepts connections on a loopback port, answers 204 and sends each request to the
+/// Accepts connections on a loopback port, responds 204 and sends each request to the
 /// returned channel.
 fn start_listener() -> (u16, mpsc::Receiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind push listener");

@@ -527,6 +527,7 @@ impl GmailApi {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--mailbox-dir")
             .arg(mailbox_dir);
+        // Options come only from `options`, never from the test process's environment.
         for variable in [
             "SPAMFLOW_MAILBOX_EMAIL",
             "SPAMFLOW_PUSH_ENDPOINT",
@@ -543,6 +544,7 @@ impl GmailApi {
         if let Some(token) = &options.push_token {
             command.arg("--push-token").arg(token);
         }
+
         let mut process = ChildGuard::spawn("gmail-api-local", command)?;
         wait_for_port(
             SocketAddr::from(([127, 0, 0, 1], port)),
@@ -569,7 +571,7 @@ impl GmailApi {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
-    /// Calls the control API and parses its JSON answer, failing on a non-2xx status.
+    /// Calls the control API and parses its JSON response, failing on a non-2xx status.
     fn control(
         &self,
         method: &str,
@@ -704,7 +706,7 @@ impl GmailApi {
     }
 
     /// Performs messages.modify on message `id` of `mailbox` as its user would (with a token
-    /// from [`GmailApi::user_token`]), and returns the message JSON Gmail answers with.
+    /// from [`GmailApi::user_token`]), and returns the message JSON that Gmail returns.
     ///
     /// # Errors
     ///

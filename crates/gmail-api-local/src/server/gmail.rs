@@ -274,7 +274,7 @@ pub(super) async fn batch_modify(
     }
     .await;
     match result {
-        // Gmail answers batchModify with an empty body.
+        // Gmail returns an empty body for batchModify.
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error_response(&error),
     }

@@ -19,7 +19,7 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    /// Parses `format`; Gmail's default is `full`, which this server does not build, so the
+    /// Parses `format`. Gmail's default is `full`, which this server does not build, so the
     /// default here is `metadata`, the closest subset.
     pub(crate) fn parse(value: Option<&str>) -> Result<Self, Error> {
         match value {

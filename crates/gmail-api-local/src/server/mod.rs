@@ -31,7 +31,7 @@ use crate::push::{PushEndpoint, Pusher};
 /// Options of the server beyond the mailboxes.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
-    /// Where Pub/Sub-style push notifications go while a watch is active.
+    /// Endpoint that receives Pub/Sub-style push notifications while a watch is active.
     pub push_endpoint: Option<PushEndpoint>,
     /// Sent as the `token` query parameter of every push.
     pub push_token: Option<String>,
@@ -73,8 +73,9 @@ impl AppState {
         lock(&self.faults)
     }
 
-    /// Sends a push notification for `mailbox` when its watch wants a change that touched
-    /// `label_ids`. Called after the mailbox lock is released.
+    /// Sends a push notification that `mailbox` changed up to `history_id`, when `wanted` (the
+    /// watch matched the change) and a push endpoint is set. Called after the mailbox lock is
+    /// released.
     fn notify(&self, mailbox: &str, history_id: u64, wanted: bool) {
         if let (true, Some(pusher)) = (wanted, &self.pusher) {
             pusher.notify(mailbox, history_id);
@@ -82,7 +83,7 @@ impl AppState {
     }
 }
 
-/// Locks a mutex, recovering from poisoning: every critical section leaves the data
+/// Locks a mutex, recovering from poisoning. Every critical section leaves the data
 /// consistent before anything that could panic, so a panicked handler cannot half-write it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -135,6 +136,7 @@ pub fn router(mailboxes: Mailboxes, options: ServerOptions) -> Router {
         .route("/control/requests", get(control::requests))
         .route("/healthz", get(control::healthz))
         .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn(request_span))
         .with_state(state)
 }
@@ -173,7 +175,7 @@ async fn request_span(request: Request, next: Next) -> Response {
         let response = next.run(request).await;
         let status = response.status().as_u16();
         tracing::Span::current().record("http.status", status);
-        tracing::debug!(status, "Answered request");
+        tracing::debug!(status, "Sent response");
         response
     }
     .instrument(span)

@@ -93,7 +93,7 @@ pub fn google_error(value: &Value, code: u16) -> String {
         .to_owned()
 }
 
-/// Returns the ids of a messages.list answer.
+/// Returns the ids of a messages.list response.
 pub fn listed_ids(value: &Value) -> Vec<String> {
     value["messages"]
         .as_array()
