@@ -27,16 +27,18 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 const DEFAULT_FILTER: &str = "warn,spamflow=info,spamctl=info,spam_detector=info,\
-    bloom_filter=info,email_processor=info,action_handler=info,spamflow_runtime=info";
+    bloom_filter=info,email_processor=info,action_handler=info,spamflow_runtime=info,\
+    gmail_api_local=info";
 
 /// Crates whose spans are exported. Dependencies (tonic, h2, rdkafka) stay out of traces.
-const TRACED_CRATES: [&str; 6] = [
+const TRACED_CRATES: [&str; 7] = [
     "spamflow_runtime",
     "spamctl",
     "spam_detector",
     "bloom_filter",
     "email_processor",
     "action_handler",
+    "gmail_api_local",
 ];
 
 /// Maximum wait at exit for buffered spans to reach the collector.
