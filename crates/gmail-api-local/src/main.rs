@@ -25,7 +25,12 @@ struct Config {
     mailbox_dir: PathBuf,
 
     /// Address of the mailbox that owns the top-level files of --mailbox-dir.
-    #[arg(long, env = "SPAMFLOW_MAILBOX_EMAIL", default_value = "me@example.com")]
+    #[arg(
+        long,
+        env = "SPAMFLOW_MAILBOX_EMAIL",
+        default_value = "me@example.com",
+        value_parser = parse_email
+    )]
     email: String,
 
     /// http:// URL that receives a Pub/Sub-style push after each change while a watch is
@@ -49,14 +54,6 @@ struct Config {
 
 fn main() {
     let config: Config = cli::parse_or_exit();
-    if !config.email.contains('@') {
-        eprintln!(
-            "error: invalid value {:?} for '--email <EMAIL>': expected an email address such as \
-             me@example.com",
-            config.email
-        );
-        std::process::exit(cli::EXIT_USAGE);
-    }
     std::process::exit(cli::run_main("gmail-api-local", run(config)));
 }
 
@@ -95,4 +92,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("the HTTP server failed")?;
     tracing::info!("Local Gmail API stopped");
     Ok(())
+}
+
+/// Accepts an address with one `@` between a non-empty local part and domain.
+fn parse_email(value: &str) -> Result<String, String> {
+    match value.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err("expected an email address such as me@example.com".to_owned()),
+    }
 }

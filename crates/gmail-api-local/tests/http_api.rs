@@ -516,6 +516,11 @@ fn fault_switches_fail_calls_as_set() {
 
     api.set_faults(json!({"status_429": 2, "status_500": 1}))
         .expect("faults");
+    let (status, current) = http_get(api.port, "/control/faults").expect("get faults");
+    assert_eq!(status, 200);
+    let current: Value = serde_json::from_str(&current).expect("json");
+    assert_eq!(current["status_429"], 2);
+    assert_eq!(current["status_500"], 1);
     let statuses: Vec<u16> = (0..4)
         .map(|_| call(&api, &token, "GET", &profile, None).0)
         .collect();

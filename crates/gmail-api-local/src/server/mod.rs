@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +27,10 @@ use crate::error::Error;
 use crate::faults::Faults;
 use crate::mailbox::Mailboxes;
 use crate::push::{PushEndpoint, Pusher};
+
+/// Largest request body accepted, in bytes: room for a base64-encoded message of about
+/// 48 MB in `/control/deliver`. Axum's default limit of 2 MB is too small for large mail.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Options of the server beyond the mailboxes.
 #[derive(Debug, Clone, Default)]
@@ -137,6 +141,7 @@ pub fn router(mailboxes: Mailboxes, options: ServerOptions) -> Router {
         .route("/healthz", get(control::healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_span))
         .with_state(state)
 }
