@@ -192,9 +192,9 @@ impl Labels {
     /// Finds the label a `label:NAME` search term means. Gmail writes spaces and slashes in
     /// label names as `-` in queries, so both spellings match.
     pub fn find_for_query(&self, name: &str) -> Option<&Label> {
-        let wanted = query_spelling(name);
+        let spelling = query_spelling(name);
         self.by_id.values().find(|label| {
-            query_spelling(&label.name) == wanted || label.id.eq_ignore_ascii_case(name)
+            query_spelling(&label.name) == spelling || label.id.eq_ignore_ascii_case(name)
         })
     }
 }

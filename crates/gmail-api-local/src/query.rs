@@ -51,7 +51,7 @@ impl Query {
         Ok(Self { terms })
     }
 
-    /// Whether a positive term names `label_id`, so spam or trash is searched even
+    /// Checks whether a positive term names `label_id`, so spam or trash is searched even
     /// without includeSpamTrash, as Gmail does for `in:spam`.
     pub fn asks_for_label(&self, label_id: &str) -> bool {
         self.terms.iter().any(|term| {

@@ -64,11 +64,11 @@ pub(super) async fn deliver(State(state): State<Arc<AppState>>, body: Bytes) -> 
         let mailbox = mailboxes.get_mut(body.mailbox.as_deref())?;
         let (id, history_id) = mailbox.deliver(raw, body.label_ids, now_ms)?;
         let labels: Vec<String> = mailbox.get(&id)?.labels.iter().cloned().collect();
-        let wanted = mailbox.watch_wants(&labels, now_ms);
+        let should_push = mailbox.watch_wants(&labels, now_ms);
         let email = mailbox.email().to_owned();
         drop(mailboxes);
         tracing::debug!(message_id = %id, history_id, "Delivered a message");
-        state.notify(&email, history_id, wanted);
+        state.notify(&email, history_id, should_push);
         Ok::<_, Error>(json!({ "id": id, "history_id": history_id }))
     })();
     match result {

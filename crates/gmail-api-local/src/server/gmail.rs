@@ -181,7 +181,7 @@ fn apply_modify(
     remove: &[String],
 ) -> Result<Vec<LabelChange>, Error> {
     let now_ms = spamflow_runtime::now_ms();
-    let (changes, history_id, wanted) = {
+    let (changes, history_id, should_push) = {
         let mut mailboxes = state.mailboxes();
         let mailbox = mailboxes.get_mut(Some(email))?;
         let changes = mailbox.modify(ids, add, remove)?;
@@ -199,8 +199,8 @@ fn apply_modify(
                     .chain(change.removed.iter().cloned())
             })
             .collect();
-        let wanted = !touched.is_empty() && mailbox.watch_wants(&touched, now_ms);
-        (changes, mailbox.history_id(), wanted)
+        let should_push = !touched.is_empty() && mailbox.watch_wants(&touched, now_ms);
+        (changes, mailbox.history_id(), should_push)
     };
     lock(&state.modifications).extend(changes.iter().map(|change| ModificationEntry {
         mailbox: email.to_owned(),
@@ -217,7 +217,7 @@ fn apply_modify(
         history_id,
         "Modified labels"
     );
-    state.notify(email, history_id, wanted);
+    state.notify(email, history_id, should_push);
     Ok(changes)
 }
 

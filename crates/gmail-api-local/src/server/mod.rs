@@ -77,11 +77,11 @@ impl AppState {
         lock(&self.faults)
     }
 
-    /// Sends a push notification that `mailbox` changed up to `history_id`, when `wanted` (the
-    /// watch matched the change) and a push endpoint is set. Called after the mailbox lock is
-    /// released.
-    fn notify(&self, mailbox: &str, history_id: u64, wanted: bool) {
-        if let (true, Some(pusher)) = (wanted, &self.pusher) {
+    /// Sends a push notification that `mailbox` changed up to `history_id`, when
+    /// `should_push` (the watch matched the change) and a push endpoint is set. Called after
+    /// the mailbox lock is released.
+    fn notify(&self, mailbox: &str, history_id: u64, should_push: bool) {
+        if let (true, Some(pusher)) = (should_push, &self.pusher) {
             pusher.notify(mailbox, history_id);
         }
     }
