@@ -12,7 +12,7 @@ use common::{
 };
 use gmail_api_local::message::message_id_for_path;
 use serde_json::{Value, json};
-use spamflow_testkit::{GmailApi, http_get, http_request, http_send};
+use spamflow_testkit::{GmailApi, GmailApiOptions, http_get, http_request, http_send};
 
 const USERS_ME: &str = "/gmail/v1/users/me";
 
@@ -729,4 +729,59 @@ fn control_deliver_validates_input() {
         assert!(text.contains(expected), "{body} gave {text}");
     }
     assert!(api.messages("nobody@example.com").is_err());
+}
+
+#[test]
+fn history_beyond_retention_is_404() {
+    let folder = mailbox_folder();
+    let options = GmailApiOptions {
+        history_retention: Some(2),
+        ..GmailApiOptions::default()
+    };
+    let api = GmailApi::start_with(folder.path(), &options).expect("start gmail-api-local");
+    let token = api.user_token(ME).expect("token");
+    let (_, profile) = call(&api, &token, "GET", &format!("{USERS_ME}/profile"), None);
+    let start = history_id(&profile);
+
+    for name in INBOX_FILES.iter().take(3) {
+        api.user_modify(ME, &message_id_for_path(name), &["STARRED"], &[])
+            .expect("modify");
+    }
+
+    let (status, body) = call(
+        &api,
+        &token,
+        "GET",
+        &format!("{USERS_ME}/history?startHistoryId={start}"),
+        None,
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(google_error(&body, 404).contains("full sync"), "{body}");
+    let (status, body) = call(
+        &api,
+        &token,
+        "GET",
+        &format!("{USERS_ME}/history?startHistoryId={}", start + 1),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["history"].as_array().expect("records").len(), 2);
+}
+
+#[test]
+fn restart_keeps_message_ids() {
+    let folder = mailbox_folder();
+    let ids = |api: &GmailApi| -> Vec<Value> {
+        let messages = api.messages(ME).expect("messages");
+        messages["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|message| message["id"].clone())
+            .collect()
+    };
+    let first = ids(&GmailApi::start(folder.path()).expect("first start"));
+    let second = ids(&GmailApi::start(folder.path()).expect("second start"));
+    assert_eq!(first.len(), 6);
+    assert_eq!(first, second);
 }

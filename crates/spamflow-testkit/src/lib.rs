@@ -492,6 +492,9 @@ pub struct GmailApiOptions {
     pub push_endpoint: Option<String>,
     /// Token added to every push as `?token=`.
     pub push_token: Option<String>,
+    /// History records kept per mailbox (`--history-retention`); the server defaults to
+    /// 10000.
+    pub history_retention: Option<u64>,
 }
 
 /// A `gmail-api-local` process serving a mailbox folder on a free loopback port, killed when
@@ -532,6 +535,7 @@ impl GmailApi {
             "SPAMFLOW_MAILBOX_EMAIL",
             "SPAMFLOW_PUSH_ENDPOINT",
             "SPAMFLOW_PUSH_TOKEN",
+            "SPAMFLOW_HISTORY_RETENTION",
         ] {
             command.env_remove(variable);
         }
@@ -543,6 +547,11 @@ impl GmailApi {
         }
         if let Some(token) = &options.push_token {
             command.arg("--push-token").arg(token);
+        }
+        if let Some(retention) = options.history_retention {
+            command
+                .arg("--history-retention")
+                .arg(retention.to_string());
         }
 
         let mut process = ChildGuard::spawn("gmail-api-local", command)?;
