@@ -118,6 +118,24 @@ fn google_gmail1_client_round_trips() {
             Some(vec!["INBOX".to_owned(), "UNREAD".to_owned()])
         );
 
+        // The default format is full, with the MIME tree in the payload.
+        let multipart_id = gmail_api_local::message::message_id_for_path(INBOX_FILES[1]);
+        let (_, full) = users
+            .messages_get("me", &multipart_id)
+            .doit()
+            .await
+            .expect("messages.get full");
+        let payload = full.payload.expect("payload");
+        assert_eq!(payload.mime_type.as_deref(), Some("multipart/alternative"));
+        let parts = payload.parts.expect("parts");
+        assert_eq!(parts.len(), 2);
+        let text = parts[0]
+            .body
+            .as_ref()
+            .and_then(|body| body.data.clone())
+            .expect("text body");
+        assert!(text.starts_with(b"Thank you for your order."));
+
         // messages.modify, then history.list shows the change.
         let request = ModifyMessageRequest {
             add_label_ids: Some(vec!["SPAM".to_owned()]),
@@ -213,5 +231,6 @@ fn google_gmail1_client_round_trips() {
 
     let requests = api.requests().expect("requests");
     assert_eq!(requests["messages.list"], 4);
+    assert_eq!(requests["messages.get"], 2);
     assert_eq!(requests["messages.modify"], 1);
 }

@@ -237,15 +237,38 @@ fn lists_and_gets_messages() {
     assert_eq!(names, ["From", "Subject"]);
     assert!(metadata.get("raw").is_none());
 
+    // Without format, Gmail's default `full` returns the MIME tree with decoded bodies.
+    let (status, full) = call(
+        &api,
+        &token,
+        "GET",
+        &format!("{USERS_ME}/messages/{id}"),
+        None,
+    );
+    assert_eq!(status, 200, "{full}");
+    assert_eq!(full["payload"]["mimeType"], "multipart/alternative");
+    let plain = &full["payload"]["parts"][0];
+    assert_eq!(plain["partId"], "0");
+    assert_eq!(plain["mimeType"], "text/plain");
+    let text = base64::engine::general_purpose::URL_SAFE
+        .decode(plain["body"]["data"].as_str().expect("body data"))
+        .expect("base64url");
+    assert!(
+        text.starts_with(b"Thank you for your order."),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    assert_eq!(full["payload"]["parts"][1]["mimeType"], "text/html");
+
     let (status, body) = call(
         &api,
         &token,
         "GET",
-        &format!("{USERS_ME}/messages/{id}?format=full"),
+        &format!("{USERS_ME}/messages/{id}?format=pretty"),
         None,
     );
     assert_eq!(status, 400);
-    assert!(google_error(&body, 400).contains("full"));
+    assert!(google_error(&body, 400).contains("pretty"));
     let (status, body) = call(
         &api,
         &token,

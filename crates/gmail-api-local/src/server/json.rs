@@ -10,26 +10,30 @@ use crate::history::HistoryRecord;
 use crate::labels::Label;
 use crate::message::{StoredMessage, mime_type, parse_headers};
 
+/// Deepest MIME nesting rendered by the full format; deeper parts are left out.
+const MAX_PART_DEPTH: usize = 32;
+
 /// The `format` parameter of messages.get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
     Minimal,
     Metadata,
     Raw,
+    Full,
 }
 
 impl Format {
-    /// Parses `format`. Gmail's default is `full`, which this server does not build, so the
-    /// default here is `metadata`, the closest subset.
+    /// Parses `format`, with Gmail's default `full` when absent.
     pub(crate) fn parse(value: Option<&str>) -> Result<Self, Error> {
         match value {
             Some("minimal") => Ok(Self::Minimal),
-            None | Some("metadata") => Ok(Self::Metadata),
+            Some("metadata") => Ok(Self::Metadata),
             Some("raw") => Ok(Self::Raw),
+            None | Some("full") => Ok(Self::Full),
             Some(other) => Err(Error::invalid(
                 "format",
                 other,
-                "this local server supports raw, minimal and metadata; full is not implemented",
+                "expected full, metadata, minimal or raw",
             )),
         }
     }
@@ -68,6 +72,9 @@ pub(crate) fn message(
                 base64::engine::general_purpose::URL_SAFE.encode(message.raw.as_slice()),
             );
         }
+        Format::Full => {
+            value["payload"] = full_payload(&message.raw);
+        }
         Format::Metadata => {
             let headers = parse_headers(&message.raw);
             let selected: Vec<Value> = headers
@@ -89,6 +96,82 @@ pub(crate) fn message(
         }
     }
     value
+}
+
+/// Renders the MIME tree of `raw` as Gmail's `payload`: each part with its `partId`,
+/// `mimeType`, `filename`, headers and body, where `body.data` is the decoded content in
+/// base64url.
+///
+/// NOTE: attachments are inlined in `body.data` (Gmail moves large ones behind an
+/// `attachmentId`), and a nested message/rfc822 part stays one part with the message as data.
+fn full_payload(raw: &[u8]) -> Value {
+    match mail_parser::MessageParser::default().parse(raw) {
+        Some(message) => part(&message, raw, 0, "", 0),
+        // Not parseable as MIME: one text/plain part with the whole message as the body.
+        None => json!({
+            "partId": "",
+            "mimeType": "text/plain",
+            "filename": "",
+            "headers": [],
+            "body": body(raw),
+        }),
+    }
+}
+
+fn part(
+    message: &mail_parser::Message<'_>,
+    raw: &[u8],
+    index: u32,
+    part_id: &str,
+    depth: usize,
+) -> Value {
+    use mail_parser::MimeHeaders as _;
+
+    let Some(part) = message.part(index) else {
+        return json!({ "partId": part_id });
+    };
+    let header_bytes = raw
+        .get(part.raw_header_offset() as usize..part.raw_body_offset() as usize)
+        .unwrap_or_default();
+    let headers = parse_headers(header_bytes);
+    let mut value = json!({
+        "partId": part_id,
+        "mimeType": mime_type(&headers),
+        "filename": part.attachment_name().unwrap_or(""),
+        "headers": headers
+            .iter()
+            .map(|header| json!({ "name": header.name, "value": header.value }))
+            .collect::<Vec<_>>(),
+    });
+    match part.sub_parts() {
+        Some(children) => {
+            value["body"] = json!({ "size": 0 });
+            if depth < MAX_PART_DEPTH {
+                let parts: Vec<Value> = children
+                    .iter()
+                    .enumerate()
+                    .map(|(position, child)| {
+                        let child_id = if part_id.is_empty() {
+                            position.to_string()
+                        } else {
+                            format!("{part_id}.{position}")
+                        };
+                        self::part(message, raw, *child, &child_id, depth + 1)
+                    })
+                    .collect();
+                value["parts"] = Value::Array(parts);
+            }
+        }
+        None => value["body"] = body(part.contents()),
+    }
+    value
+}
+
+fn body(data: &[u8]) -> Value {
+    json!({
+        "size": data.len(),
+        "data": base64::engine::general_purpose::URL_SAFE.encode(data),
+    })
 }
 
 /// Renders a label; `counts` adds the totals labels.get returns.
@@ -127,4 +210,76 @@ pub(crate) fn history_record(record: &HistoryRecord) -> Value {
         value["labelsRemoved"] = json!([{ "message": message, "labelIds": record.labels_removed }]);
     }
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MULTIPART: &[u8] = b"From: a@example.com\r\n\
+Subject: parts\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"outer\"\r\n\
+\r\n\
+--outer\r\n\
+Content-Type: multipart/alternative; boundary=\"inner\"\r\n\
+\r\n\
+--inner\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+plain body\r\n\
+--inner\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<p>html body</p>\r\n\
+--inner--\r\n\
+--outer\r\n\
+Content-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"invoice.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+JVBERi0=\r\n\
+--outer--\r\n";
+
+    fn decoded(part: &Value) -> Vec<u8> {
+        base64::engine::general_purpose::URL_SAFE
+            .decode(part["body"]["data"].as_str().expect("body data"))
+            .expect("base64url")
+    }
+
+    #[test]
+    fn full_payload_renders_mime_tree() {
+        let payload = full_payload(MULTIPART);
+        assert_eq!(payload["partId"], "");
+        assert_eq!(payload["mimeType"], "multipart/mixed");
+        assert_eq!(payload["headers"][1]["value"], "parts");
+
+        let alternative = &payload["parts"][0];
+        assert_eq!(alternative["partId"], "0");
+        assert_eq!(alternative["mimeType"], "multipart/alternative");
+        assert_eq!(alternative["parts"][0]["partId"], "0.0");
+        assert_eq!(alternative["parts"][0]["mimeType"], "text/plain");
+        assert_eq!(decoded(&alternative["parts"][0]), b"plain body");
+        assert_eq!(alternative["parts"][1]["mimeType"], "text/html");
+
+        let attachment = &payload["parts"][1];
+        assert_eq!(attachment["partId"], "1");
+        assert_eq!(attachment["filename"], "invoice.pdf");
+        assert_eq!(decoded(attachment), b"%PDF-");
+        assert_eq!(attachment["body"]["size"], 5);
+    }
+
+    #[test]
+    fn full_payload_of_single_part_message() {
+        let payload = full_payload(b"Subject: hi\r\n\r\nhello\r\n");
+        assert_eq!(payload["mimeType"], "text/plain");
+        assert!(payload.get("parts").is_none());
+        assert_eq!(decoded(&payload), b"hello\r\n");
+    }
+
+    #[test]
+    fn format_defaults_to_full() {
+        assert_eq!(Format::parse(None).expect("default"), Format::Full);
+        assert!(Format::parse(Some("FULL")).is_err());
+    }
 }
