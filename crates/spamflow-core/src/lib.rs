@@ -15,6 +15,7 @@ pub mod fingerprint;
 pub mod html;
 pub mod metrics;
 pub mod model;
+pub mod refit;
 pub mod split;
 pub mod tokens;
 pub mod verdict;

@@ -151,6 +151,11 @@ pub struct TrainingInfo {
     /// Accuracy on the training set itself: a sanity check, not an estimate of real accuracy.
     pub training_accuracy: f64,
     pub training_auc: f64,
+    /// Version of the model whose penalty, calibration and threshold a refit reused; absent
+    /// for a model trained with cross-validation. `cross_validation` then describes that
+    /// model's cross-validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit_of: Option<String>,
 }
 
 /// The model file's JSON layout.
@@ -185,14 +190,14 @@ struct ModelFileHeader {
 /// A trained model, ready to score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    version: String,
-    threshold: f64,
-    intercept: f32,
-    calibration: Calibration,
-    weights: Vec<f32>,
-    vocabulary: Vocabulary,
-    features: FeatureSettings,
-    training: TrainingInfo,
+    pub(crate) version: String,
+    pub(crate) threshold: f64,
+    pub(crate) intercept: f32,
+    pub(crate) calibration: Calibration,
+    pub(crate) weights: Vec<f32>,
+    pub(crate) vocabulary: Vocabulary,
+    pub(crate) features: FeatureSettings,
+    pub(crate) training: TrainingInfo,
 }
 
 /// The model's judgement of one message.
@@ -603,6 +608,7 @@ pub fn train_with_progress(
             },
             training_accuracy: 0.0,
             training_auc: 0.0,
+            refit_of: None,
         },
     };
 
@@ -654,7 +660,7 @@ fn validate_options(options: &TrainOptions, smallest_class: usize) -> Result<(),
 
 /// Fits L2-regularized logistic regression with linfa-logistic and returns (weights,
 /// intercept) oriented so that a positive logit means spam.
-fn fit(
+pub(crate) fn fit(
     vectors: &[FeatureVector],
     is_spam: &[bool],
     features: usize,
@@ -694,7 +700,7 @@ fn logit(weights: &[f32], intercept: f32, vector: &FeatureVector) -> f64 {
 }
 
 /// A version name that changes whenever the training data or settings change.
-fn model_version(training_set_sha256: &str, options: &TrainOptions) -> String {
+pub(crate) fn model_version(training_set_sha256: &str, options: &TrainOptions) -> String {
     let mut hasher = Sha256::new();
     hasher.update(training_set_sha256.as_bytes());
     // TrainOptions holds only numbers and small structs, so it always serializes.
