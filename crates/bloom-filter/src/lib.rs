@@ -8,6 +8,11 @@
 //! false positives occur at about the configured rate until the filter contains more than its
 //! expected number of items.
 //!
+//! Ham overrides win over the filter: a fingerprint of a message a user corrected to ham is
+//! kept in an exact set in the store, and `Check` never reports it as a match, because a Bloom
+//! filter cannot remove an entry. The set is read only for fingerprints the filter matched, so
+//! checks of clean mail cost no extra store round trip.
+//!
 //! Health follows Redis: a probe pings the store every two seconds and flips the gRPC health
 //! status and the `redis` readiness check to NOT_SERVING while it does not answer.
 //!
@@ -181,6 +186,40 @@ impl Filter {
         Ok(new)
     }
 
+    /// Splits `keys`, all of which the filter contains, into those without a ham override and
+    /// those with one, returned as two lists of indices into `keys`.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when the store cannot be read.
+    pub async fn split_overridden(
+        &self,
+        keys: &[String],
+    ) -> Result<(Vec<usize>, Vec<usize>), StoreError> {
+        let overridden = self.store.ham_overridden(keys).await?;
+        let (hidden, kept): (Vec<usize>, Vec<usize>) =
+            (0..keys.len()).partition(|&index| overridden.get(index).copied().unwrap_or(false));
+        Ok((kept, hidden))
+    }
+
+    /// Adds ham overrides for `keys` and returns how many are new.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when the store cannot be written.
+    pub async fn add_ham_overrides(&self, keys: &[String]) -> Result<u64, StoreError> {
+        self.store.ham_overrides_add(keys).await
+    }
+
+    /// Removes ham overrides for `keys` and returns how many existed.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when the store cannot be written.
+    pub async fn remove_ham_overrides(&self, keys: &[String]) -> Result<u64, StoreError> {
+        self.store.ham_overrides_remove(keys).await
+    }
+
     /// Copies the filter's size and fill into the Bloom gauges of the metrics registry.
     pub fn update_metrics(&self) {
         let stats = self.stats();
@@ -271,6 +310,17 @@ fn fingerprint_keys(fingerprints: &[pb::Fingerprint]) -> Result<Vec<String>, Sta
         .collect()
 }
 
+/// Validates the fingerprints of a ham override request, which must not be empty.
+fn override_keys(fingerprints: &[pb::Fingerprint]) -> Result<Vec<String>, Status> {
+    let keys = fingerprint_keys(fingerprints)?;
+    if keys.is_empty() {
+        return Err(Status::invalid_argument(
+            "fingerprints is empty: send at least one",
+        ));
+    }
+    Ok(keys)
+}
+
 /// Maps a store failure to `UNAVAILABLE`, which clients retry, without leaking details.
 fn store_status(error: &StoreError) -> Status {
     tracing::warn!(%error, "Bloom filter store failed");
@@ -288,18 +338,35 @@ impl BloomFilter for BloomService {
             "check_fingerprints",
             fingerprints = fingerprints.len(),
             matches = tracing::field::Empty,
+            overridden = tracing::field::Empty,
         );
         async {
             let keys = fingerprint_keys(&fingerprints)?;
             self.filter.sync().await.map_err(|e| store_status(&e))?;
-            let matches: Vec<pb::Fingerprint> = fingerprints
+            let (found, found_keys): (Vec<&pb::Fingerprint>, Vec<String>) = fingerprints
                 .iter()
                 .zip(keys)
                 .filter(|(_, key)| self.filter.contains(key))
-                .map(|(fingerprint, _)| fingerprint.clone())
-                .collect();
-            tracing::Span::current().record("matches", matches.len());
-            Ok(Response::new(pb::CheckResponse { matches }))
+                .unzip();
+            let (kept, hidden) = if found_keys.is_empty() {
+                (Vec::new(), Vec::new())
+            } else {
+                self.filter
+                    .split_overridden(&found_keys)
+                    .await
+                    .map_err(|e| store_status(&e))?
+            };
+            let matches: Vec<pb::Fingerprint> =
+                kept.iter().map(|&index| found[index].clone()).collect();
+            let overridden: Vec<pb::Fingerprint> =
+                hidden.iter().map(|&index| found[index].clone()).collect();
+            let span = tracing::Span::current();
+            span.record("matches", matches.len());
+            span.record("overridden", overridden.len());
+            Ok(Response::new(pb::CheckResponse {
+                matches,
+                overridden,
+            }))
         }
         .instrument(span)
         .await
@@ -323,6 +390,40 @@ impl BloomFilter for BloomService {
             .await
             .map_err(|e| store_status(&e))?;
         Ok(Response::new(pb::InsertResponse { inserted }))
+    }
+
+    async fn add_ham_overrides(
+        &self,
+        request: Request<pb::HamOverridesRequest>,
+    ) -> Result<Response<pb::HamOverridesResponse>, Status> {
+        let keys = override_keys(&request.into_inner().fingerprints)?;
+        let span = tracing::info_span!("add_ham_overrides", fingerprints = keys.len());
+        let changed = self
+            .filter
+            .add_ham_overrides(&keys)
+            .instrument(span)
+            .await
+            .map_err(|e| store_status(&e))?;
+        Ok(Response::new(pb::HamOverridesResponse {
+            changed: changed as u32,
+        }))
+    }
+
+    async fn remove_ham_overrides(
+        &self,
+        request: Request<pb::HamOverridesRequest>,
+    ) -> Result<Response<pb::HamOverridesResponse>, Status> {
+        let keys = override_keys(&request.into_inner().fingerprints)?;
+        let span = tracing::info_span!("remove_ham_overrides", fingerprints = keys.len());
+        let changed = self
+            .filter
+            .remove_ham_overrides(&keys)
+            .instrument(span)
+            .await
+            .map_err(|e| store_status(&e))?;
+        Ok(Response::new(pb::HamOverridesResponse {
+            changed: changed as u32,
+        }))
     }
 
     async fn get_stats(
@@ -452,6 +553,60 @@ mod tests {
         assert!(reopened.contains("body:bb"));
         assert!(!reopened.contains("body:cc"));
         assert_eq!(reopened.stats().items, 3);
+    }
+
+    #[tokio::test]
+    async fn ham_override_hides_match_until_removed() {
+        let filter = Filter::open(Store::memory(), 1000, 0.01).await.unwrap();
+        let service = BloomService::new(filter.clone());
+        filter
+            .insert(&["body:aa".into(), "body:bb".into()])
+            .await
+            .unwrap();
+        let check = || async {
+            service
+                .check(Request::new(pb::CheckRequest {
+                    fingerprints: vec![digest("aa"), digest("bb")],
+                }))
+                .await
+                .unwrap()
+                .into_inner()
+        };
+        assert_eq!(check().await.matches.len(), 2);
+
+        let added = service
+            .add_ham_overrides(Request::new(pb::HamOverridesRequest {
+                fingerprints: vec![digest("aa")],
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(added.changed, 1);
+        let response = check().await;
+        assert_eq!(response.matches, vec![digest("bb")]);
+        assert_eq!(response.overridden, vec![digest("aa")]);
+
+        let removed = service
+            .remove_ham_overrides(Request::new(pb::HamOverridesRequest {
+                fingerprints: vec![digest("aa")],
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(removed.changed, 1);
+        let response = check().await;
+        assert_eq!(response.matches.len(), 2);
+        assert!(response.overridden.is_empty());
+    }
+
+    #[tokio::test]
+    async fn empty_ham_override_is_invalid() {
+        let service = BloomService::new(Filter::open(Store::memory(), 10, 0.01).await.unwrap());
+        let error = service
+            .add_ham_overrides(Request::new(pb::HamOverridesRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
     }
 
     #[tokio::test]

@@ -21,6 +21,24 @@ pub fn parse_or_exit<T: Parser>() -> T {
     }
 }
 
+/// Parses the process arguments like [`parse_or_exit`], and also returns the matches, so a
+/// caller can tell a flag given on the command line or in the environment from its default
+/// (`ArgMatches::value_source`).
+pub fn parse_with_matches_or_exit<T: Parser>() -> (T, clap::ArgMatches) {
+    let parsed = T::command()
+        .try_get_matches()
+        .and_then(|mut matches| T::from_arg_matches_mut(&mut matches).map(|args| (args, matches)));
+    match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
+            // Printing to a closed stdout or stderr is not worth a panic at exit.
+            let _ = error.print();
+            std::process::exit(code);
+        }
+    }
+}
+
 /// Runs a binary's async main on a multi-threaded runtime with telemetry for `service_name`
 /// installed, and turns its result into an exit code: 0 on success, 1 with the error chain on
 /// failure. Buffered spans are flushed before it returns.

@@ -55,6 +55,17 @@ pub struct OperationLabels {
     pub operation: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeedbackLabels {
+    pub label: String,
+    pub outcome: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// The metric families, fed by the services and the shared plumbing.
@@ -87,6 +98,14 @@ pub struct Metrics {
     pub model_info: Family<ModelLabels, Gauge>,
     /// Redis commands that failed, by store operation.
     pub redis_errors: Family<OperationLabels, Counter>,
+    /// User corrections handled by the trainer, by label and outcome.
+    pub feedback: Family<FeedbackLabels, Counter>,
+    /// Corrections stored since the trainer's last retrain.
+    pub feedback_pending: Gauge,
+    /// Retrains of the trainer, by outcome.
+    pub model_retrains: Family<OutcomeLabels, Counter>,
+    /// Model announcements the detector read, by outcome.
+    pub model_announcements: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -109,6 +128,10 @@ impl Metrics {
             bloom_items: Gauge::default(),
             model_info: Family::default(),
             redis_errors: Family::default(),
+            feedback: Family::default(),
+            feedback_pending: Gauge::default(),
+            model_retrains: Family::default(),
+            model_announcements: Family::default(),
             registry: Registry::default(),
         };
 
@@ -183,6 +206,29 @@ impl Metrics {
             metrics.redis_errors.clone(),
         );
 
+        registry.register(
+            "spamflow_feedback",
+            "User corrections handled by the trainer, by label and outcome (stored, duplicate \
+             or not_stored when the event has no raw message)",
+            metrics.feedback.clone(),
+        );
+        registry.register(
+            "spamflow_feedback_pending",
+            "Corrections stored since the trainer's last retrain",
+            metrics.feedback_pending.clone(),
+        );
+        registry.register(
+            "spamflow_model_retrains",
+            "Retrains of the trainer, by outcome (published or failed)",
+            metrics.model_retrains.clone(),
+        );
+        registry.register(
+            "spamflow_model_announcements",
+            "Model announcements the detector read, by outcome (applied, current, ignored or \
+             rejected)",
+            metrics.model_announcements.clone(),
+        );
+
         Self {
             registry,
             ..metrics
@@ -228,6 +274,15 @@ impl Metrics {
         self.redis_errors
             .get_or_create(&OperationLabels {
                 operation: operation.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one event of `family` with `outcome`.
+    pub fn outcome(family: &Family<OutcomeLabels, Counter>, outcome: &str) {
+        family
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
             })
             .inc();
     }

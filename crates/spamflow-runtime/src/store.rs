@@ -2,7 +2,7 @@
 //! `spamctl dev` when no Redis URL is given.
 //!
 //! It contains the Bloom filter's insert log (so every replica, and a restarted one, rebuilds the
-//! same filter) and the action handler's per-message verdict records, which double as
+//! same filter), the filter's ham overrides, and the action handler's per-message verdict records, which double as
 //! idempotency keys. Every key starts with a configurable prefix so deployments and tests can
 //! share one Redis.
 
@@ -53,6 +53,7 @@ pub enum Store {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     bloom_log: Mutex<Vec<String>>,
+    ham_overrides: Mutex<std::collections::HashSet<String>>,
     verdicts: Mutex<HashMap<String, String>>,
     /// Plain values and markers by key, with an optional expiry.
     values: Mutex<HashMap<String, (String, Option<Instant>)>>,
@@ -345,6 +346,94 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Adds ham overrides for Bloom filter keys and returns how many were not there before.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn ham_overrides_add(&self, keys: &[String]) -> Result<u64, StoreError> {
+        count_redis_errors(
+            "ham_overrides_add",
+            async {
+                match self {
+                    Self::Memory(memory) => {
+                        let mut overrides = lock(&memory.ham_overrides);
+                        Ok(keys
+                            .iter()
+                            .filter(|key| overrides.insert((*key).clone()))
+                            .count() as u64)
+                    }
+                    Self::Redis { .. } if keys.is_empty() => Ok(0),
+                    Self::Redis { pool, prefix } => {
+                        let mut connection = pool.get().await?;
+                        Ok(connection.sadd(ham_overrides_key(prefix), keys).await?)
+                    }
+                }
+            }
+            .await,
+        )
+    }
+
+    /// Removes ham overrides for Bloom filter keys and returns how many were there.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn ham_overrides_remove(&self, keys: &[String]) -> Result<u64, StoreError> {
+        count_redis_errors(
+            "ham_overrides_remove",
+            async {
+                match self {
+                    Self::Memory(memory) => {
+                        let mut overrides = lock(&memory.ham_overrides);
+                        Ok(keys
+                            .iter()
+                            .filter(|key| overrides.remove(key.as_str()))
+                            .count() as u64)
+                    }
+                    Self::Redis { .. } if keys.is_empty() => Ok(0),
+                    Self::Redis { pool, prefix } => {
+                        let mut connection = pool.get().await?;
+                        Ok(connection.srem(ham_overrides_key(prefix), keys).await?)
+                    }
+                }
+            }
+            .await,
+        )
+    }
+
+    /// Returns, for each Bloom filter key, whether it has a ham override.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`StoreError`] when Redis fails.
+    pub async fn ham_overridden(&self, keys: &[String]) -> Result<Vec<bool>, StoreError> {
+        count_redis_errors(
+            "ham_overridden",
+            async {
+                match self {
+                    Self::Memory(memory) => {
+                        let overrides = lock(&memory.ham_overrides);
+                        Ok(keys.iter().map(|key| overrides.contains(key)).collect())
+                    }
+                    Self::Redis { .. } if keys.is_empty() => Ok(Vec::new()),
+                    Self::Redis { pool, prefix } => {
+                        let mut connection = pool.get().await?;
+                        // SMISMEMBER needs Redis 6.2 or later.
+                        Ok(redis::cmd("SMISMEMBER")
+                            .arg(ham_overrides_key(prefix))
+                            .arg(keys)
+                            .query_async(&mut connection)
+                            .await?)
+                    }
+                }
+            }
+            .await,
+        )
+    }
+}
+
 /// Reads a value of the in-process store, dropping it when it has expired or `take` is set.
 fn live_value(
     values: &mut HashMap<String, (String, Option<Instant>)>,
@@ -386,6 +475,10 @@ fn count_redis_errors<T>(operation: &str, result: Result<T, StoreError>) -> Resu
 
 fn bloom_log_key(prefix: &str) -> String {
     format!("{prefix}:bloom:log")
+}
+
+fn ham_overrides_key(prefix: &str) -> String {
+    format!("{prefix}:bloom:ham-overrides")
 }
 
 fn value_key(prefix: &str, key: &str) -> String {

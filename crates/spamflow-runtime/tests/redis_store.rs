@@ -55,6 +55,27 @@ async fn bloom_log_survives_new_connection() {
 }
 
 #[tokio::test]
+async fn ham_overrides_are_added_and_removed() {
+    let redis = Redis::start().unwrap();
+    let store = Store::redis(&redis.url, &unique_prefix("overrides"))
+        .await
+        .unwrap();
+    let keys = ["body:a".to_owned(), "near:0-b".to_owned()];
+    assert_eq!(store.ham_overrides_add(&keys).await.unwrap(), 2);
+    assert_eq!(store.ham_overrides_add(&keys[..1]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .ham_overridden(&["near:0-b".into(), "body:z".into()])
+            .await
+            .unwrap(),
+        [true, false]
+    );
+    assert_eq!(store.ham_overrides_remove(&keys[1..]).await.unwrap(), 1);
+    assert_eq!(store.ham_overridden(&keys).await.unwrap(), [true, false]);
+    assert!(store.ham_overridden(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn unreachable_redis_is_an_error() {
     let port = spamflow_testkit::free_port().unwrap();
     let error = Store::redis(&format!("redis://127.0.0.1:{port}"), "x")
