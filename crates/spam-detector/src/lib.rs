@@ -2,10 +2,13 @@
 //! logistic-regression model, and reports which features drove each score.
 //!
 //! The model sits behind a lock so a new version can be swapped in without a restart; a
-//! request always scores with one consistent model. Each scored message gets a
-//! `classify_message` span, and `spamflow_model_info` names the version served.
+//! request always scores with one consistent model. With Kafka configured, [`updates`] follows
+//! the models topic and swaps in each version the trainer announces. Each scored message gets
+//! a `classify_message` span, and `spamflow_model_info` names the version served.
 
 #![forbid(unsafe_code)]
+
+pub mod updates;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use spamflow_core::{Email, EmailError, Label, Limits, Model, ModelError};
 use spamflow_proto::v1 as pb;
 use spamflow_proto::v1::spam_detector_server::{SpamDetector, SpamDetectorServer};
 use spamflow_runtime::grpc::{self, ServerArgs};
+use spamflow_runtime::kafka::KafkaArgs;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
@@ -70,6 +74,20 @@ pub struct Config {
     pub max_batch: usize,
     #[command(flatten)]
     pub server: ServerArgs,
+    /// Follow the models topic and serve each announced version: `auto` follows when Kafka
+    /// brokers are set (--kafka-brokers or SPAMFLOW_KAFKA_BROKERS), `on` always, `off` never.
+    #[arg(
+        long,
+        env = "SPAMFLOW_MODEL_UPDATES",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub model_updates: updates::ModelUpdates,
+    /// Name of the model to follow; announcements keyed by another name are ignored.
+    #[arg(long, env = "SPAMFLOW_MODEL_NAME", default_value = updates::DEFAULT_MODEL_NAME)]
+    pub model_name: String,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 }
 
 impl Config {

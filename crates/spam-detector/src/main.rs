@@ -2,14 +2,19 @@
 
 #![forbid(unsafe_code)]
 
-use spam_detector::{CHECK_MODEL, Config, Detector};
+use spam_detector::{CHECK_MODEL, Config, Detector, updates};
 use spamflow_core::Limits;
 use spamflow_runtime::http::{self, Readiness};
+use spamflow_runtime::pipeline::Stopping;
 use spamflow_runtime::{cli, grpc, shutdown};
 use tokio::sync::watch;
 
 fn main() {
-    let config: Config = cli::parse_or_exit();
+    let (config, matches) = cli::parse_with_matches_or_exit::<Config>();
+    let brokers_configured = !matches!(
+        matches.value_source("kafka_brokers"),
+        None | Some(clap::parser::ValueSource::DefaultValue)
+    );
     std::process::exit(cli::run_main("spam-detector", async move {
         let readiness = Readiness::new(&[CHECK_MODEL]);
         let model = config.load_model()?;
@@ -23,6 +28,27 @@ fn main() {
             config.max_batch,
         );
         let listener = grpc::bind(config.listen_addr).await?;
+        let (stop_updates, updates_stopping) = Stopping::new();
+        let updates = if config.model_updates.enabled(brokers_configured) {
+            let (detector, kafka, name) = (
+                detector.clone(),
+                config.kafka.clone(),
+                config.model_name.clone(),
+            );
+            Some(tokio::spawn(async move {
+                // A detector without model updates still serves its current model.
+                if let Err(error) = updates::follow(detector, &kafka, &name, updates_stopping).await
+                {
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "Stopped following model announcements; the current model stays"
+                    );
+                }
+            }))
+        } else {
+            tracing::info!("Model updates are off; serving the loaded model only");
+            None
+        };
         let (stop, mut stopped) = watch::channel(false);
         let http_server = http::spawn(config.http_addr, readiness, None, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -31,6 +57,10 @@ fn main() {
         let result =
             spam_detector::run(detector, &config.server, listener, shutdown::signal()).await;
         stop.send_replace(true);
+        stop_updates.send_replace(true);
+        if let Some(updates) = updates {
+            let _ = updates.await;
+        }
         let _ = http_server.await;
         result
     }));

@@ -8,7 +8,6 @@ mod dev;
 mod evaluation;
 mod replay;
 mod report;
-mod timefmt;
 mod train;
 
 use clap::{Parser, Subcommand};

@@ -114,7 +114,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let model = train_with_progress(
         &examples,
         &options,
-        crate::timefmt::now_rfc3339(),
+        spamflow_runtime::timefmt::now_rfc3339(),
         &mut |done, _| bar.set_position(done as u64),
     )?;
     bar.finish_and_clear();
@@ -183,7 +183,7 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
             model_version: model.version().to_owned(),
             threshold: model.threshold(),
             machine: describe_machine(),
-            date: crate::timefmt::now_rfc3339(),
+            date: spamflow_runtime::timefmt::now_rfc3339(),
         };
         evaluation::write_report(dir, &context, &runs)?;
     }

@@ -18,6 +18,7 @@ pub mod propagation;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod timefmt;
 
 /// Milliseconds since the Unix epoch, for event timestamps.
 pub fn now_ms() -> i64 {

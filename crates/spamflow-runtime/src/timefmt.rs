@@ -16,7 +16,7 @@ pub fn rfc3339(unix_seconds: i64) -> String {
 
 /// Returns the current time as RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
-    rfc3339(spamflow_runtime::now_ms() / 1000)
+    rfc3339(crate::now_ms() / 1000)
 }
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day), by Howard
