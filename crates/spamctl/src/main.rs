@@ -6,6 +6,7 @@ mod classify;
 mod corpus;
 mod dev;
 mod evaluation;
+mod feedback;
 mod replay;
 mod report;
 mod train;
@@ -32,6 +33,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Publish labelled messages into the raw topic.
     Replay(replay::ReplayArgs),
+    /// Publish corrections of messages to the feedback topic for the trainer.
+    Feedback(feedback::FeedbackArgs),
     /// Create every spamflow topic (already existing ones are left as they are).
     CreateTopics(CreateTopicsArgs),
     /// Run the whole mesh in one process on a corpus and score the verdicts.
@@ -48,6 +51,7 @@ fn main() {
         Command::Eval(args) => report_error(|| train::run_eval(args)),
         Command::Classify(args) => report_error(|| classify::run(args)),
         Command::Replay(args) => cli::run_main(SERVICE_NAME, replay::run(args)),
+        Command::Feedback(args) => cli::run_main(SERVICE_NAME, feedback::run(args)),
         Command::Dev(args) => cli::run_main(SERVICE_NAME, dev::run(args)),
         Command::CreateTopics(args) => cli::run_main(SERVICE_NAME, create_topics(args)),
     };

@@ -25,9 +25,11 @@ pub fn parse_or_exit<T: Parser>() -> T {
 /// caller can tell a flag given on the command line or in the environment from its default
 /// (`ArgMatches::value_source`).
 pub fn parse_with_matches_or_exit<T: Parser>() -> (T, clap::ArgMatches) {
+    // `from_arg_matches` clones the values it reads; the `_mut` variant would take them out
+    // of the matches, and with them the value sources callers look at.
     let parsed = T::command()
         .try_get_matches()
-        .and_then(|mut matches| T::from_arg_matches_mut(&mut matches).map(|args| (args, matches)));
+        .and_then(|matches| T::from_arg_matches(&matches).map(|args| (args, matches)));
     match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
