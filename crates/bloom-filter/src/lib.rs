@@ -8,10 +8,10 @@
 //! false positives occur at about the configured rate until the filter contains more than its
 //! expected number of items.
 //!
-//! Ham overrides win over the filter: a fingerprint of a message a user corrected to ham is
-//! kept in an exact set in the store, and `Check` never reports it as a match, because a Bloom
-//! filter cannot remove an entry. The set is read only for fingerprints the filter matched, so
-//! checks of clean mail cost no extra store round trip.
+//! Ham overrides win over the filter. A Bloom filter cannot remove an entry, so the fingerprints
+//! of a message a user corrected to ham go into an exact set in the store, and `Check` never
+//! reports them as matches. The set is read only for fingerprints the filter matched, so checks
+//! of clean mail cost no extra store round trip.
 //!
 //! Health follows Redis: a probe pings the store every two seconds and flips the gRPC health
 //! status and the `redis` readiness check to NOT_SERVING while it does not answer.

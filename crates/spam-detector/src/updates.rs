@@ -2,7 +2,7 @@
 //! version announced under its model name.
 //!
 //! Every detector reads the whole topic from the beginning with manual partition assignment
-//! and commits nothing, so each replica sees every announcement, and a restarted one ends up
+//! and commits nothing, so each replica reads every announcement, and a restarted one ends up
 //! with the latest version that compaction kept. An announcement names a model file by path;
 //! the file is read, its sha256 compared with the announced one, and the model validated
 //! before it replaces the current one. Requests in flight finish with the model they started
@@ -133,6 +133,7 @@ pub fn load_announced(announcement: &pb::ModelAnnouncement) -> Result<Model, Ann
             return Err(AnnouncementError::MissingField(field));
         }
     }
+
     let path = location_path(&announcement.location)?;
     let read_error = |source| AnnouncementError::Read {
         path: path.clone(),
@@ -142,6 +143,7 @@ pub fn load_announced(announcement: &pb::ModelAnnouncement) -> Result<Model, Ann
     if size > MAX_MODEL_BYTES {
         return Err(AnnouncementError::TooLarge { path, size });
     }
+
     let bytes = std::fs::read(&path).map_err(read_error)?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if !actual.eq_ignore_ascii_case(announcement.sha256.trim()) {
@@ -151,6 +153,7 @@ pub fn load_announced(announcement: &pb::ModelAnnouncement) -> Result<Model, Ann
             expected: announcement.sha256.clone(),
         });
     }
+
     let json = String::from_utf8_lossy(&bytes);
     let model = Model::from_json(&json).map_err(|source| AnnouncementError::InvalidModel {
         path: path.clone(),

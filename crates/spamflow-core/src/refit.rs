@@ -7,8 +7,8 @@
 //! a new vocabulary and weights from the given examples.
 //!
 //! NOTE: the reused calibration and threshold were fitted to the parent's out-of-fold scores.
-//! They stay a good fit while the new training set resembles the parent's (the same base
-//! corpus plus a few corrections); for a very different set, train from scratch instead.
+//! They stay a good fit while the new training set resembles the parent's, such as the same
+//! base corpus plus a few corrections. For a very different set, train from scratch instead.
 
 use crate::features::{FeatureVector, Vocabulary};
 use crate::metrics::{Confusion, roc_auc};

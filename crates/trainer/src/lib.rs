@@ -10,10 +10,10 @@
 //! 3. only then lets the consume loop store the record's offset.
 //!
 //! After `--retrain-after` new corrections, or after `--retrain-interval` with at least one, it
-//! refits the base model on the base corpus plus every stored correction without
-//! cross-validation, writes `model-<version>.json` atomically and announces it on the compacted
-//! models topic, keyed by the model name ([`retrain`]). Detectors follow that topic and swap
-//! the new version in.
+//! refits the base model on the base corpus plus every stored correction, without
+//! cross-validation ([`retrain`]). It writes `model-<version>.json` atomically and announces
+//! it on the compacted models topic, keyed by the model name. Detectors follow that topic and
+//! swap the new version in.
 //!
 //! Records are handled one at a time, in order, so two corrections of one message (one
 //! partition, since the key is `mailbox/message-id`) are applied in the order users made them.
@@ -218,7 +218,7 @@ pub struct Trainer {
     readiness: Readiness,
 }
 
-/// How a correction's Bloom update ended.
+/// The end of a correction's Bloom filter update.
 enum BloomUpdate {
     Done,
     Interrupted,
@@ -238,6 +238,7 @@ impl Trainer {
             )
         })?;
         let parent = Arc::new(config.load_base_model()?);
+
         let pending = Arc::new(Pending::default());
         let waiting = retrain::pending_at_start(&store, &config.model_dir)?;
         if waiting > 0 {
@@ -247,6 +248,7 @@ impl Trainer {
             );
             pending.add(waiting);
         }
+
         let connect_timeout = Duration::from_millis(config.rpc_timeout_ms);
         let bloom = spamflow_runtime::grpc::traced_channel(&config.bloom_url, connect_timeout)
             .context("invalid SPAMFLOW_BLOOM_URL")?;
@@ -255,6 +257,7 @@ impl Trainer {
             .producer_config()?
             .create()
             .context("failed to create the Kafka producer")?;
+
         let limits = Limits {
             max_message_bytes: config.max_message_bytes,
         };

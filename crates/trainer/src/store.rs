@@ -16,7 +16,7 @@ use spamflow_core::Label;
 /// Folder of the corrections, below the model folder.
 pub const FEEDBACK_DIR: &str = "feedback";
 
-/// What storing a correction changed.
+/// The effect of storing a correction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
     /// The message or its label is new.
