@@ -1,0 +1,48 @@
+//! The trainer binary's handling of bad flags, which needs no servers.
+
+use std::process::Command;
+
+use spamflow_testkit::workspace_binary;
+
+fn trainer(args: &[&str]) -> std::process::Output {
+    Command::new(workspace_binary("trainer").unwrap())
+        .args(args)
+        .env_remove("SPAMFLOW_BASE_CORPUS")
+        .env_remove("SPAMFLOW_RETRAIN_INTERVAL")
+        .env_remove("SPAMFLOW_RETRAIN_AFTER")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bad_flags_exit_64_naming_them() {
+    let missing = std::env::temp_dir().join(format!("spamflow-no-corpus-{}", std::process::id()));
+    let missing = missing.display().to_string();
+    for (args, expected) in [
+        (vec!["--retrain-interval", "90"], "--retrain-interval"),
+        (vec!["--retrain-interval", "0s"], "above zero"),
+        (vec!["--retrain-after", "0"], "--retrain-after"),
+        (vec!["--base-corpus", missing.as_str()], "--base-corpus"),
+    ] {
+        let output = trainer(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_lists_learning_loop_flags() {
+    let output = trainer(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--model-dir",
+        "--base-corpus",
+        "--retrain-after",
+        "--retrain-interval",
+        "SPAMFLOW_BLOOM_URL",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
