@@ -231,3 +231,35 @@ fn missing_corpus_path_names_fetch_script() {
         "{stderr}"
     );
 }
+
+#[test]
+fn feedback_rejects_invalid_file_before_publishing() {
+    let dir = std::env::temp_dir().join(format!("spamflow-feedback-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.eml");
+    std::fs::write(&good, "Subject: hi\n\nlunch at noon?\n").unwrap();
+    let binary = dir.join("binary.eml");
+    std::fs::write(&binary, b"\x00\x01\x02 not a message").unwrap();
+    // No broker listens on this port; the command must fail before it tries one.
+    let port = spamflow_testkit::free_port().unwrap();
+
+    let output = spamctl()
+        .args(["feedback", "--label", "spam", "--kafka-brokers"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(&good)
+        .arg(&binary)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("binary.eml"), "{stderr}");
+    assert!(stderr.contains("not a valid RFC 5322 message"), "{stderr}");
+
+    let output = spamctl()
+        .args(["feedback", "--label", "maybe"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--label"));
+}

@@ -471,13 +471,38 @@ async fn corrupted_model_file_is_rejected() {
     assert_eq!(probe.model_version, shipped);
 
     // A sound announcement after it is applied, so the rejection was not a broken follower.
+    // Requests keep flowing during the swap, and every one gets an answer from one model.
+    let mut client = detector.clone();
+    let traffic = tokio::spawn(async move {
+        let mut versions = Vec::new();
+        loop {
+            let response = client
+                .classify(pb::ClassifyRequest {
+                    content: Some(pb::classify_request::Content::Text("lunch at noon?".into())),
+                    message_id: "during-swap".into(),
+                })
+                .await
+                .expect("a request during the swap failed")
+                .into_inner();
+            versions.push(response.model_version.clone());
+            if response.model_version == "lr2-sound" {
+                return versions;
+            }
+        }
+    });
     let (sound, sha256) = write_model_version(&mesh.dir, "lr2-sound");
     announce(&mesh, &producer, &sound, "lr2-sound", &sha256).await;
-    wait_until("the detector to serve lr2-sound", || {
-        let mut detector = detector.clone();
-        async move { model_version(&mut detector).await == "lr2-sound" }
-    })
-    .await;
+    let versions = tokio::time::timeout(LOOP_TIMEOUT, traffic)
+        .await
+        .expect("the detector did not serve lr2-sound in time")
+        .unwrap();
+    assert!(
+        versions
+            .iter()
+            .all(|version| version == &shipped || version == "lr2-sound"),
+        "{versions:?}"
+    );
+    assert_eq!(model_version(&mut detector).await, "lr2-sound");
     assert_eq!(metric(detector_http, rejected), 1.0);
     assert_eq!(
         metric(
@@ -645,4 +670,82 @@ async fn spam_fills_bloom_and_ham_override_wins() {
         1.0
     );
     assert_eq!(metric(trainer_http, "spamflow_feedback_pending"), 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_feedback_goes_to_dead_letters() {
+    let mesh = Mesh::new("poison", false);
+    let model_dir = mesh.dir.join("models");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    let trainer_http = free_port().unwrap();
+    let _trainer = mesh.start(
+        "trainer",
+        trainer_http,
+        &[("SPAMFLOW_MODEL_DIR", model_dir.display().to_string())],
+    );
+
+    let producer = mesh.producer();
+    let unlabelled = pb::FeedbackEvent {
+        mailbox: "ops".into(),
+        message_id: "unlabelled".into(),
+        label: pb::Label::Unspecified as i32,
+        raw: b"Subject: hi\n\nlunch at noon?\n".to_vec(),
+        ..pb::FeedbackEvent::default()
+    }
+    .encode_to_vec();
+    for (key, payload) in [
+        ("ops/garbage", b"\xff\xff not protobuf".to_vec()),
+        ("ops/unlabelled", unlabelled),
+    ] {
+        producer
+            .send(
+                FutureRecord::to(&mesh.topic("emails.feedback"))
+                    .key(key)
+                    .payload(&payload),
+                Timeout::After(Duration::from_secs(30)),
+            )
+            .await
+            .unwrap();
+    }
+
+    let dead_letters: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &mesh.kafka.brokers)
+        .set("group.id", format!("{}-dlq", mesh.prefix))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    dead_letters
+        .subscribe(&[&mesh.topic("emails.dlq")])
+        .unwrap();
+    let mut reasons = Vec::new();
+    while reasons.len() < 2 {
+        let message = tokio::time::timeout(LOOP_TIMEOUT, dead_letters.recv())
+            .await
+            .expect("no dead letter in time")
+            .unwrap();
+        let reason = message
+            .headers()
+            .and_then(|headers| {
+                use rdkafka::message::Headers as _;
+                headers
+                    .iter()
+                    .find(|header| header.key == "spamflow-dlq-reason")
+                    .and_then(|header| header.value)
+                    .map(|value| String::from_utf8_lossy(value).into_owned())
+            })
+            .unwrap_or_default();
+        let key = message
+            .key()
+            .map(|key| String::from_utf8_lossy(key).into_owned());
+        reasons.push((key.unwrap_or_default(), reason));
+    }
+    assert_eq!(reasons[0].0, "ops/garbage");
+    assert!(
+        reasons[0].1.contains("not a spamflow.v1.FeedbackEvent"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1].0, "ops/unlabelled");
+    assert!(reasons[1].1.contains("label 0"), "{reasons:?}");
+    assert!(eml_files(&model_dir.join("feedback/ham")).is_empty());
+    assert!(eml_files(&model_dir.join("feedback/spam")).is_empty());
 }
