@@ -3,10 +3,10 @@
 //!
 //! Every detector reads the whole topic from the beginning with manual partition assignment
 //! and commits nothing, so each replica reads every announcement, and a restarted one ends up
-//! with the latest version that compaction kept. An announcement names a model file by path;
-//! the file is read, its sha256 compared with the announced one, and the model validated
-//! before it replaces the current one. Requests in flight finish with the model they started
-//! with. A bad announcement is logged, counted as `rejected` in
+//! with the latest version that compaction kept. An announcement names a model file by path.
+//! The detector reads the file, compares its sha256 with the announced one and validates the
+//! model before it replaces the current one. Requests in flight finish with the model they
+//! started with. A bad announcement is logged, counted as `rejected` in
 //! `spamflow_model_announcements_total`, and the current model stays.
 //!
 //! NOTE: only local file paths (plain or `file://`) are supported as locations, so every
@@ -170,11 +170,12 @@ pub fn load_announced(announcement: &pb::ModelAnnouncement) -> Result<Model, Ann
 }
 
 /// Follows the models topic until `stopping` is raised, swapping each valid new version of
-/// `model_name` into `detector`. Waits with backoff while the broker or the topic is missing.
+/// `model_name` into `detector`. Waits with backoff while the broker or the topic is missing,
+/// and retries failed reads.
 ///
 /// # Errors
 ///
-/// Fails when the consumer cannot be created or assigned, or when consumption fails.
+/// Fails when the consumer cannot be created or assigned.
 pub async fn follow(
     detector: Detector,
     kafka: &KafkaArgs,
@@ -218,14 +219,26 @@ pub async fn follow(
         "Following model announcements"
     );
 
+    let backoff = Backoff::default();
+    let mut failures = 0;
     loop {
-        tokio::select! {
+        let received = tokio::select! {
             () = stopping.wait() => return Ok(()),
-            received = consumer.recv() => {
-                let message = received
-                    .with_context(|| format!("failed to read {topic}"))?
-                    .detach();
-                apply(&detector, model_name, message);
+            received = consumer.recv() => received,
+        };
+        match received {
+            Ok(message) => {
+                failures = 0;
+                apply(&detector, model_name, message.detach());
+            }
+            // librdkafka reports broker outages here and reconnects by itself, so a failed
+            // read is retried rather than ending the updates for the life of the process.
+            Err(error) => {
+                tracing::warn!(%error, topic, attempt = failures, "Failed to read model announcements; retrying");
+                if !pipeline::sleep_or_stop(&backoff, failures, &mut stopping).await {
+                    return Ok(());
+                }
+                failures = failures.saturating_add(1);
             }
         }
     }
