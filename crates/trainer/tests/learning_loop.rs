@@ -748,4 +748,12 @@ async fn poison_feedback_goes_to_dead_letters() {
     assert!(reasons[1].1.contains("label 0"), "{reasons:?}");
     assert!(eml_files(&model_dir.join("feedback/ham")).is_empty());
     assert!(eml_files(&model_dir.join("feedback/spam")).is_empty());
+
+    // Connected to the broker and a member of its group, the trainer reports healthy.
+    eventually(LOOP_TIMEOUT, "a healthy trainer", || {
+        Ok(http_get(trainer_http, "/healthz")
+            .ok()
+            .filter(|(status, _)| *status == 200))
+    })
+    .unwrap();
 }
