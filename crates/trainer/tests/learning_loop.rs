@@ -757,3 +757,64 @@ async fn poison_feedback_goes_to_dead_letters() {
     })
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_retrains_after_one_correction() {
+    let mesh = Mesh::new("interval", false);
+    let base_corpus = small_corpus(&mesh.dir, 5);
+    let model_dir = mesh.dir.join("models");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    // A body this short has no fingerprints, so the correction needs no Bloom filter.
+    let short = mesh.dir.join("short.eml");
+    std::fs::write(
+        &short,
+        "From: a@example.net\nSubject: hi\n\nlunch at noon?\n",
+    )
+    .unwrap();
+    let trainer_http = free_port().unwrap();
+    let _trainer = mesh.start(
+        "trainer",
+        trainer_http,
+        &[
+            ("SPAMFLOW_MODEL_DIR", model_dir.display().to_string()),
+            ("SPAMFLOW_BASE_CORPUS", base_corpus.display().to_string()),
+            ("SPAMFLOW_RETRAIN_AFTER", "1000".to_owned()),
+            ("SPAMFLOW_RETRAIN_INTERVAL", "1s".to_owned()),
+        ],
+    );
+
+    mesh.feedback("ham", &[&short], "ops");
+    wait_for_metric(
+        trainer_http,
+        "spamflow_model_retrains_total{outcome=\"published\"}",
+        1.0,
+    );
+    assert_eq!(metric(trainer_http, "spamflow_feedback_pending"), 0.0);
+
+    // The announcement names the file the trainer wrote, with its sha256.
+    let models: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &mesh.kafka.brokers)
+        .set("group.id", format!("{}-models", mesh.prefix))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    models.subscribe(&[&mesh.topic("models")]).unwrap();
+    let record = tokio::time::timeout(LOOP_TIMEOUT, models.recv())
+        .await
+        .expect("no announcement in time")
+        .unwrap();
+    assert_eq!(record.key(), Some(b"default".as_slice()));
+    let announcement = pb::ModelAnnouncement::decode(record.payload().unwrap()).unwrap();
+    let path = PathBuf::from(&announcement.location);
+    assert_eq!(path.parent(), Some(model_dir.as_path()));
+    assert_eq!(
+        path.file_name().unwrap().to_string_lossy(),
+        format!("model-{}.json", announcement.model_version)
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(announcement.sha256, hex::encode(Sha256::digest(&bytes)));
+    assert!(announcement.created_at_ms > 0);
+    let model = spamflow_core::Model::from_json(&String::from_utf8(bytes).unwrap()).unwrap();
+    assert_eq!(model.version(), announcement.model_version);
+    assert_eq!(model.training().messages, 11);
+}
