@@ -268,7 +268,7 @@ async fn classify(detector: &mut SpamDetectorClient<Channel>, raw: &[u8]) -> pb:
 }
 
 /// Polls an async condition from a multi-threaded test until it holds.
-async fn wait_until<F, Fut>(what: &str, mut check: F)
+async fn wait_until<F, Fut>(description: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -277,7 +277,7 @@ where
     while !check().await {
         assert!(
             started.elapsed() < LOOP_TIMEOUT,
-            "timed out after {LOOP_TIMEOUT:?} waiting for {what}"
+            "timed out after {LOOP_TIMEOUT:?} waiting for {description}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -471,7 +471,7 @@ async fn corrupted_model_file_is_rejected() {
     assert_eq!(probe.model_version, shipped);
 
     // A sound announcement after it is applied, so the rejection was not a broken follower.
-    // Requests keep flowing during the swap, and every one gets an answer from one model.
+    // Requests keep flowing during the swap, and every one gets a response from one model.
     let mut client = detector.clone();
     let traffic = tokio::spawn(async move {
         let mut versions = Vec::new();
