@@ -9,10 +9,14 @@
 //! started with. A bad announcement is logged, counted as `rejected` in
 //! `spamflow_model_announcements_total`, and the current model stays.
 //!
+//! At start, announcements of the detector's model that a later one in the topic supersedes
+//! are skipped, so a restart loads only the newest version.
+//!
 //! NOTE: only local file paths (plain or `file://`) are supported as locations, so every
 //! detector must see the trainer's model folder, for example through a shared volume.
 //! Partitions added to the topic after start are not followed until a restart.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,6 +48,7 @@ const OUTCOME_APPLIED: &str = "applied";
 const OUTCOME_CURRENT: &str = "current";
 const OUTCOME_IGNORED: &str = "ignored";
 const OUTCOME_REJECTED: &str = "rejected";
+const OUTCOME_SUPERSEDED: &str = "superseded";
 
 /// Whether the detector follows the models topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -212,6 +217,22 @@ pub async fn follow(
     consumer
         .assign(&assignment)
         .with_context(|| format!("failed to assign the partitions of {topic}"))?;
+    let mut history = History::default();
+    for partition in 0..partitions {
+        let watermarks = tokio::task::block_in_place(|| {
+            consumer.fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
+        });
+        match watermarks {
+            Ok((_, high)) => {
+                history.ends.insert(partition, high);
+            }
+            // Without the end of the history every announcement is applied, which is slower
+            // but ends with the same model.
+            Err(error) => {
+                tracing::warn!(%error, topic, partition, "Failed to read the end of the announcement history; applying every announcement")
+            }
+        }
+    }
     tracing::info!(
         topic,
         partitions,
@@ -229,7 +250,11 @@ pub async fn follow(
         match received {
             Ok(message) => {
                 failures = 0;
-                apply(&detector, model_name, message.detach());
+                let message = message.detach();
+                let ours = message.key() == Some(model_name.as_bytes());
+                for message in history.accept(message, ours) {
+                    apply(&detector, model_name, message);
+                }
             }
             // librdkafka reports broker outages here and reconnects by itself, so a failed
             // read is retried rather than ending the updates for the life of the process.
@@ -242,6 +267,51 @@ pub async fn follow(
             }
         }
     }
+}
+
+/// The announcements already in the topic when the detector started.
+///
+/// A starting detector needs only the newest announcement of its model name. Compaction keeps
+/// the newest per key eventually, but the topic may still contain older ones, so those a later
+/// record of the history supersedes are skipped instead of loading every version in turn.
+#[derive(Debug, Default)]
+struct History {
+    /// Offset one past the last record of each partition at start.
+    ends: HashMap<i32, i64>,
+    /// The newest announcement of this detector's model read from the history and not applied.
+    latest_held: Option<OwnedMessage>,
+}
+
+impl History {
+    /// Takes one record, `ours` when it is keyed by this detector's model name, and returns
+    /// the records to apply now, in order.
+    fn accept(&mut self, message: OwnedMessage, ours: bool) -> Vec<OwnedMessage> {
+        let before_end = self
+            .ends
+            .get(&message.partition())
+            .is_some_and(|end| message.offset() + 1 < *end);
+        if before_end && ours {
+            if self.latest_held.replace(message).is_some() {
+                count_superseded();
+            }
+            return Vec::new();
+        }
+        if before_end {
+            return vec![message];
+        }
+        match self.latest_held.take() {
+            Some(_) if ours => {
+                count_superseded();
+                vec![message]
+            }
+            Some(held) => vec![held, message],
+            None => vec![message],
+        }
+    }
+}
+
+fn count_superseded() {
+    Metrics::outcome(&metrics::global().model_announcements, OUTCOME_SUPERSEDED);
 }
 
 /// Returns the partition count of `topic` once the broker reports it, or `None` when
@@ -417,6 +487,69 @@ mod tests {
             let error = load_announced(&announcement).unwrap_err().to_string();
             assert!(error.contains(expected), "{expected}: {error}");
         }
+    }
+
+    fn record(key: &str, partition: i32, offset: i64) -> OwnedMessage {
+        OwnedMessage::new(
+            Some(offset.to_string().into_bytes()),
+            Some(key.as_bytes().to_vec()),
+            "models".into(),
+            rdkafka::Timestamp::NotAvailable,
+            partition,
+            offset,
+            None,
+        )
+    }
+
+    fn offsets(messages: &[OwnedMessage]) -> Vec<(i32, i64)> {
+        messages
+            .iter()
+            .map(|message| (message.partition(), message.offset()))
+            .collect()
+    }
+
+    #[test]
+    fn history_applies_only_newest_of_ours() {
+        let mut history = History::default();
+        history.ends.insert(0, 3);
+        history.ends.insert(1, 1);
+        // Partition 0 contains ours at 0 and 1 and another model at 2. Partition 1 is empty.
+        assert!(history.accept(record("default", 0, 0), true).is_empty());
+        assert!(history.accept(record("default", 0, 1), true).is_empty());
+        assert_eq!(
+            offsets(&history.accept(record("other", 0, 2), false)),
+            [(0, 1), (0, 2)]
+        );
+        // Live records pass straight through.
+        assert_eq!(
+            offsets(&history.accept(record("default", 0, 3), true)),
+            [(0, 3)]
+        );
+    }
+
+    #[test]
+    fn history_ending_with_ours_applies_it_alone() {
+        let mut history = History::default();
+        history.ends.insert(0, 2);
+        assert!(history.accept(record("default", 0, 0), true).is_empty());
+        assert_eq!(
+            offsets(&history.accept(record("default", 0, 1), true)),
+            [(0, 1)]
+        );
+        assert!(history.latest_held.is_none());
+    }
+
+    #[test]
+    fn unknown_history_end_applies_everything() {
+        let mut history = History::default();
+        assert_eq!(
+            offsets(&history.accept(record("default", 0, 0), true)),
+            [(0, 0)]
+        );
+        assert_eq!(
+            offsets(&history.accept(record("other", 0, 1), false)),
+            [(0, 1)]
+        );
     }
 
     #[test]

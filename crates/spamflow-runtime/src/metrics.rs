@@ -224,8 +224,8 @@ impl Metrics {
         );
         registry.register(
             "spamflow_model_announcements",
-            "Model announcements the detector read, by outcome (applied, current, ignored or \
-             rejected)",
+            "Model announcements the detector read, by outcome (applied, current, ignored, \
+             rejected or superseded)",
             metrics.model_announcements.clone(),
         );
 

@@ -511,6 +511,31 @@ async fn corrupted_model_file_is_rejected() {
         ),
         1.0
     );
+
+    // A detector started now reads both announcements as history: it skips the superseded
+    // corrupted one and serves the newest.
+    let restarted_port = free_port().unwrap();
+    let restarted_http = free_port().unwrap();
+    let _restarted = mesh.start_grpc(
+        "spam-detector",
+        restarted_port,
+        &[("SPAMFLOW_HTTP_ADDR", format!("127.0.0.1:{restarted_http}"))],
+    );
+    let mut restarted = detector_client(restarted_port).await;
+    wait_until("the restarted detector to serve lr2-sound", || {
+        let mut restarted = restarted.clone();
+        async move { model_version(&mut restarted).await == "lr2-sound" }
+    })
+    .await;
+    assert_eq!(model_version(&mut restarted).await, "lr2-sound");
+    assert_eq!(
+        metric(
+            restarted_http,
+            "spamflow_model_announcements_total{outcome=\"superseded\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(restarted_http, rejected), 0.0);
 }
 
 /// Reads the verdicts topic until the verdict of `message_id` arrives.
