@@ -29,26 +29,13 @@ fn main() {
         );
         let listener = grpc::bind(config.listen_addr).await?;
         let (stop_updates, updates_stopping) = Stopping::new();
-        let updates = if config.model_updates.enabled(brokers_configured) {
-            let (detector, kafka, name) = (
-                detector.clone(),
-                config.kafka.clone(),
-                config.model_name.clone(),
-            );
-            Some(tokio::spawn(async move {
-                // A detector without model updates still serves its current model.
-                if let Err(error) = updates::follow(detector, &kafka, &name, updates_stopping).await
-                {
-                    tracing::error!(
-                        error = format!("{error:#}"),
-                        "Stopped following model announcements; the current model stays"
-                    );
-                }
-            }))
-        } else {
+        let updates = config
+            .model_updates
+            .enabled(brokers_configured)
+            .then(|| spawn_updates(&config, detector.clone(), updates_stopping));
+        if updates.is_none() {
             tracing::info!("Model updates are off; serving the loaded model only");
-            None
-        };
+        }
         let (stop, mut stopped) = watch::channel(false);
         let http_server = http::spawn(config.http_addr, readiness, None, async move {
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -64,4 +51,22 @@ fn main() {
         let _ = http_server.await;
         result
     }));
+}
+
+/// Follows the models topic in a background task until `stopping` is raised.
+fn spawn_updates(
+    config: &Config,
+    detector: Detector,
+    stopping: Stopping,
+) -> tokio::task::JoinHandle<()> {
+    let (kafka, name) = (config.kafka.clone(), config.model_name.clone());
+    tokio::spawn(async move {
+        // A detector without model updates still serves its current model.
+        if let Err(error) = updates::follow(detector, &kafka, &name, stopping).await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "Stopped following model announcements; the current model stays"
+            );
+        }
+    })
 }
