@@ -128,7 +128,7 @@ locals {
       secret_environment = {}
       secret_files       = {}
       reads              = [local.topics.feedback]
-      writes             = [local.topics.models]
+      writes             = [local.topics.models, local.topics.dlq]
     }
     gmail-integration = {
       port               = 9401
