@@ -165,7 +165,6 @@ impl MailboxSync {
                 Ok(history) => self.incremental(history, stopping).await,
                 Err(GmailError::HistoryExpired { .. }) => {
                     tracing::warn!(
-                        mailbox = %self.gmail.tag(),
                         start_history_id = start,
                         "Gmail no longer has the history after the checkpoint; running a full sync"
                     );
@@ -197,7 +196,6 @@ impl MailboxSync {
             )
             .await?;
         tracing::info!(
-            mailbox = %self.gmail.tag(),
             messages = ids.len(),
             history_id = profile.history_id,
             "Full sync listed messages"
@@ -340,7 +338,7 @@ impl MailboxSync {
             self.store
                 .set_value(&marker, "1", Some(self.settings.published_ttl))
                 .await?;
-            tracing::debug!(message_id = id, "Published message");
+            tracing::debug!("Published message");
             Ok(Outcome::Published)
         }
         .instrument(span)
@@ -399,7 +397,6 @@ impl MailboxSync {
             .set_value(&decision_key, "user", Some(DECISION_TTL))
             .await?;
         tracing::info!(
-            mailbox = %self.gmail.tag(),
             message_id = %change.message_id,
             label = if change.added { "spam" } else { "ham" },
             "Published user feedback"
