@@ -103,8 +103,8 @@ pub struct Config {
         default_value_t = 60_000
     )]
     pub gmail_poll_interval_ms: u64,
-    /// Cloud Pub/Sub topic for `users.watch`, as `projects/PROJECT/topics/TOPIC`; push mode
-    /// is off when unset.
+    /// Cloud Pub/Sub topic for `users.watch`, as `projects/PROJECT/topics/TOPIC`. Push mode
+    /// is off when it is unset or empty.
     #[arg(long, env = "SPAMFLOW_GMAIL_PUBSUB_TOPIC")]
     pub gmail_pubsub_topic: Option<String>,
     /// Token the push subscription appends as `?token=`; it enables POST /gmail/push.
@@ -153,7 +153,7 @@ impl Config {
         if self.gmail_published_ttl_days == 0 {
             return Err("invalid --gmail-published-ttl-days 0: it must be at least 1".to_owned());
         }
-        if let Some(topic) = &self.gmail_pubsub_topic {
+        if let Some(topic) = self.pubsub_topic() {
             let parts: Vec<&str> = topic.split('/').collect();
             let valid = parts.len() == 4
                 && parts[0] == "projects"
@@ -185,6 +185,14 @@ impl Config {
             .mailbox_list()
             .map_err(|error| error.to_string())?;
         Ok(())
+    }
+
+    /// The Pub/Sub topic, when one is set and not blank.
+    pub fn pubsub_topic(&self) -> Option<&str> {
+        self.gmail_pubsub_topic
+            .as_deref()
+            .map(str::trim)
+            .filter(|topic| !topic.is_empty())
     }
 
     /// The push token, when one is set and not blank.

@@ -311,8 +311,7 @@ impl MailboxSync {
 
     async fn publish_message(&self, id: &str, stopping: &Stopping) -> anyhow::Result<Outcome> {
         let mailbox = self.gmail.mailbox();
-        let span =
-            tracing::debug_span!("publish_message", mailbox = %self.gmail.tag(), message_id = id);
+        let span = tracing::debug_span!("publish_message", message_id = id);
         async move {
             if stopping.is_stopping() {
                 return Ok(Outcome::Stopped);
