@@ -4,7 +4,7 @@
 //! Per mailbox, one task runs a sync ([`sync::MailboxSync`]) at start, then again after each
 //! poll interval or as soon as a Pub/Sub push notification for that mailbox arrives. With a
 //! Pub/Sub topic configured it calls `users.watch` at start and renews the watch before it
-//! expires; polling stays on as the fallback for lost notifications.
+//! expires. Polling stays on as the fallback for lost notifications.
 
 #![forbid(unsafe_code)]
 
@@ -111,7 +111,7 @@ pub struct Config {
     /// Prefer the environment variable, which does not show in `ps`.
     #[arg(long, env = "SPAMFLOW_GMAIL_PUSH_TOKEN", hide_env_values = true)]
     pub gmail_push_token: Option<String>,
-    /// Longest time between two `users.watch` calls, in milliseconds; Gmail recommends a
+    /// Maximum time between two `users.watch` calls, in milliseconds. Gmail recommends a
     /// daily renewal, and a watch lasts 7 days.
     #[arg(
         long,
@@ -187,7 +187,7 @@ impl Config {
         Ok(())
     }
 
-    /// The Pub/Sub topic, when one is set and not blank.
+    /// Returns the Pub/Sub topic, when one is set and not blank.
     pub fn pubsub_topic(&self) -> Option<&str> {
         self.gmail_pubsub_topic
             .as_deref()
@@ -195,7 +195,7 @@ impl Config {
             .filter(|topic| !topic.is_empty())
     }
 
-    /// The push token, when one is set and not blank.
+    /// Returns the push token, when one is set and not blank.
     pub fn push_token(&self) -> Option<&str> {
         self.gmail_push_token
             .as_deref()
@@ -270,12 +270,12 @@ impl GmailIntegration {
         }
     }
 
-    /// Readiness for /healthz.
+    /// Returns the readiness for /healthz.
     pub fn readiness(&self) -> Readiness {
         self.readiness.clone()
     }
 
-    /// The push endpoint's state: a wake-up per mailbox, by lowercase address.
+    /// Builds the push endpoint's state: a wake-up per mailbox, by lowercase address.
     pub fn push_state(&self, token: &str) -> push::PushState {
         let wakers: HashMap<String, Arc<Notify>> = self
             .syncs

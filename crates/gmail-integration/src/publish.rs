@@ -14,7 +14,7 @@ use spamflow_runtime::{metrics, now_ms, propagation};
 
 /// The `source` of email events from Gmail.
 pub const SOURCE_GMAIL: &str = "gmail";
-/// Longest wait for the broker's acknowledgement of one record.
+/// Maximum wait for the broker's acknowledgement of one record.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends records and waits for the broker's acknowledgement.

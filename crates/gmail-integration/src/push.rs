@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 /// Path of the push endpoint.
 pub const PUSH_PATH: &str = "/gmail/push";
 
-/// What a push notification announces.
+/// The content of a Gmail push notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     /// The mailbox that changed.

@@ -12,7 +12,7 @@
 //!
 //! NOTE: a process killed between Kafka's acknowledgement and the store write of the
 //! published marker (or of a feedback decision) sends that one record again after the
-//! restart; the consumers are idempotent by message id.
+//! restart. The consumers are idempotent by message id.
 
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ use crate::publish::{self, Publisher};
 /// How long a feedback decision is remembered; longer than Gmail keeps history.
 const DECISION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// What the full sync lists and how fast messages are fetched.
+/// Settings of the message listing and fetching.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
     /// Gmail search query of the full sync; `None` lists every message with the labels.
@@ -44,12 +44,12 @@ pub struct SyncSettings {
     pub published_ttl: Duration,
 }
 
-/// Which kind of sync ran.
+/// The kind of a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncKind {
     /// No checkpoint yet.
     Full,
-    /// Gmail answered 404 for the checkpoint's history.
+    /// Gmail returned 404 for the checkpoint's history.
     FullAfterExpiredHistory,
     /// From the checkpoint.
     Incremental,
@@ -58,7 +58,7 @@ pub enum SyncKind {
 /// The outcome of one sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncReport {
-    /// Which kind of sync ran.
+    /// The kind of sync that ran.
     pub kind: SyncKind,
     /// Messages published in this sync.
     pub published: usize,
@@ -70,7 +70,7 @@ pub struct SyncReport {
     pub history_id: u64,
 }
 
-/// Why a sync stopped early.
+/// The reason a sync stopped early.
 #[derive(Debug)]
 pub enum SyncError {
     /// Shutdown began; finished messages stay published and the checkpoint is not moved.
@@ -135,7 +135,7 @@ impl MailboxSync {
         }
     }
 
-    /// The Gmail client of the mailbox.
+    /// Returns the Gmail client of the mailbox.
     pub fn gmail(&self) -> &Gmail {
         &self.gmail
     }
@@ -281,6 +281,7 @@ impl MailboxSync {
         let mut outcomes = futures::stream::iter(ids)
             .map(|id| async move { self.publish_message(&id, stopping).await })
             .buffered(concurrency);
+
         let mut published = 0;
         let mut already_published = 0;
         let mut stopped = false;
@@ -300,6 +301,7 @@ impl MailboxSync {
                 }
             }
         }
+
         if let Some(error) = failure {
             return Err(SyncError::Failed(error));
         }
@@ -357,6 +359,7 @@ impl MailboxSync {
         if self.store.value(&decision_key).await?.is_some() {
             return Ok(false);
         }
+
         let own_key = own_label_change_key(mailbox, &change.message_id, LABEL_SPAM, change.added);
         if self.store.take_value(&own_key).await?.is_some() {
             tracing::debug!(
@@ -369,6 +372,7 @@ impl MailboxSync {
                 .await?;
             return Ok(false);
         }
+
         let message = match self.gmail.get_raw(&change.message_id).await {
             Ok(message) => message,
             Err(error) if error.status() == Some(404) => {
@@ -385,6 +389,7 @@ impl MailboxSync {
                 )));
             }
         };
+
         let label = if change.added {
             pb::Label::Spam
         } else {

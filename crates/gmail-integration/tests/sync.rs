@@ -100,7 +100,7 @@ async fn restart_after_kill_loses_and_repeats_nothing() {
     })
     .await;
     let credentials = harness.service_account_file();
-    // Slow answers keep the full sync running long enough to kill it halfway.
+    // Slow responses keep the full sync running long enough to kill it halfway.
     harness
         .gmail
         .set_faults(serde_json::json!({"delay_ms": 100}))
@@ -137,7 +137,7 @@ async fn restart_after_kill_loses_and_repeats_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_history_falls_back_to_full_sync_without_duplicates() {
+async fn expired_history_runs_full_sync_once() {
     let harness = Harness::start(Setup {
         ham: 10,
         spam: 5,

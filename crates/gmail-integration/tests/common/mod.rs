@@ -46,7 +46,7 @@ pub struct Harness {
     pub inbox: HashMap<String, Vec<u8>>,
 }
 
-/// The repository's `data/corpus`, which scripts/fetch-corpus fills.
+/// Returns the repository's `data/corpus`, which scripts/fetch-corpus fills.
 pub fn corpus_dir() -> PathBuf {
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/corpus");
     assert!(
@@ -310,8 +310,8 @@ impl Harness {
 /// Reads every record of partition 0 of `topic` from the start until the consumer reports
 /// the end of the partition.
 ///
-/// NOTE: tansu 0.6 can report a high watermark one below the last offset of a batch, so the
-/// watermark is only a lower bound here; the end-of-partition event decides. While a
+/// NOTE: tansu 0.6 can report a high watermark one below the last offset of a batch. The
+/// watermark is therefore only a lower bound here, and the end-of-partition event decides. While a
 /// producer is still writing, the end may not come, so `enough` stops the read early.
 pub fn read_topic(brokers: &str, topic: &str, enough: Option<usize>) -> Vec<Record> {
     let consumer: BaseConsumer = ClientConfig::new()
