@@ -16,7 +16,7 @@ fn message(index: usize) -> String {
     )
 }
 
-/// A mailbox of five messages in INBOX and one in SPAM, served by the local Gmail API.
+/// Starts the local Gmail API over a mailbox of five messages in INBOX and one in SPAM.
 fn start(dir: &Path) -> GmailApi {
     let mailbox = dir.join("mailbox");
     std::fs::create_dir_all(mailbox.join("SPAM")).unwrap();
