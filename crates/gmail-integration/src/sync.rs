@@ -313,7 +313,14 @@ impl MailboxSync {
 
     async fn publish_message(&self, id: &str, stopping: &Stopping) -> anyhow::Result<Outcome> {
         let mailbox = self.gmail.mailbox();
-        let span = tracing::debug_span!("publish_message", message_id = id);
+        // Each message starts its own trace, which the Kafka headers carry on downstream.
+        let span = tracing::info_span!(
+            parent: None,
+            "publish_email",
+            mailbox = %self.gmail.tag(),
+            message_id = id,
+            topic = "raw"
+        );
         async move {
             if stopping.is_stopping() {
                 return Ok(Outcome::Stopped);
@@ -348,6 +355,17 @@ impl MailboxSync {
 
     /// Publishes the feedback of a user's SPAM change; returns whether it did.
     async fn handle_spam_change(&self, change: &SpamChange) -> anyhow::Result<bool> {
+        let span = tracing::info_span!(
+            parent: None,
+            "publish_feedback",
+            mailbox = %self.gmail.tag(),
+            message_id = %change.message_id,
+            added = change.added
+        );
+        self.decide_spam_change(change).instrument(span).await
+    }
+
+    async fn decide_spam_change(&self, change: &SpamChange) -> anyhow::Result<bool> {
         let mailbox = self.gmail.mailbox();
         let decision_key = keys::feedback_decision_key(
             mailbox,
