@@ -312,7 +312,10 @@ async fn installed_app_signs_in_and_refreshes_token() {
     );
 
     let mut command = harness.command(&credentials);
-    command.env("SPAMFLOW_GMAIL_TOKEN_FILE", &token_file);
+    // Every level of every crate, to check that no secret reaches the log even at DEBUG.
+    command
+        .env("SPAMFLOW_GMAIL_TOKEN_FILE", &token_file)
+        .env("RUST_LOG", "debug");
     let _service = harness.spawn(command);
     let first = harness.wait_for_checkpoint(0).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -326,6 +329,31 @@ async fn installed_app_signs_in_and_refreshes_token() {
     assert_ne!(refreshed, signed_in, "the token cache was not refreshed");
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "token file mode {mode:o} after refresh");
+
+    let log = harness.service_log();
+    assert!(
+        log.contains("Mailbox synced"),
+        "the service log is empty or elsewhere"
+    );
+    let cache: serde_json::Value = serde_json::from_str(&refreshed).unwrap();
+    let mut secrets = vec!["test-client-secret".to_owned(), MAILBOX.to_owned()];
+    for entry in cache.as_array().unwrap() {
+        for field in ["access_token", "refresh_token"] {
+            if let Some(value) = entry["token"][field].as_str() {
+                secrets.push(value.to_owned());
+            }
+        }
+    }
+    assert!(
+        secrets.len() >= 4,
+        "unexpected token cache layout: {refreshed}"
+    );
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log contains {secret:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

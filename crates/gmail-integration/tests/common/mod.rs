@@ -221,14 +221,14 @@ impl Harness {
 
     /// Starts the service and waits for its HTTP port.
     pub fn spawn(&self, mut command: Command) -> ChildGuard {
-        let mut guard = ChildGuard::spawn("gmail-integration", {
+        let log_level_set = command.get_envs().any(|(name, _)| name == "RUST_LOG");
+        if !log_level_set {
             command.env(
                 "RUST_LOG",
                 "info,spamflow_gmail=debug,gmail_integration=debug",
             );
-            command
-        })
-        .unwrap();
+        }
+        let mut guard = ChildGuard::spawn("gmail-integration", command).unwrap();
         wait_for_port(
             ([127, 0, 0, 1], self.http_port).into(),
             guard.child_mut(),
@@ -236,6 +236,15 @@ impl Harness {
         )
         .unwrap();
         guard
+    }
+
+    /// Returns what the service logged so far (ChildGuard's log file of this test process).
+    pub fn service_log(&self) -> String {
+        let path = std::env::temp_dir().join(format!(
+            "spamflow-test-gmail-integration-{}.log",
+            std::process::id()
+        ));
+        std::fs::read_to_string(path).unwrap_or_default()
     }
 
     /// Returns the stored checkpoint of the default mailbox.
