@@ -380,7 +380,8 @@ async fn mailbox_loop(
             Err(SyncError::Stopped) => break,
             Err(SyncError::Failed(error)) => {
                 health.set(index, false);
-                tracing::error!(
+                // WARN, not ERROR: nothing is lost, and the next sync retries from the checkpoint.
+                tracing::warn!(
                     mailbox = %tag,
                     error = format!("{error:#}"),
                     "Mailbox sync failed; retrying from the checkpoint at the next poll"
