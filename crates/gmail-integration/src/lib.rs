@@ -110,7 +110,7 @@ pub struct Config {
     /// Token the push subscription appends as `?token=`; it enables POST /gmail/push.
     /// Prefer the environment variable, which does not show in `ps`.
     #[arg(long, env = "SPAMFLOW_GMAIL_PUSH_TOKEN", hide_env_values = true)]
-    pub gmail_push_token: Option<String>,
+    pub gmail_push_token: Option<SecretString>,
     /// Maximum time between two `users.watch` calls, in milliseconds. Gmail recommends a
     /// daily renewal, and a watch lasts 7 days.
     #[arg(
@@ -198,7 +198,8 @@ impl Config {
     /// Returns the push token, when one is set and not blank.
     pub fn push_token(&self) -> Option<&str> {
         self.gmail_push_token
-            .as_deref()
+            .as_ref()
+            .map(SecretString::expose)
             .map(str::trim)
             .filter(|token| !token.is_empty())
     }
@@ -219,6 +220,31 @@ impl Config {
             fetch_concurrency: self.gmail_fetch_concurrency,
             published_ttl: Duration::from_secs(self.gmail_published_ttl_days * 24 * 3600),
         }
+    }
+}
+
+/// A secret flag value, such as the push token, that `Debug` output shows as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Returns the secret itself, for the one place that compares or sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for SecretString {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(<redacted>)")
     }
 }
 
@@ -427,5 +453,40 @@ async fn renew_watch(gmail: &Gmail, watch: &WatchSettings) -> tokio::time::Insta
             );
             now + WATCH_RETRY
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn config_debug_hides_push_token() {
+        let cli = Cli::try_parse_from([
+            "gmail-integration",
+            "--gmail-push-token",
+            "very-secret-push-token",
+        ])
+        .unwrap();
+        assert_eq!(cli.config.push_token(), Some("very-secret-push-token"));
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("very-secret-push-token"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn blank_topic_and_token_mean_unset() {
+        let cli = Cli::try_parse_from([
+            "gmail-integration",
+            "--gmail-pubsub-topic",
+            " ",
+            "--gmail-push-token",
+            "",
+        ])
+        .unwrap();
+        assert_eq!(cli.config.pubsub_topic(), None);
+        assert_eq!(cli.config.push_token(), None);
+        assert_eq!(cli.config.validate(), Ok(()));
     }
 }
