@@ -406,7 +406,8 @@ async fn mailbox_loop(
             Err(SyncError::Stopped) => break,
             Err(SyncError::Failed(error)) => {
                 health.set(index, false);
-                // WARN, not ERROR: nothing is lost, and the next sync retries from the checkpoint.
+                // WARN, not ERROR: the checkpoint did not move, so the next sync retries every
+                // change after it.
                 tracing::warn!(
                     mailbox = %tag,
                     error = format!("{error:#}"),
