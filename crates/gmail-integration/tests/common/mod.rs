@@ -122,6 +122,7 @@ impl Harness {
                 .as_ref()
                 .map(|_| format!("http://127.0.0.1:{http_port}/gmail/push")),
             push_token: setup.push_token.clone(),
+            ..GmailApiOptions::default()
         };
         let gmail = GmailApi::start_with(&mailbox_dir, &options).unwrap();
 
