@@ -54,7 +54,7 @@ async fn full_then_incremental_sync_publishes_each_once() {
     let credentials = harness.service_account_file();
     let mut command = harness.command(&credentials);
     command.env("SPAMFLOW_GMAIL_MAILBOXES", MAILBOX);
-    let _service = harness.spawn(command);
+    let mut service = harness.spawn(command);
 
     let first = harness.wait_for_checkpoint(0).await;
     let records = harness.read_topic(&harness.topics.raw);
@@ -89,6 +89,12 @@ async fn full_then_incremental_sync_publishes_each_once() {
 
     let (status, body) = spamflow_testkit::http_get(harness.http_port, "/healthz").unwrap();
     assert_eq!(status, 200, "{body}");
+
+    let status = service.terminate(Duration::from_secs(30)).unwrap();
+    assert!(
+        status.success(),
+        "gmail-integration exited with {status} on SIGTERM"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
