@@ -47,7 +47,7 @@ impl Backoff {
 
 /// Returns whether a Gmail response with this HTTP status may succeed when sent again: 429
 /// (rate limited) and the 5xx server errors. Gmail's 403 `rateLimitExceeded` is handled by
-/// the caller, which sees the reason.
+/// the caller, which reads the reason.
 pub fn is_retryable_status(status: u16) -> bool {
     status == 429 || (500..=599).contains(&status)
 }

@@ -46,7 +46,7 @@ pub enum GmailError {
         /// The error of the token endpoint or the token cache, without secrets.
         detail: String,
     },
-    /// Gmail answered 2xx with a body that does not fit the expected shape.
+    /// Gmail returned 2xx with a body that does not fit the expected shape.
     #[error("gmail {method} returned an invalid response: {detail}")]
     InvalidResponse {
         /// The API method.
@@ -86,7 +86,7 @@ pub enum GmailError {
 }
 
 impl GmailError {
-    /// Returns the HTTP status when Gmail answered with one, looking through
+    /// Returns the HTTP status when Gmail returned one, looking through
     /// [`GmailError::RetriesExhausted`].
     pub fn status(&self) -> Option<u16> {
         match self {
