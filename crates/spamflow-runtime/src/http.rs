@@ -66,8 +66,13 @@ pub async fn serve(
     refresh: Option<Refresh>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let address = listener.local_addr().ok();
-    let app = Router::new()
+    serve_router(listener, router(readiness, refresh), shutdown).await
+}
+
+/// Builds the router of `/metrics` and `/healthz`, for a service that merges routes of its
+/// own into the same port.
+pub fn router(readiness: Readiness, refresh: Option<Refresh>) -> Router {
+    Router::new()
         .route(
             "/metrics",
             get(move || {
@@ -86,7 +91,20 @@ pub async fn serve(
                 }
             }),
         )
-        .route("/healthz", get(move || healthz(readiness.clone())));
+        .route("/healthz", get(move || healthz(readiness.clone())))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes.
+///
+/// # Errors
+///
+/// Fails when the HTTP server fails.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let address = listener.local_addr().ok();
     tracing::info!(address = ?address, "HTTP server for /metrics and /healthz listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

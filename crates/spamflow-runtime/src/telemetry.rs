@@ -28,11 +28,17 @@ use tracing_subscriber::{EnvFilter, Layer as _};
 
 const DEFAULT_FILTER: &str = "warn,spamflow=info,spamctl=info,spam_detector=info,\
     bloom_filter=info,email_processor=info,action_handler=info,spamflow_runtime=info,\
-    gmail_api_local=info";
+    gmail_api_local=info,spamflow_gmail=info,gmail_integration=info";
+
+/// Applied over any `RUST_LOG`: yup-oauth2 logs access tokens and authorization codes at
+/// DEBUG (version 12), so its records below WARN never reach the log.
+const SECRET_SAFE_DIRECTIVE: &str = "yup_oauth2=warn";
 
 /// Crates whose spans are exported. Dependencies (tonic, h2, rdkafka) stay out of traces.
-const TRACED_CRATES: [&str; 7] = [
+const TRACED_CRATES: [&str; 9] = [
     "spamflow_runtime",
+    "spamflow_gmail",
+    "gmail_integration",
     "spamctl",
     "spam_detector",
     "bloom_filter",
@@ -146,6 +152,10 @@ pub fn init(service_name: &str) -> Telemetry {
     // the per-hop spans.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter = match SECRET_SAFE_DIRECTIVE.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let json = std::env::var("SPAMFLOW_LOG_FORMAT").is_ok_and(|format| format == "json");
     let fmt_layer = if json {
         tracing_subscriber::fmt::layer()
