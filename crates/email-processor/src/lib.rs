@@ -27,7 +27,7 @@ use rdkafka::message::OwnedHeaders;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use spamflow_core::fingerprint::{self, FingerprintKind};
+use spamflow_core::fingerprint::FingerprintKind;
 use spamflow_core::{Email, Limits, verdict};
 use spamflow_proto::v1 as pb;
 use spamflow_proto::v1::bloom_filter_client::BloomFilterClient;
@@ -230,16 +230,8 @@ impl Processor {
         let event = pb::EmailEvent::decode(payload)?;
         tracing::Span::current().record("message_id", event.message_id.as_str());
         let email = Email::parse(&event.raw, self.limits)?;
-        let fingerprints: Vec<pb::Fingerprint> = fingerprint::fingerprints(&email.body_text)
-            .into_iter()
-            .map(|print| pb::Fingerprint {
-                kind: match print.kind {
-                    FingerprintKind::BodyDigest => pb::FingerprintKind::BodyDigest,
-                    FingerprintKind::NearDuplicate => pb::FingerprintKind::NearDuplicate,
-                } as i32,
-                value: print.value,
-            })
-            .collect();
+        let fingerprints: Vec<pb::Fingerprint> =
+            spamflow_runtime::convert::body_fingerprints(&email.body_text);
 
         let backoff = Backoff::default();
         let mut attempt = 0;

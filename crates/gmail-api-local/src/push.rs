@@ -148,7 +148,7 @@ fn envelope(notification: &Notification, sequence: u64, now_ms: i64) -> String {
         "message": {
             "data": base64::engine::general_purpose::STANDARD.encode(data.to_string()),
             "messageId": sequence.to_string(),
-            "publishTime": rfc3339_utc(now_ms),
+            "publishTime": spamflow_runtime::timefmt::rfc3339_millis(now_ms),
         },
         "subscription": SUBSCRIPTION,
     })
@@ -175,41 +175,6 @@ async fn post(authority: &str, path: &str, body: &[u8]) -> std::io::Result<u16> 
         .ok_or_else(|| std::io::Error::other("the push endpoint sent no HTTP status line"))
 }
 
-/// Formats milliseconds since the epoch as an RFC 3339 UTC timestamp with milliseconds.
-fn rfc3339_utc(ms: i64) -> String {
-    let seconds = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
-}
-
-/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day), with Howard
-/// Hinnant's `civil_from_days` algorithm.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,13 +189,6 @@ mod tests {
         assert_eq!(bare.path_and_query, "/");
         assert!("https://example.com/push".parse::<PushEndpoint>().is_err());
         assert!("http://user@host/".parse::<PushEndpoint>().is_err());
-    }
-
-    #[test]
-    fn formats_rfc3339_timestamps() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(1_772_595_717_123), "2026-03-04T03:41:57.123Z");
-        assert_eq!(rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

@@ -7,7 +7,6 @@ use prost::Message as _;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use spamflow_core::fingerprint::{self, FingerprintKind};
 use spamflow_proto::v1 as pb;
 use spamflow_runtime::kafka::{Topics, record_key};
 use spamflow_runtime::{metrics, now_ms, propagation};
@@ -97,16 +96,7 @@ pub fn feedback_event(
     raw: Vec<u8>,
 ) -> pb::FeedbackEvent {
     let fingerprints = match spamflow_core::email::Email::parse(&raw, Default::default()) {
-        Ok(email) => fingerprint::fingerprints(&email.body_text)
-            .into_iter()
-            .map(|print| pb::Fingerprint {
-                kind: match print.kind {
-                    FingerprintKind::BodyDigest => pb::FingerprintKind::BodyDigest,
-                    FingerprintKind::NearDuplicate => pb::FingerprintKind::NearDuplicate,
-                } as i32,
-                value: print.value,
-            })
-            .collect(),
+        Ok(email) => spamflow_runtime::convert::body_fingerprints(&email.body_text),
         Err(error) => {
             tracing::debug!(message_id, %error, "Feedback message does not parse; no fingerprints");
             Vec::new()

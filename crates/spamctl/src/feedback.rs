@@ -10,7 +10,6 @@ use prost::Message as _;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use spamflow_core::fingerprint::{self, FingerprintKind};
 use spamflow_core::{Email, Limits};
 use spamflow_proto::v1 as pb;
 use spamflow_runtime::kafka::{KafkaArgs, record_key};
@@ -95,16 +94,7 @@ fn read_correction(path: &Path, mailbox: &str, label: pb::Label) -> anyhow::Resu
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .with_context(|| format!("{} has no file name", path.display()))?;
-    let fingerprints = fingerprint::fingerprints(&email.body_text)
-        .into_iter()
-        .map(|print| pb::Fingerprint {
-            kind: match print.kind {
-                FingerprintKind::BodyDigest => pb::FingerprintKind::BodyDigest,
-                FingerprintKind::NearDuplicate => pb::FingerprintKind::NearDuplicate,
-            } as i32,
-            value: print.value,
-        })
-        .collect();
+    let fingerprints = spamflow_runtime::convert::body_fingerprints(&email.body_text);
     Ok(Correction {
         event: pb::FeedbackEvent {
             mailbox: mailbox.to_owned(),

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod convert;
 pub mod grpc;
 pub mod http;
 pub mod kafka;

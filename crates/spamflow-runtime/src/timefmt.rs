@@ -14,6 +14,14 @@ pub fn rfc3339(unix_seconds: i64) -> String {
     )
 }
 
+/// Formats milliseconds since the Unix epoch as an RFC 3339 UTC time with milliseconds, such as
+/// `2026-12-04T21:18:30.123Z`.
+pub fn rfc3339_millis(unix_ms: i64) -> String {
+    let seconds = rfc3339(unix_ms.div_euclid(1000));
+    let millis = unix_ms.rem_euclid(1000);
+    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
+}
+
 /// Returns the current time as RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
     rfc3339(crate::now_ms() / 1000)
@@ -42,6 +50,17 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_milliseconds() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(1_772_595_717_123),
+            "2026-03-04T03:41:57.123Z"
+        );
+        assert_eq!(rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -106,13 +106,8 @@ fn event_fingerprints(
 pub fn to_proto(fingerprints: &[Fingerprint]) -> Vec<pb::Fingerprint> {
     fingerprints
         .iter()
-        .map(|print| pb::Fingerprint {
-            kind: match print.kind {
-                FingerprintKind::BodyDigest => pb::FingerprintKind::BodyDigest,
-                FingerprintKind::NearDuplicate => pb::FingerprintKind::NearDuplicate,
-            } as i32,
-            value: print.value.clone(),
-        })
+        .cloned()
+        .map(spamflow_runtime::convert::fingerprint)
         .collect()
 }
 

@@ -580,17 +580,9 @@ async fn spam_fills_bloom_and_ham_override_wins() {
     // Clearly ham to the shipped model, so only the Bloom filter can make it spam.
     let message = pick_message("ham/easy-ham-1", Label::Ham, 0.2);
     let raw = std::fs::read(&message).unwrap();
-    let fingerprints: Vec<pb::Fingerprint> =
-        fingerprint::fingerprints(&Email::parse(&raw, Limits::default()).unwrap().body_text)
-            .into_iter()
-            .map(|print| pb::Fingerprint {
-                kind: match print.kind {
-                    FingerprintKind::BodyDigest => pb::FingerprintKind::BodyDigest,
-                    FingerprintKind::NearDuplicate => pb::FingerprintKind::NearDuplicate,
-                } as i32,
-                value: print.value,
-            })
-            .collect();
+    let fingerprints: Vec<pb::Fingerprint> = spamflow_runtime::convert::body_fingerprints(
+        &Email::parse(&raw, Limits::default()).unwrap().body_text,
+    );
     let model_dir = mesh.dir.join("models");
     std::fs::create_dir_all(&model_dir).unwrap();
 
