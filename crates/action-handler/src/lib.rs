@@ -13,6 +13,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod policy;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +53,8 @@ pub struct Config {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub policy: config::PolicyArgs,
     /// Kafka consumer group.
     #[arg(long, env = "SPAMFLOW_GROUP_ID", default_value = DEFAULT_GROUP_ID)]
     pub group_id: String,

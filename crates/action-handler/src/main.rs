@@ -10,6 +10,14 @@ use spamflow_runtime::{cli, http, shutdown};
 
 fn main() {
     let config: Config = cli::parse_or_exit();
+    // Rules that span several flags; clap has already checked each flag on its own.
+    let policy = match config.policy.policy() {
+        Ok(policy) => policy,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(cli::EXIT_USAGE);
+        }
+    };
     std::process::exit(cli::run_main("action-handler", async move {
         let store = Store::connect(&config.redis)
             .await

@@ -187,6 +187,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let handler_config = action_handler::Config {
         kafka: kafka.clone(),
         redis: args.redis.clone(),
+        policy: action_handler::config::PolicyArgs::default(),
         group_id: action_handler::DEFAULT_GROUP_ID.to_owned(),
         concurrency: 32,
         http_addr: action_handler::DEFAULT_HTTP_ADDR.parse()?,

@@ -1,0 +1,85 @@
+//! Flags of the action policy, turned into a validated [`Policy`] once at startup.
+
+use crate::policy::{
+    DEFAULT_SUSPECT_LABEL, LabelName, Policy, PolicyError, SpamAction, parse_label_name,
+    parse_probability,
+};
+
+/// Flags that choose what the action handler changes in Gmail mailboxes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// Act on Gmail: on or off. Off only logs and records each verdict.
+    #[arg(
+        long,
+        env = "SPAMFLOW_GMAIL_ACTIONS",
+        value_name = "on|off",
+        default_value = "off",
+        num_args = 0..=1,
+        default_missing_value = "on",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub gmail_actions: bool,
+    /// What a verdict in the spam band gets: move-to-spam (add SPAM, remove INBOX), label
+    /// (add the suspect label) or log.
+    #[arg(
+        long,
+        env = "SPAMFLOW_SPAM_ACTION",
+        value_enum,
+        default_value = "move-to-spam"
+    )]
+    pub spam_action: SpamAction,
+    /// Lowest spam probability, between 0 and 1, at which a SPAM verdict gets the spam action.
+    /// SPAM verdicts below it get the suspect label. Unset: every SPAM verdict gets the spam
+    /// action.
+    #[arg(long, env = "SPAMFLOW_SPAM_THRESHOLD", value_name = "PROBABILITY", value_parser = parse_probability)]
+    pub spam_threshold: Option<f64>,
+    /// Lowest spam probability, between 0 and 1, at which any verdict gets the suspect label.
+    /// Must be below --spam-threshold. Unset: only SPAM verdicts below --spam-threshold get
+    /// the label.
+    #[arg(long, env = "SPAMFLOW_SUSPECT_THRESHOLD", value_name = "PROBABILITY", value_parser = parse_probability)]
+    pub suspect_threshold: Option<f64>,
+    /// Name of the Gmail user label for suspected spam, created if missing. A `/` nests it
+    /// under a parent label.
+    #[arg(
+        long,
+        env = "SPAMFLOW_SUSPECT_LABEL",
+        default_value = DEFAULT_SUSPECT_LABEL,
+        value_parser = parse_label_name,
+    )]
+    pub suspect_label: LabelName,
+    /// Log each change the handler would make in Gmail, without making it or creating labels.
+    #[arg(long, env = "SPAMFLOW_DRY_RUN")]
+    pub dry_run: bool,
+}
+
+impl Default for PolicyArgs {
+    /// Gmail actions off, and the defaults of every flag.
+    fn default() -> Self {
+        Self {
+            gmail_actions: false,
+            spam_action: SpamAction::MoveToSpam,
+            spam_threshold: None,
+            suspect_threshold: None,
+            suspect_label: LabelName::parse(DEFAULT_SUSPECT_LABEL)
+                .expect("the default suspect label follows Gmail's naming rules"),
+            dry_run: false,
+        }
+    }
+}
+
+impl PolicyArgs {
+    /// Builds the policy these flags describe.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`PolicyError`] when a threshold is not a probability or the suspect threshold
+    /// is not below the spam threshold.
+    pub fn policy(&self) -> Result<Policy, PolicyError> {
+        Policy::new(
+            self.spam_action,
+            self.spam_threshold,
+            self.suspect_threshold,
+            self.suspect_label.clone(),
+        )
+    }
+}
