@@ -1,4 +1,7 @@
-//! Flags of the action policy, turned into a validated [`Policy`] once at startup.
+//! Flags of the action policy, turned into a validated [`Policy`] once at startup, and the
+//! checks that span several flags.
+
+use spamflow_gmail::{Credentials, CredentialsKind, GmailArgs, GmailError};
 
 use crate::policy::{
     DEFAULT_SUSPECT_LABEL, LabelName, Policy, PolicyError, SpamAction, parse_label_name,
@@ -19,8 +22,8 @@ pub struct PolicyArgs {
         value_parser = clap::builder::BoolishValueParser::new(),
     )]
     pub gmail_actions: bool,
-    /// What a verdict in the spam band gets: move-to-spam (add SPAM, remove INBOX), label
-    /// (add the suspect label) or log.
+    /// Action for verdicts in the spam band: move-to-spam (add SPAM, remove INBOX), label (add
+    /// the suspect label) or log.
     #[arg(
         long,
         env = "SPAMFLOW_SPAM_ACTION",
@@ -82,4 +85,56 @@ impl PolicyArgs {
             self.suspect_label.clone(),
         )
     }
+}
+
+/// A combination of flags that cannot work; the binary exits 64 with it.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(
+        "--dry-run (SPAMFLOW_DRY_RUN) needs --gmail-actions on, because with Gmail actions off \
+         the handler changes nothing anyway"
+    )]
+    DryRunWithoutGmail,
+    #[error("--gmail-actions on needs a usable Gmail client: {0}")]
+    Gmail(#[from] GmailError),
+    #[error(
+        "--gmail-actions on with a service account key needs --gmail-mailboxes \
+         (SPAMFLOW_GMAIL_MAILBOXES), the addresses it acts for"
+    )]
+    MissingMailboxes,
+}
+
+/// Checks the rules that span several flags, which clap cannot check one flag at a time. With
+/// Gmail actions on, it also reads the credentials file to learn its kind.
+///
+/// # Errors
+///
+/// Returns the first [`FlagError`] found.
+pub fn check_flags(policy: &PolicyArgs, gmail: &GmailArgs) -> Result<(), FlagError> {
+    policy.policy()?;
+    if !policy.gmail_actions {
+        if policy.dry_run {
+            return Err(FlagError::DryRunWithoutGmail);
+        }
+        return Ok(());
+    }
+    gmail.check_limits()?;
+    gmail.normalized_api_url()?;
+    gmail.backoff()?;
+    let mailboxes = gmail.mailbox_list()?;
+    let Some(credentials_file) = &gmail.credentials_file else {
+        return Err(GmailError::Config(
+            "missing --gmail-credentials-file (SPAMFLOW_GMAIL_CREDENTIALS_FILE): an OAuth client \
+             secret JSON of a Desktop app or a service account key JSON"
+                .to_owned(),
+        )
+        .into());
+    };
+    let credentials = Credentials::read(credentials_file)?;
+    if credentials.kind() == CredentialsKind::ServiceAccount && mailboxes.is_empty() {
+        return Err(FlagError::MissingMailboxes);
+    }
+    Ok(())
 }

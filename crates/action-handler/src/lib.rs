@@ -1,21 +1,31 @@
 //! The action handler: consumes verdicts and applies the policy for each, idempotently by
 //! message.
 //!
-//! For now the policy has one action, `record`: log the verdict at debug level and record it
-//! in the store under `mailbox/message-id`, unless a verdict for that message is already
-//! recorded. A redelivered verdict therefore changes nothing, and the store contains exactly one
-//! verdict per message however often Kafka delivers it.
+//! Every verdict is first recorded in the store under `mailbox/message-id`, unless a verdict
+//! for that message is already recorded, so the store contains exactly one verdict per message
+//! however often Kafka delivers it. The [`policy`] then maps the verdict to at most one Gmail
+//! action: move to SPAM, add the suspect label, or none. With Gmail actions on, the action is
+//! applied through [`gmail::GmailActions`]. Only after Gmail accepted it is it recorded under
+//! `action:{mailbox}/{message_id}:{action}`, and a recorded action is never applied again.
+//! Verdicts for a mailbox without a Gmail client, such as replayed corpus mail, are only
+//! logged.
 //!
-//! Each verdict is traced: `handle_verdict` continues the trace from the record's headers and
-//! `record_verdict` covers the action.
+//! A Gmail call that still fails after the client's retries is retried here with backoff
+//! until it succeeds or shutdown begins, and the record's offset is not stored meanwhile, so
+//! the partition pauses rather than dropping the action. A message that no longer exists in
+//! Gmail is logged and counted, and the partition moves on.
 //!
-//! NOTE: Gmail actions (labels, moving to SPAM) are not implemented yet.
+//! Each verdict is traced: `handle_verdict` continues the trace from the record's headers,
+//! `record_verdict` covers recording it and `apply_action` covers its Gmail action.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod gmail;
+mod keyed_lock;
 pub mod policy;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,12 +44,35 @@ use spamflow_runtime::{metrics, propagation};
 use tokio::sync::watch;
 use tracing::Instrument as _;
 
+use crate::gmail::{GmailActions, Outcome};
+use crate::policy::{Action, Band, Policy};
+
 /// Default consumer group.
 pub const DEFAULT_GROUP_ID: &str = "spamflow-action-handler";
 /// Default address of the HTTP port for /metrics and /healthz.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9405";
-/// The one action the policy has so far.
+/// The action that records each verdict in the store.
 const ACTION_RECORD: &str = "record";
+
+/// Outcomes of a Gmail action, as counted in `spamflow_actions_total`.
+mod outcome {
+    /// Gmail accepted the label changes.
+    pub const APPLIED: &str = "applied";
+    /// The message already had the labels, so nothing was sent.
+    pub const UNCHANGED: &str = "unchanged";
+    /// The action was already recorded for this message by an earlier delivery.
+    pub const DUPLICATE: &str = "duplicate";
+    /// Dry run: logged what would change.
+    pub const DRY_RUN: &str = "dry_run";
+    /// Gmail has no such message.
+    pub const NOT_FOUND: &str = "not_found";
+    /// Gmail actions are off, so the action was only logged.
+    pub const LOGGED: &str = "logged";
+    /// The verdict's mailbox has no Gmail client, so the action was only logged.
+    pub const NO_MAILBOX: &str = "no_mailbox";
+    /// One failed attempt, retried afterwards.
+    pub const FAILED: &str = "failed";
+}
 
 /// Configuration of the action-handler service.
 #[derive(Debug, Clone, clap::Parser)]
@@ -55,6 +88,8 @@ pub struct Config {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub policy: config::PolicyArgs,
+    #[command(flatten)]
+    pub gmail: spamflow_gmail::GmailArgs,
     /// Kafka consumer group.
     #[arg(long, env = "SPAMFLOW_GROUP_ID", default_value = DEFAULT_GROUP_ID)]
     pub group_id: String,
@@ -71,6 +106,11 @@ pub struct Config {
 #[derive(Clone)]
 pub struct ActionHandler {
     store: Store,
+    policy: Policy,
+    /// The Gmail mailboxes to act on, or `None` when Gmail actions are off.
+    gmail: Option<Arc<GmailActions>>,
+    /// Locks by action key, so concurrent deliveries of one verdict act one at a time.
+    acting: keyed_lock::KeyedLocks,
     producer: FutureProducer,
     topics: Topics,
     /// True once the consumer has joined its group.
@@ -82,10 +122,15 @@ pub struct ActionHandler {
 }
 
 impl ActionHandler {
+    /// Creates a handler that acts on the mailboxes of `gmail`, or only logs actions when
+    /// `gmail` is `None`.
+    ///
     /// # Errors
     ///
-    /// Fails when the Kafka producer for the dead-letter topic cannot be created.
-    pub fn new(config: &Config, store: Store) -> anyhow::Result<Self> {
+    /// Fails when the policy flags are invalid or the Kafka producer for the dead-letter
+    /// topic cannot be created.
+    pub fn new(config: &Config, store: Store, gmail: Option<GmailActions>) -> anyhow::Result<Self> {
+        let policy = config.policy.policy()?;
         let producer: FutureProducer = config
             .kafka
             .producer_config()?
@@ -93,6 +138,9 @@ impl ActionHandler {
             .context("failed to create the Kafka producer")?;
         Ok(Self {
             store,
+            policy,
+            gmail: gmail.map(Arc::new),
+            acting: keyed_lock::KeyedLocks::default(),
             producer,
             topics: config.kafka.topics(),
             joined: watch::Sender::new(false),
@@ -157,8 +205,8 @@ impl ActionHandler {
         tracing::Span::current().record("message_id", verdict.message_id.as_str());
         let key = record_key(&verdict.mailbox, &verdict.message_id);
         let label = match pb::Label::try_from(verdict.label) {
-            Ok(pb::Label::Spam) => "spam",
-            Ok(pb::Label::Ham) => "ham",
+            Ok(pb::Label::Spam) => spamflow_core::Label::Spam,
+            Ok(pb::Label::Ham) => spamflow_core::Label::Ham,
             _ => {
                 let reason = format!("verdict label {} is neither HAM nor SPAM", verdict.label);
                 return self.dead_letter(&message, &reason, &mut stopping).await;
@@ -169,13 +217,189 @@ impl ActionHandler {
             "record_verdict",
             action = ACTION_RECORD,
             message_id = %verdict.message_id,
-            label,
+            label = label.as_str(),
             model_version = %verdict.model_version,
             redelivered = tracing::field::Empty,
         );
-        self.record(&key, label, &verdict, &mut stopping)
+        let recorded = self
+            .record(&key, label.as_str(), &verdict, &mut stopping)
+            .instrument(span)
+            .await;
+        if !matches!(recorded, Handled::Done) {
+            return recorded;
+        }
+
+        let decision = self.policy.decide(label, verdict.spam_probability);
+        let Some(action) = decision.action else {
+            tracing::debug!(
+                message_id = %verdict.message_id,
+                band = decision.band.as_str(),
+                "Verdict needs no change in the mailbox"
+            );
+            return Handled::Done;
+        };
+        let span = tracing::info_span!(
+            "apply_action",
+            action = action.kind().as_str(),
+            message_id = %verdict.message_id,
+            band = decision.band.as_str(),
+            dry_run = self.gmail.as_ref().is_some_and(|gmail| gmail.is_dry_run()),
+            outcome = tracing::field::Empty,
+            changes = tracing::field::Empty,
+        );
+        self.act(&verdict, &action, decision.band, &mut stopping)
             .instrument(span)
             .await
+    }
+
+    /// Applies a Gmail action once per message and action, retrying failures with backoff
+    /// until they succeed or shutdown begins.
+    async fn act(
+        &self,
+        verdict: &pb::VerdictEvent,
+        action: &Action,
+        band: Band,
+        stopping: &mut Stopping,
+    ) -> Handled {
+        let kind = action.kind().as_str();
+        let message_id = verdict.message_id.as_str();
+        let Some(gmail) = &self.gmail else {
+            tracing::debug!(
+                message_id,
+                action = kind,
+                band = band.as_str(),
+                "Gmail actions are off; logging the action only"
+            );
+            count_action(kind, outcome::LOGGED);
+            return Handled::Done;
+        };
+        if !gmail.has_mailbox(&verdict.mailbox) {
+            tracing::debug!(
+                message_id,
+                action = kind,
+                band = band.as_str(),
+                "No Gmail client for the verdict's mailbox; logging the action only"
+            );
+            count_action(kind, outcome::NO_MAILBOX);
+            return Handled::Done;
+        }
+
+        let key = action_key(&verdict.mailbox, message_id, kind);
+        // Held until the action is recorded, so a second delivery handled at the same time
+        // finds the record instead of applying the action again.
+        let _acting = self.acting.lock(&key).await;
+        if !gmail.is_dry_run() {
+            let Some(recorded) = self
+                .retry_store("read the action record", message_id, stopping, || {
+                    self.store.value(&key)
+                })
+                .await
+            else {
+                return Handled::Interrupted;
+            };
+            if recorded.is_some() {
+                tracing::debug!(
+                    message_id,
+                    action = kind,
+                    "Action already applied by an earlier delivery"
+                );
+                record_outcome(outcome::DUPLICATE, None);
+                count_action(kind, outcome::DUPLICATE);
+                return Handled::Done;
+            }
+        }
+
+        let backoff = Backoff::default();
+        let mut attempt = 0;
+        let outcome = loop {
+            match gmail
+                .apply(&self.store, &verdict.mailbox, message_id, action)
+                .await
+            {
+                Ok(outcome) => break outcome,
+                Err(error) => {
+                    count_action(kind, outcome::FAILED);
+                    tracing::warn!(%error, message_id, action = kind, attempt, "Failed to apply the Gmail action; retrying, and the partition waits");
+                    if !pipeline::sleep_or_stop(&backoff, attempt, stopping).await {
+                        return Handled::Interrupted;
+                    }
+                    attempt += 1;
+                }
+            }
+        };
+
+        let (name, changes) = match &outcome {
+            Outcome::Applied(changes) => (outcome::APPLIED, changes.to_string()),
+            Outcome::Unchanged => (outcome::UNCHANGED, "none".to_owned()),
+            Outcome::DryRun {
+                changes,
+                create_label,
+            } => {
+                match create_label {
+                    Some(label) => {
+                        tracing::info!(message_id, action = kind, %changes, %label, "Dry run: would create the label and add it")
+                    }
+                    None => {
+                        tracing::info!(message_id, action = kind, %changes, "Dry run: would change the message's labels")
+                    }
+                }
+                record_outcome(outcome::DRY_RUN, Some(&changes.to_string()));
+                count_action(kind, outcome::DRY_RUN);
+                return Handled::Done;
+            }
+            Outcome::NotFound => {
+                tracing::warn!(
+                    message_id,
+                    action = kind,
+                    "Gmail message not found, probably deleted; skipping the action"
+                );
+                record_outcome(outcome::NOT_FOUND, None);
+                count_action(kind, outcome::NOT_FOUND);
+                return Handled::Done;
+            }
+        };
+        if self
+            .retry_store("record the applied action", message_id, stopping, || {
+                self.store.set_value(&key, &changes, None)
+            })
+            .await
+            .is_none()
+        {
+            return Handled::Interrupted;
+        }
+        tracing::debug!(message_id, action = kind, %changes, "Applied the Gmail action");
+        record_outcome(name, Some(&changes));
+        count_action(kind, name);
+        Handled::Done
+    }
+
+    /// Runs a store operation until it succeeds, with backoff, or returns `None` once
+    /// shutdown begins.
+    async fn retry_store<T, F, Fut>(
+        &self,
+        what: &str,
+        message_id: &str,
+        stopping: &mut Stopping,
+        operation: F,
+    ) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, spamflow_runtime::store::StoreError>>,
+    {
+        let backoff = Backoff::default();
+        let mut attempt = 0;
+        loop {
+            match operation().await {
+                Ok(value) => return Some(value),
+                Err(error) => {
+                    tracing::warn!(%error, message_id, attempt, "Failed to {what}; retrying");
+                    if !pipeline::sleep_or_stop(&backoff, attempt, stopping).await {
+                        return None;
+                    }
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     /// Records the verdict once per message, retrying the store with backoff.
@@ -227,6 +451,30 @@ impl ActionHandler {
         stopping: &mut Stopping,
     ) -> Handled {
         pipeline::dead_letter(&self.producer, &self.topics.dlq, message, reason, stopping).await
+    }
+}
+
+/// Returns the store key that records `action` as applied to a message.
+pub fn action_key(mailbox: &str, message_id: &str, action: &str) -> String {
+    format!("action:{}:{action}", record_key(mailbox, message_id))
+}
+
+fn count_action(action: &str, outcome: &str) {
+    metrics::global()
+        .actions
+        .get_or_create(&metrics::ActionLabels {
+            action: action.to_owned(),
+            outcome: outcome.to_owned(),
+        })
+        .inc();
+}
+
+/// Records the outcome, and the label changes when there are any, on the `apply_action` span.
+fn record_outcome(outcome: &str, changes: Option<&str>) {
+    let span = tracing::Span::current();
+    span.record("outcome", outcome);
+    if let Some(changes) = changes {
+        span.record("changes", changes);
     }
 }
 

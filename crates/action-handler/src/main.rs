@@ -2,8 +2,10 @@
 
 #![forbid(unsafe_code)]
 
+use action_handler::gmail::GmailActions;
 use action_handler::{ActionHandler, Config};
 use anyhow::Context;
+use spamflow_gmail::GmailPool;
 use spamflow_runtime::pipeline::Stopping;
 use spamflow_runtime::store::Store;
 use spamflow_runtime::{cli, http, shutdown};
@@ -11,13 +13,10 @@ use spamflow_runtime::{cli, http, shutdown};
 fn main() {
     let config: Config = cli::parse_or_exit();
     // Rules that span several flags; clap has already checked each flag on its own.
-    let policy = match config.policy.policy() {
-        Ok(policy) => policy,
-        Err(error) => {
-            eprintln!("error: {error}");
-            std::process::exit(cli::EXIT_USAGE);
-        }
-    };
+    if let Err(error) = action_handler::config::check_flags(&config.policy, &config.gmail) {
+        eprintln!("error: {error}");
+        std::process::exit(cli::EXIT_USAGE);
+    }
     std::process::exit(cli::run_main("action-handler", async move {
         let store = Store::connect(&config.redis)
             .await
@@ -27,7 +26,26 @@ fn main() {
                 "SPAMFLOW_REDIS_URL is unset: recorded verdicts live only in this process"
             );
         }
-        let handler = ActionHandler::new(&config, store)?;
+        let gmail = if config.policy.gmail_actions {
+            let pool = GmailPool::connect(&config.gmail)
+                .await
+                .context("failed to set up the Gmail clients (--gmail-*)")?;
+            let clients = pool
+                .clients()
+                .iter()
+                .map(|client| (client.mailbox().to_owned(), client.clone()));
+            let actions = GmailActions::new(clients, config.policy.dry_run);
+            tracing::info!(
+                mailboxes = pool.clients().len(),
+                dry_run = config.policy.dry_run,
+                "Gmail actions are on"
+            );
+            Some(actions)
+        } else {
+            tracing::info!("Gmail actions are off; verdicts are only recorded and logged");
+            None
+        };
+        let handler = ActionHandler::new(&config, store, gmail)?;
         let (stop, stopping) = Stopping::new();
         let mut http_stopping = stopping.clone();
         let http_server = http::spawn(config.http_addr, handler.readiness(), None, async move {

@@ -24,7 +24,7 @@ pub const DEFAULT_SUSPECT_LABEL: &str = "spamflow/suspected";
 pub const LABEL_SPAM: &str = "SPAM";
 /// Gmail's id of the inbox label.
 pub const LABEL_INBOX: &str = "INBOX";
-/// Longest label name spamflow accepts, in characters.
+/// Maximum length of a label name, in characters.
 ///
 /// NOTE: the Gmail API reference states no maximum, so this limit is spamflow's own guess, and
 /// Gmail may still reject a shorter name when the label is created.
@@ -44,7 +44,7 @@ const SYSTEM_LABEL_NAMES: [&str; 9] = [
     "CHAT",
 ];
 
-/// What a verdict in the spam band gets.
+/// The action for verdicts in the spam band.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SpamAction {
     /// Add SPAM and remove INBOX, as Gmail's "Report spam" does.
@@ -55,7 +55,7 @@ pub enum SpamAction {
     Log,
 }
 
-/// A change the policy asks for in the mailbox.
+/// A change the policy requests in the mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Add SPAM and remove INBOX.
@@ -65,7 +65,7 @@ pub enum Action {
 }
 
 impl Action {
-    /// The action's kind, used in idempotency keys, metrics and spans.
+    /// Returns the action's kind, used in idempotency keys, metrics and spans.
     pub fn kind(&self) -> ActionKind {
         match self {
             Self::MoveToSpam => ActionKind::MoveToSpam,
@@ -82,7 +82,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    /// The stable snake_case name of the kind.
+    /// Returns the stable snake_case name of the kind.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MoveToSpam => "move_to_spam",
@@ -181,7 +181,7 @@ impl Policy {
         })
     }
 
-    /// The name of the label that suspect verdicts get.
+    /// Returns the name of the label that suspect verdicts get.
     pub fn suspect_label(&self) -> &LabelName {
         &self.suspect_label
     }
@@ -267,7 +267,9 @@ impl LabelName {
             reason: reason.to_owned(),
         };
         if name.is_empty() {
-            return Err(invalid("the name is empty; pass a name such as spamflow/suspected"));
+            return Err(invalid(
+                "the name is empty; pass a name such as spamflow/suspected",
+            ));
         }
         if name.chars().count() > MAX_LABEL_NAME_CHARS {
             return Err(invalid(&format!(
@@ -330,8 +332,18 @@ impl LabelChanges {
     pub fn against(&self, current: &[String]) -> Self {
         let has = |label: &String| current.iter().any(|present| present == label);
         Self {
-            add: self.add.iter().filter(|label| !has(label)).cloned().collect(),
-            remove: self.remove.iter().filter(|label| has(label)).cloned().collect(),
+            add: self
+                .add
+                .iter()
+                .filter(|label| !has(label))
+                .cloned()
+                .collect(),
+            remove: self
+                .remove
+                .iter()
+                .filter(|label| has(label))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -339,7 +351,7 @@ impl LabelChanges {
         self.add.is_empty() && self.remove.is_empty()
     }
 
-    /// Every changed label id paired with true when it is added, false when removed.
+    /// Returns every changed label id, paired with true when it is added and false when removed.
     pub fn each(&self) -> impl Iterator<Item = (&str, bool)> {
         let added = self.add.iter().map(|label| (label.as_str(), true));
         let removed = self.remove.iter().map(|label| (label.as_str(), false));
@@ -425,7 +437,10 @@ mod tests {
     #[test]
     fn spam_below_spam_threshold_is_suspect() {
         let policy = policy(SpamAction::MoveToSpam, Some(0.95), Some(0.7));
-        assert_eq!(policy.decide(Label::Spam, 0.95).action, Some(Action::MoveToSpam));
+        assert_eq!(
+            policy.decide(Label::Spam, 0.95).action,
+            Some(Action::MoveToSpam)
+        );
         let weak = policy.decide(Label::Spam, 0.5);
         assert_eq!(weak.band, Band::Suspect);
         assert_eq!(weak.action, suspect());
@@ -444,16 +459,28 @@ mod tests {
     fn thresholds_outside_unit_interval_are_rejected() {
         let name = label(DEFAULT_SUSPECT_LABEL);
         for value in [-0.1, 1.1, f64::NAN, f64::INFINITY] {
-            let error = Policy::new(SpamAction::MoveToSpam, Some(value), None, name.clone())
-                .unwrap_err();
+            let error =
+                Policy::new(SpamAction::MoveToSpam, Some(value), None, name.clone()).unwrap_err();
             assert!(
-                matches!(error, PolicyError::ThresholdOutOfRange { flag: "--spam-threshold", .. }),
+                matches!(
+                    error,
+                    PolicyError::ThresholdOutOfRange {
+                        flag: "--spam-threshold",
+                        ..
+                    }
+                ),
                 "{error}"
             );
-            let error = Policy::new(SpamAction::MoveToSpam, None, Some(value), name.clone())
-                .unwrap_err();
+            let error =
+                Policy::new(SpamAction::MoveToSpam, None, Some(value), name.clone()).unwrap_err();
             assert!(
-                matches!(error, PolicyError::ThresholdOutOfRange { flag: "--suspect-threshold", .. }),
+                matches!(
+                    error,
+                    PolicyError::ThresholdOutOfRange {
+                        flag: "--suspect-threshold",
+                        ..
+                    }
+                ),
                 "{error}"
             );
         }
@@ -463,9 +490,13 @@ mod tests {
     fn suspect_threshold_must_be_below_spam_threshold() {
         let name = label(DEFAULT_SUSPECT_LABEL);
         for (suspect, spam) in [(0.9, 0.9), (0.95, 0.9)] {
-            let error =
-                Policy::new(SpamAction::MoveToSpam, Some(spam), Some(suspect), name.clone())
-                    .unwrap_err();
+            let error = Policy::new(
+                SpamAction::MoveToSpam,
+                Some(spam),
+                Some(suspect),
+                name.clone(),
+            )
+            .unwrap_err();
             assert_eq!(error, PolicyError::SuspectNotBelowSpam { suspect, spam });
             assert!(error.to_string().contains("--suspect-threshold"), "{error}");
         }
@@ -475,14 +506,32 @@ mod tests {
     fn probability_flag_parser_checks_range() {
         assert_eq!(parse_probability("0.25"), Ok(0.25));
         assert_eq!(parse_probability("1"), Ok(1.0));
-        assert!(parse_probability("1.5").unwrap_err().contains("outside [0, 1]"));
-        assert!(parse_probability("NaN").unwrap_err().contains("outside [0, 1]"));
-        assert!(parse_probability("high").unwrap_err().contains("not a number"));
+        assert!(
+            parse_probability("1.5")
+                .unwrap_err()
+                .contains("outside [0, 1]")
+        );
+        assert!(
+            parse_probability("NaN")
+                .unwrap_err()
+                .contains("outside [0, 1]")
+        );
+        assert!(
+            parse_probability("high")
+                .unwrap_err()
+                .contains("not a number")
+        );
     }
 
     #[test]
     fn label_names_follow_gmail_rules() {
-        for valid in ["spamflow/suspected", "Junk?", "a/b/c", "Spam-ish", "spam/inbox"] {
+        for valid in [
+            "spamflow/suspected",
+            "Junk?",
+            "a/b/c",
+            "Spam-ish",
+            "spam/inbox",
+        ] {
             assert!(LabelName::parse(valid).is_ok(), "{valid}");
         }
         let cases = [
@@ -502,7 +551,12 @@ mod tests {
             assert!(error.contains(reason), "{name:?}: {error}");
         }
         let long = "x".repeat(MAX_LABEL_NAME_CHARS + 1);
-        assert!(LabelName::parse(&long).unwrap_err().to_string().contains("longer than"));
+        assert!(
+            LabelName::parse(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("longer than")
+        );
         assert!(LabelName::parse(&long[1..]).is_ok());
     }
 

@@ -187,12 +187,22 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let handler_config = action_handler::Config {
         kafka: kafka.clone(),
         redis: args.redis.clone(),
+        // The in-process mesh has no Gmail mailbox, so Gmail actions stay off and the Gmail
+        // settings are never used.
         policy: action_handler::config::PolicyArgs::default(),
+        gmail: {
+            let mut gmail = spamflow_gmail::GmailArgs::for_api(
+                spamflow_gmail::DEFAULT_API_URL,
+                std::path::PathBuf::new(),
+            );
+            gmail.credentials_file = None;
+            gmail
+        },
         group_id: action_handler::DEFAULT_GROUP_ID.to_owned(),
         concurrency: 32,
         http_addr: action_handler::DEFAULT_HTTP_ADDR.parse()?,
     };
-    let handler = action_handler::ActionHandler::new(&handler_config, store.clone())?;
+    let handler = action_handler::ActionHandler::new(&handler_config, store.clone(), None)?;
     let mut handler_joined = handler.joined();
     let handler_done = handler.handled_counter();
     {

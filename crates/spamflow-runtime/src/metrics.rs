@@ -158,7 +158,7 @@ impl Metrics {
         );
         registry.register(
             "spamflow_actions",
-            "Verdicts applied, by action and outcome (applied or duplicate)",
+            "Verdicts applied, by action and outcome",
             metrics.actions.clone(),
         );
 
