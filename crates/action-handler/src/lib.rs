@@ -337,7 +337,7 @@ impl ActionHandler {
             } => {
                 match create_label {
                     Some(label) => {
-                        tracing::info!(message_id, action = kind, %changes, %label, "Dry run: would create the label and add it")
+                        tracing::info!(message_id, action = kind, %label, "Dry run: would create the label and add it to the message")
                     }
                     None => {
                         tracing::info!(message_id, action = kind, %changes, "Dry run: would change the message's labels")
