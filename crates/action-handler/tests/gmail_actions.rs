@@ -15,7 +15,8 @@ use spamflow_proto::v1 as pb;
 use spamflow_runtime::kafka::{KafkaArgs, ensure_topics, record_key};
 use spamflow_runtime::store::{Store, own_label_change_key};
 use spamflow_testkit::{
-    ChildGuard, Kafka, Redis, eventually, free_port, http_get, wait_for_port, workspace_binary,
+    ChildGuard, GmailApi, Kafka, Redis, eventually, free_port, http_get, wait_for_port,
+    workspace_binary,
 };
 
 /// The default mailbox of the local Gmail API.
@@ -37,8 +38,7 @@ const MESSAGES: [(&str, &str); 6] = [
 struct Harness {
     _redis: Redis,
     _kafka: Kafka,
-    _gmail: ChildGuard,
-    gmail_port: u16,
+    gmail: GmailApi,
     prefix: String,
     env: Vec<(String, String)>,
     store: Store,
@@ -69,19 +69,7 @@ impl Harness {
 
         let redis = Redis::start().unwrap();
         let kafka = Kafka::start().unwrap();
-        let gmail_port = free_port().unwrap();
-        let mut command = Command::new(workspace_binary("gmail-api-local").unwrap());
-        command
-            .env("SPAMFLOW_LISTEN_ADDR", format!("127.0.0.1:{gmail_port}"))
-            .env("SPAMFLOW_MAILBOX_DIR", &mailbox_dir)
-            .env("SPAMFLOW_MAILBOX_EMAIL", MAILBOX);
-        let mut gmail = ChildGuard::spawn(&format!("gmail-api-local-{name}"), command).unwrap();
-        wait_for_port(
-            ([127, 0, 0, 1], gmail_port).into(),
-            gmail.child_mut(),
-            "gmail-api-local",
-        )
-        .unwrap();
+        let gmail = GmailApi::start(&mailbox_dir).unwrap();
 
         let prefix = format!("act{name}{}", std::process::id());
         let kafka_args = KafkaArgs::for_brokers(&kafka.brokers, &prefix);
@@ -90,17 +78,14 @@ impl Harness {
         let store = Store::redis(&redis.url, &prefix).await.unwrap();
 
         let credentials = dir.join("service-account.json");
-        write_service_account_key(&credentials, gmail_port);
+        write_service_account_key(&credentials, &gmail.base_url());
         let env = vec![
             ("SPAMFLOW_KAFKA_BROKERS".to_owned(), kafka.brokers.clone()),
             ("SPAMFLOW_TOPIC_PREFIX".to_owned(), prefix.clone()),
             ("SPAMFLOW_REDIS_URL".to_owned(), redis.url.clone()),
             ("SPAMFLOW_REDIS_KEY_PREFIX".to_owned(), prefix.clone()),
             ("SPAMFLOW_GMAIL_ACTIONS".to_owned(), "on".to_owned()),
-            (
-                "SPAMFLOW_GMAIL_API_URL".to_owned(),
-                format!("http://127.0.0.1:{gmail_port}/"),
-            ),
+            ("SPAMFLOW_GMAIL_API_URL".to_owned(), gmail.base_url()),
             (
                 "SPAMFLOW_GMAIL_CREDENTIALS_FILE".to_owned(),
                 credentials.display().to_string(),
@@ -118,8 +103,7 @@ impl Harness {
         let mut harness = Self {
             _redis: redis,
             _kafka: kafka,
-            _gmail: gmail,
-            gmail_port,
+            gmail,
             prefix,
             env,
             store,
@@ -127,7 +111,7 @@ impl Harness {
             ids: BTreeMap::new(),
             dir,
         };
-        for message in harness.control("/control/messages")["messages"]
+        for message in harness.gmail.messages(MAILBOX).unwrap()["messages"]
             .as_array()
             .unwrap()
         {
@@ -149,6 +133,12 @@ impl Harness {
     fn start_handler(&self, name: &str, group: &str, extra: &[(&str, &str)]) -> Handler {
         let http_port = free_port().unwrap();
         let mut command = Command::new(workspace_binary("action-handler").unwrap());
+        // Settings come only from the harness, never from the test process's environment.
+        for (variable, _) in std::env::vars() {
+            if variable.starts_with("SPAMFLOW_") {
+                command.env_remove(variable);
+            }
+        }
         command.envs(self.env.iter().map(|(key, value)| (key, value)));
         command
             .env("SPAMFLOW_GROUP_ID", format!("{}-{group}", self.prefix))
@@ -205,17 +195,9 @@ impl Harness {
             .unwrap();
     }
 
-    /// GETs a control endpoint of the local Gmail API and parses its JSON.
-    fn control(&self, path: &str) -> Value {
-        let (status, body) = http_get(self.gmail_port, path).unwrap();
-        assert_eq!(status, 200, "GET {path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
     /// Sets the fault switches of the local Gmail API.
-    fn set_faults(&self, faults: &Value) {
-        let (status, body) = http_post(self.gmail_port, "/control/faults", &faults.to_string());
-        assert_eq!(status, 200, "POST /control/faults: {body}");
+    fn set_faults(&self, faults: Value) {
+        self.gmail.set_faults(faults).unwrap();
     }
 
     /// Returns every messages.modify the local Gmail API received, as (message id, added,
@@ -229,7 +211,9 @@ impl Harness {
                 .map(|label| label.as_str().unwrap().to_owned())
                 .collect()
         };
-        self.control("/control/modifications")
+        self.gmail
+            .modifications()
+            .unwrap()
             .as_array()
             .unwrap()
             .iter()
@@ -245,7 +229,7 @@ impl Harness {
 
     /// Returns the labels of every message, by Gmail id.
     fn labels(&self) -> BTreeMap<String, Vec<String>> {
-        self.control("/control/messages")["messages"]
+        self.gmail.messages(MAILBOX).unwrap()["messages"]
             .as_array()
             .unwrap()
             .iter()
@@ -263,9 +247,7 @@ impl Harness {
 
     /// How many calls of a Gmail API method the local server received, faulted ones included.
     fn requests(&self, method: &str) -> u64 {
-        self.control("/control/requests")[method]
-            .as_u64()
-            .unwrap_or(0)
+        self.gmail.requests().unwrap()[method].as_u64().unwrap_or(0)
     }
 
     /// Returns whether an own-change marker is stored for a label change.
@@ -330,7 +312,7 @@ impl Handler {
 /// Writes a service account key whose token endpoint is the local Gmail API. The local server
 /// does not check the JWT signature, but the client signs it, so the key is a real RSA key
 /// made by openssl.
-fn write_service_account_key(path: &Path, gmail_port: u16) {
+fn write_service_account_key(path: &Path, base_url: &str) {
     let output = Command::new("openssl")
         .args([
             "genpkey",
@@ -354,40 +336,10 @@ fn write_service_account_key(path: &Path, gmail_port: u16) {
         "private_key": private_key,
         "client_email": "spamflow@local.iam.gserviceaccount.com",
         "client_id": "1",
-        "auth_uri": format!("http://127.0.0.1:{gmail_port}/o/oauth2/auth"),
-        "token_uri": format!("http://127.0.0.1:{gmail_port}/token"),
+        "auth_uri": format!("{base_url}o/oauth2/auth"),
+        "token_uri": format!("{base_url}token"),
     });
     std::fs::write(path, key.to_string()).unwrap();
-}
-
-/// Sends a minimal HTTP/1.1 POST with a JSON body to a loopback port and returns the status
-/// code and the body.
-fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 fn strings(values: &[&str]) -> Vec<String> {
@@ -594,16 +546,18 @@ async fn gmail_failures_pause_then_apply() {
     let settings = [("SPAMFLOW_GMAIL_MAX_ATTEMPTS", "3")];
 
     // Two 500s fit in the client's three attempts, so the client absorbs them.
-    harness.set_faults(&serde_json::json!({ "status_500": 2 }));
+    harness.set_faults(serde_json::json!({ "status_500": 2 }));
     let handler = harness.start_handler("transient", "g1", &settings);
     harness.publish(MAILBOX, &a, pb::Label::Spam, 0.99).await;
     handler.wait_for("move_to_spam", "applied", 1);
     assert_eq!(handler.count("move_to_spam", "failed"), 0);
-    assert_eq!(harness.control("/control/faults")["status_500"], 0);
+    let (_, faults) = http_get(harness.gmail.port, "/control/faults").unwrap();
+    let faults: Value = serde_json::from_str(&faults).unwrap();
+    assert_eq!(faults["status_500"], 0, "both 500s were answered");
 
     // Every call fails, so the action outlasts the client's attempts and the handler retries
     // it until it stops, without committing the verdict's offset.
-    harness.set_faults(&serde_json::json!({ "status_500": 100_000 }));
+    harness.set_faults(serde_json::json!({ "status_500": 100_000 }));
     harness.publish(MAILBOX, &c, pb::Label::Spam, 0.99).await;
     eventually(WAIT, "repeated failed attempts", || {
         Ok((handler.count("move_to_spam", "failed") >= 2).then_some(()))
@@ -614,7 +568,7 @@ async fn gmail_failures_pause_then_apply() {
     assert_eq!(harness.modifications().len(), 1);
 
     // Gmail recovers; the restarted handler in the same group gets the unapplied verdict again.
-    harness.set_faults(&serde_json::json!({}));
+    harness.set_faults(serde_json::json!({}));
     let restarted = harness.start_handler("recovered", "g1", &settings);
     restarted.wait_for("move_to_spam", "applied", 1);
     assert_eq!(restarted.count("move_to_spam", "duplicate"), 0);
