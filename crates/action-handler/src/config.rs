@@ -16,6 +16,7 @@ pub struct PolicyArgs {
         long,
         env = "SPAMFLOW_GMAIL_ACTIONS",
         value_name = "on|off",
+        hide_possible_values = true,
         default_value = "off",
         num_args = 0..=1,
         default_missing_value = "on",
@@ -46,6 +47,7 @@ pub struct PolicyArgs {
     #[arg(
         long,
         env = "SPAMFLOW_SUSPECT_LABEL",
+        value_name = "NAME",
         default_value = DEFAULT_SUSPECT_LABEL,
         value_parser = parse_label_name,
     )]
@@ -87,7 +89,7 @@ impl PolicyArgs {
     }
 }
 
-/// A combination of flags that cannot work; the binary exits 64 with it.
+/// A combination of flags that cannot work. The binary exits 64 with it.
 #[derive(Debug, thiserror::Error)]
 pub enum FlagError {
     #[error(transparent)]

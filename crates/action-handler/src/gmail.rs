@@ -118,15 +118,15 @@ impl GmailActions {
             return Ok(Outcome::NotFound);
         };
 
-        let mut wanted = LabelChanges::default();
+        let mut requested = LabelChanges::default();
         let mut create_label = None;
         match action {
             Action::MoveToSpam => {
-                wanted.add.push(LABEL_SPAM.to_owned());
-                wanted.remove.push(LABEL_INBOX.to_owned());
+                requested.add.push(LABEL_SPAM.to_owned());
+                requested.remove.push(LABEL_INBOX.to_owned());
             }
             Action::AddLabel(name) => match self.label_id(mailbox, name).await? {
-                Some(id) => wanted.add.push(id),
+                Some(id) => requested.add.push(id),
                 None => create_label = Some(name.clone()),
             },
         }
@@ -136,7 +136,7 @@ impl GmailActions {
             Err(error) if error.status() == Some(404) => return Ok(Outcome::NotFound),
             Err(error) => return Err(error.into()),
         };
-        let changes = wanted.against(&current);
+        let changes = requested.against(&current);
         if self.dry_run {
             return Ok(Outcome::DryRun {
                 changes,

@@ -1,7 +1,7 @@
 //! Async locks by key, so two deliveries of the same verdict that the consume loop handles at
-//! once apply its action one after the other. Kafka sends every record of a message to one
-//! partition, and one consumer owns a partition, so this in-process lock is enough to order
-//! them.
+//! once apply its action one after the other. The records of one message share a key, so Kafka
+//! puts them on one partition, which one consumer owns. This in-process lock is therefore
+//! enough to order them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -319,7 +319,7 @@ impl ActionHandler {
                 Ok(outcome) => break outcome,
                 Err(error) => {
                     count_action(kind, outcome::FAILED);
-                    tracing::warn!(%error, message_id, action = kind, attempt, "Failed to apply the Gmail action; retrying, and the partition waits");
+                    tracing::warn!(%error, message_id, action = kind, attempt, "Failed to apply the Gmail action; retrying while the partition waits");
                     if !pipeline::sleep_or_stop(&backoff, attempt, stopping).await {
                         return Handled::Interrupted;
                     }
@@ -377,7 +377,7 @@ impl ActionHandler {
     /// shutdown begins.
     async fn retry_store<T, F, Fut>(
         &self,
-        what: &str,
+        description: &str,
         message_id: &str,
         stopping: &mut Stopping,
         operation: F,
@@ -392,7 +392,7 @@ impl ActionHandler {
             match operation().await {
                 Ok(value) => return Some(value),
                 Err(error) => {
-                    tracing::warn!(%error, message_id, attempt, "Failed to {what}; retrying");
+                    tracing::warn!(%error, message_id, attempt, "Failed to {description}; retrying");
                     if !pipeline::sleep_or_stop(&backoff, attempt, stopping).await {
                         return None;
                     }

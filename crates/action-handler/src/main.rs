@@ -12,7 +12,7 @@ use spamflow_runtime::{cli, http, shutdown};
 
 fn main() {
     let config: Config = cli::parse_or_exit();
-    // Rules that span several flags; clap has already checked each flag on its own.
+    // Check the rules that span several flags. Clap has already checked each flag on its own.
     if let Err(error) = action_handler::config::check_flags(&config.policy, &config.gmail) {
         eprintln!("error: {error}");
         std::process::exit(cli::EXIT_USAGE);

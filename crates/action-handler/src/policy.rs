@@ -47,11 +47,11 @@ const SYSTEM_LABEL_NAMES: [&str; 9] = [
 /// The action for verdicts in the spam band.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SpamAction {
-    /// Add SPAM and remove INBOX, as Gmail's "Report spam" does.
+    /// Add SPAM and remove INBOX, which moves the message to Gmail's Spam folder.
     MoveToSpam,
     /// Add the suspect label and leave the message where it is.
     Label,
-    /// Change nothing; only log the verdict.
+    /// Change nothing and only log the verdict.
     Log,
 }
 
@@ -254,7 +254,7 @@ pub fn parse_probability(text: &str) -> Result<f64, String> {
 pub struct LabelName(String);
 
 impl LabelName {
-    /// Checks `name` against Gmail's rules for user label names: not empty, at most
+    /// Checks `name` against the rules spamflow applies to user label names: not empty, at most
     /// [`MAX_LABEL_NAME_CHARS`] characters, no control characters, no leading or trailing
     /// space, no empty part between slashes, and not the name of a system label.
     ///
@@ -562,19 +562,19 @@ mod tests {
 
     #[test]
     fn label_changes_keep_only_real_changes() {
-        let wanted = LabelChanges {
+        let requested = LabelChanges {
             add: vec!["SPAM".into()],
             remove: vec!["INBOX".into()],
         };
-        let in_inbox = wanted.against(&["INBOX".into(), "UNREAD".into()]);
-        assert_eq!(in_inbox, wanted);
+        let in_inbox = requested.against(&["INBOX".into(), "UNREAD".into()]);
+        assert_eq!(in_inbox, requested);
         assert_eq!(in_inbox.to_string(), "+SPAM -INBOX");
 
-        let archived = wanted.against(&["UNREAD".into()]);
+        let archived = requested.against(&["UNREAD".into()]);
         assert_eq!(archived.add, vec!["SPAM".to_owned()]);
         assert!(archived.remove.is_empty());
 
-        let done = wanted.against(&["SPAM".into()]);
+        let done = requested.against(&["SPAM".into()]);
         assert!(done.is_empty());
         assert_eq!(done.to_string(), "none");
     }

@@ -140,12 +140,14 @@ impl Harness {
             }
         }
         command.envs(self.env.iter().map(|(key, value)| (key, value)));
+
         command
             .env("SPAMFLOW_GROUP_ID", format!("{}-{group}", self.prefix))
             .env("SPAMFLOW_HTTP_ADDR", format!("127.0.0.1:{http_port}"));
         for (key, value) in extra {
             command.env(key, value);
         }
+
         let log = std::env::temp_dir().join(format!(
             "spamflow-test-action-handler-{}-{name}-{}.log",
             self.prefix,
