@@ -38,13 +38,24 @@ pub enum Outcome {
     NotFound,
 }
 
-/// A failure to apply an action that may succeed on a later attempt.
+/// A failure to apply an action, which the handler retries until it succeeds or shutdown begins.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]
     Gmail(#[from] GmailError),
     #[error("failed to store the own-change marker: {0}")]
     Store(#[from] StoreError),
+}
+
+impl ApplyError {
+    /// Returns whether a later attempt may succeed without a change of settings: Gmail rate
+    /// limits, server and network errors, and store failures.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Gmail(error) => error.is_transient(),
+            Self::Store(_) => true,
+        }
+    }
 }
 
 /// One Gmail mailbox the handler may change.

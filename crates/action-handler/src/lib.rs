@@ -270,6 +270,7 @@ impl ActionHandler {
                 band = band.as_str(),
                 "Gmail actions are off; logging the action only"
             );
+            record_outcome(outcome::LOGGED, None);
             count_action(kind, outcome::LOGGED);
             return Handled::Done;
         };
@@ -280,6 +281,7 @@ impl ActionHandler {
                 band = band.as_str(),
                 "No Gmail client for the verdict's mailbox; logging the action only"
             );
+            record_outcome(outcome::NO_MAILBOX, None);
             count_action(kind, outcome::NO_MAILBOX);
             return Handled::Done;
         }
@@ -311,15 +313,21 @@ impl ActionHandler {
 
         let backoff = Backoff::default();
         let mut attempt = 0;
-        let outcome = loop {
+        let result = loop {
             match gmail
                 .apply(&self.store, &verdict.mailbox, message_id, action)
                 .await
             {
-                Ok(outcome) => break outcome,
+                Ok(result) => break result,
                 Err(error) => {
                     count_action(kind, outcome::FAILED);
-                    tracing::warn!(%error, message_id, action = kind, attempt, "Failed to apply the Gmail action; retrying while the partition waits");
+                    if error.is_transient() {
+                        tracing::warn!(%error, message_id, action = kind, attempt, "Failed to apply the Gmail action; retrying while the partition waits");
+                    } else {
+                        // Retrying cannot fix settings, so an operator must act (for example
+                        // grant the gmail.modify scope); the partition waits until then.
+                        tracing::error!(%error, message_id, action = kind, attempt, "Failed to apply the Gmail action; retrying while the partition waits");
+                    }
                     if !pipeline::sleep_or_stop(&backoff, attempt, stopping).await {
                         return Handled::Interrupted;
                     }
@@ -328,7 +336,7 @@ impl ActionHandler {
             }
         };
 
-        let (name, changes) = match &outcome {
+        let (name, changes) = match &result {
             Outcome::Applied(changes) => (outcome::APPLIED, changes.to_string()),
             Outcome::Unchanged => (outcome::UNCHANGED, "none".to_owned()),
             Outcome::DryRun {
