@@ -21,17 +21,20 @@ use spamflow_testkit::{
 
 /// The default mailbox of the local Gmail API.
 const MAILBOX: &str = "me@example.com";
+/// A second mailbox, served from the subfolder of that name.
+const OTHER_MAILBOX: &str = "other@example.com";
 /// How long a test waits for the handler to catch up.
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A message the tests put in the mailbox folder: (relative path, subject).
-const MESSAGES: [(&str, &str); 6] = [
+const MESSAGES: [(&str, &str); 7] = [
     ("a.eml", "Cheap meds"),
     ("b.eml", "Meeting notes"),
     ("c.eml", "Prize waiting"),
     ("d.eml", "Lottery win"),
     ("STARRED/e.eml", "Starred offer"),
     ("SPAM/f.eml", "Already spam"),
+    ("other@example.com/g.eml", "Offer for another mailbox"),
 ];
 
 /// The local Gmail API, Redis and tansu for one test, and the handler's settings.
@@ -111,13 +114,15 @@ impl Harness {
             ids: BTreeMap::new(),
             dir,
         };
-        for message in harness.gmail.messages(MAILBOX).unwrap()["messages"]
-            .as_array()
-            .unwrap()
-        {
-            let source = message["source"].as_str().unwrap().to_owned();
-            let id = message["id"].as_str().unwrap().to_owned();
-            harness.ids.insert(source, id);
+        for mailbox in [MAILBOX, OTHER_MAILBOX] {
+            for message in harness.gmail.messages(mailbox).unwrap()["messages"]
+                .as_array()
+                .unwrap()
+            {
+                let source = message["source"].as_str().unwrap().to_owned();
+                let id = message["id"].as_str().unwrap().to_owned();
+                harness.ids.insert(source, id);
+            }
         }
         assert_eq!(harness.ids.len(), MESSAGES.len(), "{:?}", harness.ids);
         harness
@@ -605,6 +610,52 @@ async fn deleted_message_does_not_block() {
     );
     assert!(!harness.marker(missing, "SPAM", true).await);
     assert_eq!(harness.recorded(missing, "move_to_spam").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_mailbox_gets_its_own_move() {
+    let harness = Harness::start("two").await;
+    let mine = harness.id("a.eml");
+    let theirs = harness.id("other@example.com/g.eml");
+    let both = format!("{MAILBOX},{OTHER_MAILBOX}");
+
+    let handler = harness.start_handler("two", "g1", &[("SPAMFLOW_GMAIL_MAILBOXES", &both)]);
+    harness
+        .publish(OTHER_MAILBOX, &theirs, pb::Label::Spam, 0.99)
+        .await;
+    harness.publish(MAILBOX, &mine, pb::Label::Spam, 0.99).await;
+    handler.wait_for("move_to_spam", "applied", 2);
+    handler.stop();
+
+    let mut moved: Vec<(String, String)> = harness
+        .gmail
+        .modifications()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let mailbox = entry["mailbox"].as_str().unwrap().to_owned();
+            (mailbox, entry["message_id"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    moved.sort();
+    assert_eq!(
+        moved,
+        vec![
+            (MAILBOX.to_owned(), mine.clone()),
+            (OTHER_MAILBOX.to_owned(), theirs.clone()),
+        ]
+    );
+    let other_labels = harness.gmail.messages(OTHER_MAILBOX).unwrap();
+    assert_eq!(
+        other_labels["messages"][0]["label_ids"],
+        serde_json::json!(["SPAM", "UNREAD"])
+    );
+    let marker = own_label_change_key(OTHER_MAILBOX, &theirs, "SPAM", true);
+    assert!(harness.store.value(&marker).await.unwrap().is_some());
+    let wrong_mailbox = own_label_change_key(MAILBOX, &theirs, "SPAM", true);
+    assert!(harness.store.value(&wrong_mailbox).await.unwrap().is_none());
 }
 
 /// Runs the handler binary with `args` and returns its exit code and stderr.
