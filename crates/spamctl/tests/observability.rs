@@ -304,7 +304,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 /// The spans of one email's trace, in hop order: (span name, service, parent span name).
-const HOPS: [(&str, &str, Option<&str>); 9] = [
+const HOPS: [(&str, &str, Option<&str>); 10] = [
     ("publish_email", "spamctl", None),
     ("process_email", "email-processor", Some("publish_email")),
     (
@@ -330,6 +330,8 @@ const HOPS: [(&str, &str, Option<&str>); 9] = [
     ("produce_verdict", "email-processor", Some("process_email")),
     ("handle_verdict", "action-handler", Some("produce_verdict")),
     ("record_verdict", "action-handler", Some("handle_verdict")),
+    // Gmail actions are off in this mesh, so the span records the outcome `logged`.
+    ("apply_action", "action-handler", Some("handle_verdict")),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,6 +424,10 @@ async fn one_trace_spans_every_hop() {
     assert_eq!(classify["rpc.method"], "Classify");
     assert_eq!(classify["grpc.status"], "Ok");
     assert!(!by_name("classify_message").attributes["model_version"].is_empty());
+    let action = &by_name("apply_action").attributes;
+    assert_eq!(action["message_id"], message_id);
+    assert_eq!(action["action"], "move_to_spam");
+    assert_eq!(action["outcome"], "logged");
 
     // No span carries addresses, subjects or body text.
     for span in &spans {
