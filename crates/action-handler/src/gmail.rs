@@ -204,7 +204,7 @@ impl GmailActions {
         // `ensure_label` lists the labels once more and, on a 409 because another process
         // created the label meanwhile, returns the existing one.
         let id = mailbox.client.ensure_label(name.as_str()).await?;
-        tracing::info!(mailbox = mailbox.client.tag(), label_id = %id, "Created the Gmail label for suspected spam");
+        tracing::info!(mailbox = mailbox.client.tag(), label_id = %id, "Created the suspect label, unless another process created it first");
         cache.insert(name.as_str().to_owned(), id.clone());
         Ok(Some(id))
     }
