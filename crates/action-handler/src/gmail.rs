@@ -170,8 +170,16 @@ impl GmailActions {
             .await;
         match modified {
             Ok(_) => Ok(Outcome::Applied(changes)),
-            Err(error) if error.status() == Some(404) => Ok(Outcome::NotFound),
+            Err(error) if error.status() == Some(404) => {
+                remove_markers(store, mailbox_address, message_id, &changes).await;
+                Ok(Outcome::NotFound)
+            }
             Err(error) => {
+                // After a rate limit, server or network error the change may still have been
+                // made, so its markers stay. Any other error means Gmail made no change.
+                if !error.is_transient() {
+                    remove_markers(store, mailbox_address, message_id, &changes).await;
+                }
                 if let Action::AddLabel(name) = action {
                     // Gmail rejects the cached id if the user deleted the label meanwhile, so the
                     // next attempt looks the label up again.
@@ -207,6 +215,20 @@ impl GmailActions {
         tracing::info!(mailbox = mailbox.client.tag(), label_id = %id, "Created the suspect label, unless another process created it first");
         cache.insert(name.as_str().to_owned(), id.clone());
         Ok(Some(id))
+    }
+}
+
+/// Removes the own-change markers of changes that Gmail did not make, so a later change by the
+/// user is not taken for spamflow's own. A failure only logs, because the markers expire anyway.
+///
+/// NOTE: no test covers this path, because the local Gmail API cannot delete a message between
+/// the handler's `messages.get` and its `messages.modify`.
+async fn remove_markers(store: &Store, mailbox: &str, message_id: &str, changes: &LabelChanges) {
+    for (label_id, added) in changes.each() {
+        let key = own_label_change_key(mailbox, message_id, label_id, added);
+        if let Err(error) = store.take_value(&key).await {
+            tracing::warn!(%error, message_id, label_id, "Failed to remove an own-change marker; it expires on its own");
+        }
     }
 }
 
