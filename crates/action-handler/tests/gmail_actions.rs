@@ -3,7 +3,7 @@
 //! verdicts topic and checks the mailbox through the local API's `/control/` endpoints.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -81,7 +81,7 @@ impl Harness {
         let store = Store::redis(&redis.url, &prefix).await.unwrap();
 
         let credentials = dir.join("service-account.json");
-        write_service_account_key(&credentials, &gmail.base_url());
+        gmail.write_service_account_key(&credentials).unwrap();
         let env = vec![
             ("SPAMFLOW_KAFKA_BROKERS".to_owned(), kafka.brokers.clone()),
             ("SPAMFLOW_TOPIC_PREFIX".to_owned(), prefix.clone()),
@@ -314,39 +314,6 @@ impl Handler {
         let status = self.process.terminate(Duration::from_secs(30)).unwrap();
         assert!(status.success(), "action-handler exited with {status}");
     }
-}
-
-/// Writes a service account key whose token endpoint is the local Gmail API. The local server
-/// does not check the JWT signature, but the client signs it, so the key is a real RSA key
-/// made by openssl.
-fn write_service_account_key(path: &Path, base_url: &str) {
-    let output = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-        ])
-        .output()
-        .expect("openssl is needed to make a test service account key");
-    assert!(
-        output.status.success(),
-        "openssl genpkey failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let private_key = String::from_utf8(output.stdout).unwrap();
-    let key = serde_json::json!({
-        "type": "service_account",
-        "project_id": "local",
-        "private_key_id": "local-key",
-        "private_key": private_key,
-        "client_email": "spamflow@local.iam.gserviceaccount.com",
-        "client_id": "1",
-        "auth_uri": format!("{base_url}o/oauth2/auth"),
-        "token_uri": format!("{base_url}token"),
-    });
-    std::fs::write(path, key.to_string()).unwrap();
 }
 
 fn strings(values: &[&str]) -> Vec<String> {

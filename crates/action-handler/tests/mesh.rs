@@ -3,7 +3,7 @@
 //! separate processes, with real Redis and the Kafka-compatible broker tansu.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -27,28 +27,13 @@ const PER_CLASS: usize = 12;
 /// How long the test waits for the mesh to catch up. Only a failing run waits this long.
 const WAIT: Duration = Duration::from_secs(120);
 
-/// Returns the repository's `data/corpus`, which scripts/fetch-corpus fills.
-fn corpus_dir() -> PathBuf {
-    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/corpus");
-    assert!(
-        corpus.join(".complete").is_file(),
-        "the SpamAssassin corpus is missing from {}; run scripts/fetch-corpus",
-        corpus.display()
-    );
-    corpus
-}
-
 /// Copies the first `count` files of a corpus folder, by name, into `mailbox` as
 /// `<class>-NN.eml`.
 fn copy_corpus(group: &str, class: &str, count: usize, mailbox: &Path) {
-    let folder = corpus_dir().join(group);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
-    for (index, file) in files.into_iter().take(count).enumerate() {
+    for (index, file) in spamflow_testkit::corpus_files(group, count)
+        .into_iter()
+        .enumerate()
+    {
         std::fs::copy(file, mailbox.join(format!("{class}-{index:02}.eml"))).unwrap();
     }
 }
@@ -80,33 +65,6 @@ impl Services {
         wait_for_port(([127, 0, 0, 1], port).into(), process.child_mut(), binary).unwrap();
         process
     }
-}
-
-/// Writes a service account key whose token endpoint is the local Gmail API. The local server
-/// does not check the JWT signature, but the client signs it, so the key is a real RSA key
-/// made by openssl.
-fn write_service_account_key(path: &Path, base_url: &str) {
-    let output = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-        ])
-        .output()
-        .expect("openssl is needed to make a test service account key");
-    assert!(output.status.success(), "openssl genpkey failed");
-    let key = serde_json::json!({
-        "type": "service_account",
-        "project_id": "local",
-        "private_key_id": "local-key",
-        "private_key": String::from_utf8(output.stdout).unwrap(),
-        "client_email": "spamflow@local.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": format!("{base_url}token"),
-    });
-    std::fs::write(path, key.to_string()).unwrap();
 }
 
 /// Reads every feedback event of partition 0 of `topic`, from the start to the end of the
@@ -242,7 +200,7 @@ async fn corpus_mailbox_spam_moved_once() {
     let topics = kafka_args.topics();
     let store = Store::redis(&redis.url, &prefix).await.unwrap();
     let credentials = dir.join("service-account.json");
-    write_service_account_key(&credentials, &gmail.base_url());
+    gmail.write_service_account_key(&credentials).unwrap();
 
     let services = Services {
         env: vec![

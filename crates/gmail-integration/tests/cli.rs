@@ -104,7 +104,7 @@ fn installed_app_without_token_advises_auth() {
 fn service_account_key_needs_no_sign_in() {
     let key = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/service-account-template.json"
+        "/../spamflow-testkit/data/service-account-template.json"
     );
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token.json");

@@ -1,7 +1,7 @@
 //! The client against the real local Gmail API (`gmail-api-local`): typed results, label
 //! management, history, the typed 404 error, watch and retries.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use spamflow_gmail::{GmailArgs, GmailError, GmailPool};
 use spamflow_testkit::{GmailApi, GmailApiOptions};
@@ -33,13 +33,9 @@ fn start(dir: &Path) -> GmailApi {
 
 /// Service-account settings for the local Gmail API: the key's token_uri is its `/token`.
 fn args(api: &GmailApi, dir: &Path) -> GmailArgs {
-    let template = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../gmail-integration/tests/data/service-account-template.json");
-    let mut key: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(template).unwrap()).unwrap();
-    key["token_uri"] = serde_json::json!(format!("{}token", api.base_url()));
-    let path = dir.join("service-account.json");
-    std::fs::write(&path, key.to_string()).unwrap();
+    let path = api
+        .write_service_account_key(&dir.join("service-account.json"))
+        .unwrap();
     let mut args = GmailArgs::for_api(&api.base_url(), path);
     args.mailboxes = vec![MAILBOX.to_owned()];
     args.retry_base_ms = 10;

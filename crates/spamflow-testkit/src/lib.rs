@@ -755,6 +755,64 @@ impl GmailApi {
     }
 }
 
+impl GmailApi {
+    /// Writes a service account key whose token endpoint is this server's `/token`, and
+    /// returns its path.
+    ///
+    /// The key is a committed throwaway RSA key. The client signs its token requests with it,
+    /// and the local server does not check the signature, so the key grants nothing anywhere
+    /// else.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the file cannot be written.
+    pub fn write_service_account_key(&self, path: &Path) -> anyhow::Result<PathBuf> {
+        let mut key: serde_json::Value = serde_json::from_str(SERVICE_ACCOUNT_TEMPLATE)
+            .context("the committed service account template is not JSON")?;
+        key["auth_uri"] = serde_json::json!(format!("{}o/oauth2/auth", self.base_url()));
+        key["token_uri"] = serde_json::json!(format!("{}token", self.base_url()));
+        std::fs::write(path, key.to_string())
+            .with_context(|| format!("failed to write {}", path.display()))?;
+        Ok(path.to_owned())
+    }
+}
+
+/// A service account key for the local Gmail API only, with a throwaway RSA key.
+pub const SERVICE_ACCOUNT_TEMPLATE: &str = include_str!("../data/service-account-template.json");
+
+/// Returns the repository's `data/corpus`, which `scripts/fetch-corpus` fills.
+///
+/// # Panics
+///
+/// Panics with the command to run when the corpus is missing, so a test never passes without it.
+pub fn corpus_dir() -> PathBuf {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/corpus");
+    assert!(
+        corpus.join(".complete").is_file(),
+        "the SpamAssassin corpus is missing from {}; run scripts/fetch-corpus",
+        corpus.display()
+    );
+    corpus
+}
+
+/// Returns the paths of the first `count` files of a corpus folder such as `spam/spam-1`,
+/// sorted by name.
+///
+/// # Panics
+///
+/// Panics when the corpus is missing or the folder cannot be read.
+pub fn corpus_files(group: &str, count: usize) -> Vec<PathBuf> {
+    let folder = corpus_dir().join(group);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|error| panic!("failed to read {}: {error}", folder.display()))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files.truncate(count);
+    files
+}
+
 /// Percent-encodes everything but unreserved characters (RFC 3986), for query values and
 /// path segments.
 fn percent_encode(value: &str) -> String {

@@ -46,29 +46,10 @@ pub struct Harness {
     pub inbox: HashMap<String, Vec<u8>>,
 }
 
-/// Returns the repository's `data/corpus`, which scripts/fetch-corpus fills.
-pub fn corpus_dir() -> PathBuf {
-    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/corpus");
-    assert!(
-        corpus.join(".complete").is_file(),
-        "the SpamAssassin corpus is missing from {}; run scripts/fetch-corpus",
-        corpus.display()
-    );
-    corpus
-}
-
 /// Reads the first `count` files of a corpus folder, sorted by name.
 pub fn corpus_messages(group: &str, count: usize) -> Vec<Vec<u8>> {
-    let folder = corpus_dir().join(group);
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&folder)
-        .unwrap_or_else(|error| panic!("failed to read {}: {error}", folder.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .collect();
-    names.sort();
-    names
+    spamflow_testkit::corpus_files(group, count)
         .into_iter()
-        .take(count)
         .map(|path| std::fs::read(path).unwrap())
         .collect()
 }
@@ -169,14 +150,8 @@ impl Harness {
 
     /// Writes a service account key whose token_uri is the local Gmail API, and returns it.
     pub fn service_account_file(&self) -> PathBuf {
-        let template = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/service-account-template.json");
-        let mut key: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(template).unwrap()).unwrap();
-        key["token_uri"] = serde_json::json!(format!("{}token", self.gmail.base_url()));
         let path = self.dir.path().join("service-account.json");
-        std::fs::write(&path, key.to_string()).unwrap();
-        path
+        self.gmail.write_service_account_key(&path).unwrap()
     }
 
     /// Writes a Desktop app OAuth client for the local Gmail API, and returns it.
