@@ -23,7 +23,7 @@ use spamflow_testkit::{
 /// The default mailbox of the local Gmail API.
 const MAILBOX: &str = "me@example.com";
 /// Corpus messages of each class in the mailbox.
-const PER_CLASS: usize = 12;
+const PER_CLASS: usize = 100;
 /// How long the test waits for the mesh to catch up. Only a failing run waits this long.
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -34,7 +34,7 @@ fn copy_corpus(group: &str, class: &str, count: usize, mailbox: &Path) {
         .into_iter()
         .enumerate()
     {
-        std::fs::copy(file, mailbox.join(format!("{class}-{index:02}.eml"))).unwrap();
+        std::fs::copy(file, mailbox.join(format!("{class}-{index:03}.eml"))).unwrap();
     }
 }
 
@@ -273,8 +273,9 @@ async fn corpus_mailbox_spam_moved_once() {
         .iter()
         .filter(|id| sources[*id].starts_with("spam-"))
         .count();
+    // The shipped model catches well over 90% of this corpus's spam.
     assert!(
-        spam_files >= PER_CLASS / 2,
+        spam_files >= PER_CLASS * 9 / 10,
         "only {spam_files} of {PER_CLASS} corpus spam messages were judged spam"
     );
     eventually(WAIT, "a move for every SPAM verdict", || {
