@@ -220,6 +220,20 @@ async fn rate_limits_and_server_errors_are_retried() {
         count("messages.get") >= harness.inbox.len() as u64,
         "{requests}"
     );
+
+    // The service counts the same calls in its metrics.
+    let (_, metrics) = spamflow_testkit::http_get(harness.http_port, "/metrics").unwrap();
+    let calls = |outcome: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|line| line.starts_with("spamflow_gmail_calls_total{"))
+            .filter(|line| line.contains(&format!("outcome=\"{outcome}\"")))
+            .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(calls("retried"), 5, "{metrics}");
+    assert_eq!(calls("ok"), succeeded, "{metrics}");
+    assert_eq!(calls("failed"), 0, "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -540,8 +540,12 @@ impl Gmail {
         let mut attempt = 0;
         loop {
             self.quota.acquire(method).await;
+            let metrics = spamflow_runtime::metrics::global();
             let error = match tokio::time::timeout(self.timeout, send()).await {
-                Ok(Ok((_, value))) => return Ok(value),
+                Ok(Ok((_, value))) => {
+                    metrics.gmail_call(method.name(), "ok");
+                    return Ok(value);
+                }
                 Ok(Err(error)) => convert_error(method, error),
                 Err(_) => GmailError::Transport {
                     method: method.name(),
@@ -549,16 +553,19 @@ impl Gmail {
                 },
             };
             if !error.is_transient() {
+                metrics.gmail_call(method.name(), "failed");
                 return Err(error);
             }
             attempt += 1;
             if attempt >= attempts {
+                metrics.gmail_call(method.name(), "failed");
                 return Err(GmailError::RetriesExhausted {
                     method: method.name(),
                     attempts,
                     last: Box::new(error),
                 });
             }
+            metrics.gmail_call(method.name(), "retried");
             let delay = self.backoff.delay(attempt - 1);
             tracing::warn!(
                 mailbox = %self.tag,

@@ -61,6 +61,12 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GmailCallLabels {
+    pub method: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FeedbackLabels {
     pub label: String,
     pub outcome: String,
@@ -106,6 +112,8 @@ pub struct Metrics {
     pub model_retrains: Family<OutcomeLabels, Counter>,
     /// Model announcements the detector read, by outcome.
     pub model_announcements: Family<OutcomeLabels, Counter>,
+    /// Gmail API calls, by method and outcome.
+    pub gmail_calls: Family<GmailCallLabels, Counter>,
 }
 
 impl Metrics {
@@ -132,6 +140,7 @@ impl Metrics {
             feedback_pending: Gauge::default(),
             model_retrains: Family::default(),
             model_announcements: Family::default(),
+            gmail_calls: Family::default(),
             registry: Registry::default(),
         };
 
@@ -228,11 +237,28 @@ impl Metrics {
              rejected or superseded)",
             metrics.model_announcements.clone(),
         );
+        registry.register(
+            "spamflow_gmail_calls",
+            "Gmail API call attempts, by method and outcome (ok, retried after a transient \
+             error, failed)",
+            metrics.gmail_calls.clone(),
+        );
 
         Self {
             registry,
             ..metrics
         }
+    }
+
+    /// Counts one Gmail API call attempt of `method` (such as `users.messages.get`) with its
+    /// outcome: `ok`, `retried` or `failed`.
+    pub fn gmail_call(&self, method: &str, outcome: &str) {
+        self.gmail_calls
+            .get_or_create(&GmailCallLabels {
+                method: method.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one record received from `topic`.
