@@ -1,7 +1,7 @@
 //! Flags of the action policy, turned into a validated [`Policy`] once at startup, and the
 //! checks that span several flags.
 
-use spamflow_gmail::{Credentials, CredentialsKind, GmailArgs, GmailError};
+use spamflow_gmail::{GmailArgs, GmailError};
 
 use crate::policy::{
     DEFAULT_SUSPECT_LABEL, LabelName, Policy, PolicyError, SpamAction, parse_label_name,
@@ -101,11 +101,6 @@ pub enum FlagError {
     DryRunWithoutGmail,
     #[error("--gmail-actions on needs a usable Gmail client: {0}")]
     Gmail(#[from] GmailError),
-    #[error(
-        "--gmail-actions on with a service account key needs --gmail-mailboxes \
-         (SPAMFLOW_GMAIL_MAILBOXES), the addresses it acts for"
-    )]
-    MissingMailboxes,
 }
 
 /// Checks the rules that span several flags, which clap cannot check one flag at a time. With
@@ -122,21 +117,6 @@ pub fn check_flags(policy: &PolicyArgs, gmail: &GmailArgs) -> Result<(), FlagErr
         }
         return Ok(());
     }
-    gmail.check_limits()?;
-    gmail.normalized_api_url()?;
-    gmail.backoff()?;
-    let mailboxes = gmail.mailbox_list()?;
-    let Some(credentials_file) = &gmail.credentials_file else {
-        return Err(GmailError::Config(
-            "missing --gmail-credentials-file (SPAMFLOW_GMAIL_CREDENTIALS_FILE): an OAuth client \
-             secret JSON of a Desktop app or a service account key JSON"
-                .to_owned(),
-        )
-        .into());
-    };
-    let credentials = Credentials::read(credentials_file)?;
-    if credentials.kind() == CredentialsKind::ServiceAccount && mailboxes.is_empty() {
-        return Err(FlagError::MissingMailboxes);
-    }
+    gmail.check()?;
     Ok(())
 }

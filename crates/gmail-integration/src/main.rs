@@ -29,7 +29,10 @@ fn main() {
     }
 
     let config = cli.config;
-    if let Err(message) = config.validate() {
+    let checked = config
+        .validate()
+        .and_then(|()| config.gmail.check().map_err(|error| error.to_string()));
+    if let Err(message) = checked {
         eprintln!("error: {message}");
         std::process::exit(cli::EXIT_USAGE);
     }

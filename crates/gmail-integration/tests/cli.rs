@@ -59,9 +59,9 @@ fn invalid_flags_exit_64_naming_them() {
 }
 
 #[test]
-fn missing_credentials_file_fails_naming_it() {
+fn missing_credentials_file_exits_64_naming_it() {
     let output = run(&["--gmail-credentials-file", "/nonexistent/credentials.json"]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("/nonexistent/credentials.json"),
         "{}",

@@ -193,6 +193,36 @@ impl GmailArgs {
         }
         Ok(())
     }
+
+    /// Checks every Gmail flag before a service starts: the limits, the API URL, the retry
+    /// settings, the mailbox list, and the credentials file, which it reads to learn its kind.
+    /// A service account key also needs the mailboxes it acts for.
+    ///
+    /// # Errors
+    ///
+    /// A [`GmailError`] naming the flag and the value at fault.
+    pub fn check(&self) -> Result<(), GmailError> {
+        self.check_limits()?;
+        self.normalized_api_url()?;
+        self.backoff()?;
+        let mailboxes = self.mailbox_list()?;
+        let Some(credentials_file) = &self.credentials_file else {
+            return Err(GmailError::Config(
+                "missing --gmail-credentials-file (SPAMFLOW_GMAIL_CREDENTIALS_FILE): give an \
+                 OAuth client secret JSON of a Desktop app or a service account key JSON"
+                    .to_owned(),
+            ));
+        };
+        let credentials = crate::Credentials::read(credentials_file)?;
+        if credentials.kind() == crate::CredentialsKind::ServiceAccount && mailboxes.is_empty() {
+            return Err(GmailError::Config(
+                "missing --gmail-mailboxes (SPAMFLOW_GMAIL_MAILBOXES): a service account key \
+                 needs the addresses it acts for"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -28,14 +28,14 @@ use tracing_subscriber::{EnvFilter, Layer as _};
 
 const DEFAULT_FILTER: &str = "warn,spamflow=info,spamctl=info,spam_detector=info,\
     bloom_filter=info,email_processor=info,action_handler=info,spamflow_runtime=info,\
-    gmail_api_local=info,spamflow_gmail=info,gmail_integration=info";
+    gmail_api_local=info,spamflow_gmail=info,gmail_integration=info,trainer=info";
 
 /// Applied over any `RUST_LOG`: yup-oauth2 logs access tokens and authorization codes at
 /// DEBUG (version 12), so its records below WARN never reach the log.
 const SECRET_SAFE_DIRECTIVE: &str = "yup_oauth2=warn";
 
 /// Crates whose spans are exported. Dependencies (tonic, h2, rdkafka) stay out of traces.
-const TRACED_CRATES: [&str; 9] = [
+const TRACED_CRATES: [&str; 10] = [
     "spamflow_runtime",
     "spamflow_gmail",
     "gmail_integration",
@@ -45,6 +45,7 @@ const TRACED_CRATES: [&str; 9] = [
     "email_processor",
     "action_handler",
     "gmail_api_local",
+    "trainer",
 ];
 
 /// Maximum wait at exit for buffered spans to reach the collector.
@@ -239,6 +240,35 @@ mod tests {
             .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
             .collect();
         export_from_env(|name| env.get(name).cloned())
+    }
+
+    /// Every crate under crates/ that has a binary, as Rust names it in log targets.
+    fn service_crates() -> Vec<String> {
+        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut names: Vec<String> = std::fs::read_dir(crates)
+            .expect("the crates folder")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.path().join("src/main.rs").is_file())
+            .map(|entry| entry.file_name().to_string_lossy().replace('-', "_"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_service_logs_and_traces() {
+        let services = service_crates();
+        assert!(services.contains(&"trainer".to_owned()), "{services:?}");
+        for service in &services {
+            assert!(
+                DEFAULT_FILTER.contains(&format!("{service}=info")),
+                "{service} is missing from the default log filter"
+            );
+            assert!(
+                TRACED_CRATES.contains(&service.as_str()),
+                "{service} is missing from the traced crates"
+            );
+        }
     }
 
     #[test]
