@@ -2,9 +2,9 @@
 //!
 //! For each action the handler reads the message's current labels and sends only the label
 //! changes that are still missing, so applying an action twice changes nothing the second
-//! time. Before each `messages.modify` it stores a marker for every label that will change
-//! (see [`own_label_change_key`]), so the Gmail sync can tell spamflow's own changes from a
-//! user's. The suspect label is looked up once per mailbox, created when missing, and its id
+//! time. Before each `messages.modify` it stores a marker for a SPAM change (see
+//! [`own_label_change_key`]), so the Gmail sync, which reads SPAM changes as feedback, can tell
+//! spamflow's own changes from a user's. Other labels get no marker, because nothing reads it. The suspect label is looked up once per mailbox, created when missing, and its id
 //! cached for the life of the process.
 
 use std::collections::HashMap;
@@ -158,7 +158,7 @@ impl GmailActions {
             return Ok(Outcome::Unchanged);
         }
 
-        for (label_id, added) in changes.each() {
+        for (label_id, added) in feedback_changes(&changes) {
             let key = own_label_change_key(mailbox_address, message_id, label_id, added);
             store
                 .set_value(&key, "1", Some(OWN_CHANGE_MARKER_TTL))
@@ -218,13 +218,20 @@ impl GmailActions {
     }
 }
 
+/// Returns the changes the Gmail sync reads as a user's feedback: those of the SPAM label.
+fn feedback_changes(changes: &LabelChanges) -> impl Iterator<Item = (&str, bool)> {
+    changes
+        .each()
+        .filter(|(label_id, _)| *label_id == LABEL_SPAM)
+}
+
 /// Removes the own-change markers of changes that Gmail did not make, so a later change by the
 /// user is not taken for spamflow's own. A failure only logs, because the markers expire anyway.
 ///
 /// NOTE: no test covers this path, because the local Gmail API cannot delete a message between
 /// the handler's `messages.get` and its `messages.modify`.
 async fn remove_markers(store: &Store, mailbox: &str, message_id: &str, changes: &LabelChanges) {
-    for (label_id, added) in changes.each() {
+    for (label_id, added) in feedback_changes(changes) {
         let key = own_label_change_key(mailbox, message_id, label_id, added);
         if let Err(error) = store.take_value(&key).await {
             tracing::warn!(%error, message_id, label_id, "Failed to remove an own-change marker; it expires on its own");

@@ -72,5 +72,8 @@ where
     };
     // The runtime's worker threads still drive the exporter's connection while it flushes.
     telemetry.shutdown();
+    // Main has drained its work. A blocking task still running (such as a retrain the trainer
+    // abandoned at shutdown) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
 }

@@ -268,7 +268,7 @@ pub async fn run_schedule(
             parent_version = schedule.parent.version(),
             model_version = tracing::field::Empty,
         );
-        let retrained = {
+        let task = {
             let (schedule, store) = (schedule.clone(), store.clone());
             tokio::task::spawn_blocking(move || {
                 retrain(
@@ -280,7 +280,19 @@ pub async fn run_schedule(
                 )
             })
             .instrument(span.clone())
-            .await
+        };
+        // A retrain on a large base corpus takes minutes, longer than a container's stop
+        // timeout, so shutdown does not wait for it. The corrections stay stored, and the next
+        // start retrains them.
+        let retrained = tokio::select! {
+            retrained = task => retrained,
+            () = stopping.wait() => {
+                tracing::warn!(
+                    corrections = count,
+                    "Shutting down during a retrain; it is abandoned and its model is not announced"
+                );
+                return;
+            }
         };
         let retrained = match retrained {
             Ok(Ok(retrained)) => retrained,
