@@ -96,8 +96,7 @@ pub struct Config {
     /// Records handled at once; offsets are still stored in order.
     #[arg(long, env = "SPAMFLOW_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
-    /// Address of the HTTP port serving /metrics and /healthz. The binary serves it; `run`
-    /// does not.
+    /// Listen address (host:port) of the HTTP server for /metrics and /healthz.
     #[arg(long, env = "SPAMFLOW_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR)]
     pub http_addr: SocketAddr,
 }

@@ -82,8 +82,7 @@ pub struct Config {
     /// Largest message accepted, in bytes; larger ones go to the dead-letter topic.
     #[arg(long, env = "SPAMFLOW_MAX_MESSAGE_BYTES", default_value_t = Limits::DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
-    /// Address of the HTTP port serving /metrics and /healthz. The binary serves it; `run`
-    /// does not.
+    /// Listen address (host:port) of the HTTP server for /metrics and /healthz.
     #[arg(long, env = "SPAMFLOW_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR)]
     pub http_addr: SocketAddr,
 }

@@ -81,7 +81,8 @@ pub struct Config {
     #[arg(long, env = "SPAMFLOW_BASE_MODEL")]
     pub base_model: Option<PathBuf>,
     /// Labelled corpus to train on besides the corrections: a folder with `ham/` and `spam/`
-    /// subfolders of one message per file, like data/corpus. Without it, retraining needs
+    /// subfolders of one message per file. Give it only messages kept out of evaluation (the
+    /// repository's data/corpus also holds the TEST split). Without it, retraining needs
     /// corrections of both labels.
     #[arg(long, env = "SPAMFLOW_BASE_CORPUS")]
     pub base_corpus: Option<PathBuf>,
