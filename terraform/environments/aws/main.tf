@@ -65,7 +65,21 @@ locals {
   gmail_environment = {
     SPAMFLOW_GMAIL_API_URL          = var.gmail_api_url
     SPAMFLOW_GMAIL_CREDENTIALS_FILE = local.credentials_file
+    SPAMFLOW_GMAIL_MAILBOXES        = join(",", var.gmail_mailboxes)
   }
+
+  # What action-handler changes in Gmail. Dry run needs actions on (the handler exits with
+  # status 64 otherwise), so it is only passed as true together with them.
+  action_environment = merge(
+    {
+      SPAMFLOW_GMAIL_ACTIONS = var.gmail_actions ? "on" : "off"
+      SPAMFLOW_DRY_RUN       = tostring(var.gmail_actions && var.gmail_dry_run)
+      SPAMFLOW_SPAM_ACTION   = var.gmail_spam_action
+      SPAMFLOW_SUSPECT_LABEL = var.gmail_suspect_label
+    },
+    var.gmail_spam_threshold == null ? {} : { SPAMFLOW_SPAM_THRESHOLD = tostring(var.gmail_spam_threshold) },
+    var.gmail_suspect_threshold == null ? {} : { SPAMFLOW_SUSPECT_THRESHOLD = tostring(var.gmail_suspect_threshold) },
+  )
 
   gmail_secret_files = { "gmail-credentials.json" = module.secrets.gmail_credentials_secret_arn }
   redis_secret       = { SPAMFLOW_REDIS_URL = module.redis.redis_url_secret_arn }
@@ -111,7 +125,7 @@ locals {
       port               = 9405
       health_check       = "http"
       discoverable       = false
-      environment        = merge(local.kafka_environment, local.gmail_environment, { SPAMFLOW_HTTP_ADDR = "0.0.0.0:9405" })
+      environment        = merge(local.kafka_environment, local.gmail_environment, local.action_environment, { SPAMFLOW_HTTP_ADDR = "0.0.0.0:9405" })
       secret_environment = local.redis_secret
       secret_files       = local.gmail_secret_files
       reads              = [local.topics.verdicts]
