@@ -61,7 +61,21 @@ locals {
   gmail_environment = {
     SPAMFLOW_GMAIL_API_URL          = var.gmail_api_url
     SPAMFLOW_GMAIL_CREDENTIALS_FILE = "/run/spamflow/secrets/gmail/credentials.json"
+    SPAMFLOW_GMAIL_MAILBOXES        = join(",", var.gmail_mailboxes)
   }
+  # What action-handler changes in Gmail. Dry run needs actions on (the handler exits with
+  # status 64 otherwise), so it is only passed as true together with them.
+  action_environment = merge(
+    {
+      SPAMFLOW_GMAIL_ACTIONS = var.gmail_actions ? "on" : "off"
+      SPAMFLOW_DRY_RUN       = tostring(var.gmail_actions && var.gmail_dry_run)
+      SPAMFLOW_SPAM_ACTION   = var.gmail_spam_action
+      SPAMFLOW_SUSPECT_LABEL = var.gmail_suspect_label
+    },
+    var.gmail_spam_threshold == null ? {} : { SPAMFLOW_SPAM_THRESHOLD = tostring(var.gmail_spam_threshold) },
+    var.gmail_suspect_threshold == null ? {} : { SPAMFLOW_SUSPECT_THRESHOLD = tostring(var.gmail_suspect_threshold) },
+  )
+
   gmail_file = { gmail = { secret = google_secret_manager_secret.gmail_credentials.secret_id, file_name = "credentials.json" } }
 
   all_service_names = ["spam-detector", "bloom-filter", "email-processor", "action-handler", "trainer", "gmail-integration"]
@@ -96,7 +110,7 @@ locals {
     }
     action-handler = {
       port               = 9405
-      environment        = merge(local.kafka_environment, local.redis_environment, local.gmail_environment, { SPAMFLOW_HTTP_ADDR = "0.0.0.0:9405" })
+      environment        = merge(local.kafka_environment, local.redis_environment, local.gmail_environment, local.action_environment, { SPAMFLOW_HTTP_ADDR = "0.0.0.0:9405" })
       secret_environment = local.redis_secret
       secret_files       = merge(local.redis_ca_file, local.gmail_file)
     }
@@ -112,11 +126,11 @@ locals {
     gmail-integration = {
       port = 9401
       environment = merge(local.kafka_environment, local.gmail_environment, {
-        SPAMFLOW_HTTP_ADDR                 = "0.0.0.0:9401"
-        SPAMFLOW_GMAIL_PUBSUB_TOPIC        = module.gmail_pubsub.topic
-        SPAMFLOW_GMAIL_PUBSUB_SUBSCRIPTION = module.gmail_pubsub.subscription
+        SPAMFLOW_HTTP_ADDR          = "0.0.0.0:9401"
+        SPAMFLOW_GMAIL_PUBSUB_TOPIC = module.gmail_pubsub.topic
       })
-      secret_environment = {}
+      # Pub/Sub pushes to POST /gmail/push?token=TOKEN on the HTTP port; see gmail-pubsub.
+      secret_environment = { SPAMFLOW_GMAIL_PUSH_TOKEN = module.gmail_pubsub.push_token_secret_id }
       secret_files       = local.gmail_file
     }
   }
@@ -131,6 +145,7 @@ locals {
     redis-url   = { secret = module.redis.redis_url_secret_id, readers = ["bloom-filter", "action-handler"] }
     redis-ca    = { secret = module.redis.redis_ca_secret_id, readers = ["bloom-filter", "action-handler"] }
     gmail       = { secret = google_secret_manager_secret.gmail_credentials.secret_id, readers = local.gmail_services }
+    gmail-push  = { secret = module.gmail_pubsub.push_token_secret_id, readers = ["gmail-integration"] }
     otel-config = { secret = module.otel_collector.config_secret_id, readers = local.all_service_names }
   }
   secret_bindings = merge([
@@ -263,10 +278,15 @@ module "otel_collector" {
 module "gmail_pubsub" {
   source = "../../modules/gcp/gmail-pubsub"
 
-  name                             = local.name
-  project_id                       = var.project_id
-  subscriber_service_account_email = google_service_account.service["gmail-integration"].email
-  labels                           = local.labels
+  name       = local.name
+  project_id = var.project_id
+  labels     = local.labels
+
+  # The subscription pushes to gmail-integration, which is deployed with the Gmail credentials.
+  push_enabled          = var.gmail_credentials_ready
+  push_service_uri      = var.gmail_credentials_ready ? module.consumer["gmail-integration"].uri : null
+  push_service_name     = var.gmail_credentials_ready ? module.consumer["gmail-integration"].name : null
+  push_service_location = var.region
 
   depends_on = [google_project_service.apis]
 }
@@ -302,19 +322,22 @@ module "consumer" {
   source   = "../../modules/gcp/cloud-run-service"
   for_each = local.consumers
 
-  name                       = each.key
-  project_id                 = var.project_id
-  region                     = var.region
-  image                      = "${local.image_prefix}/${each.key}:${var.image_tag}"
-  service_account_email      = google_service_account.service[each.key].email
-  port                       = each.value.port
-  health_check               = "http"
-  environment                = merge(local.telemetry_environment, each.value.environment)
-  secret_environment         = each.value.secret_environment
-  secret_files               = each.value.secret_files
-  cpu_always_allocated       = true
-  min_instances              = 1
-  max_instances              = var.topic_partitions
+  name                  = each.key
+  project_id            = var.project_id
+  region                = var.region
+  image                 = "${local.image_prefix}/${each.key}:${var.image_tag}"
+  service_account_email = google_service_account.service[each.key].email
+  port                  = each.value.port
+  health_check          = "http"
+  environment           = merge(local.telemetry_environment, each.value.environment)
+  secret_environment    = each.value.secret_environment
+  secret_files          = each.value.secret_files
+  cpu_always_allocated  = true
+  min_instances         = 1
+  max_instances         = var.topic_partitions
+  # gmail-integration takes requests only from the Gmail push subscription, which signs them
+  # with an OIDC token of its own service account; every other caller is refused.
+  invoker_iam_disabled       = each.key != "gmail-integration"
   network_id                 = module.network.network_id
   subnet_id                  = module.network.subnet_id
   collector_config_secret_id = module.otel_collector.config_secret_id

@@ -39,8 +39,13 @@ output "gmail_push_topic" {
 }
 
 output "gmail_push_subscription" {
-  description = "Pull subscription of gmail-integration (SPAMFLOW_GMAIL_PUBSUB_SUBSCRIPTION)."
+  description = "Push subscription that delivers Gmail notifications to gmail-integration's POST /gmail/push; null until gmail_credentials_ready is true."
   value       = module.gmail_pubsub.subscription
+}
+
+output "gmail_push_token_secret" {
+  description = "Secret with the push token gmail-integration checks (SPAMFLOW_GMAIL_PUSH_TOKEN)."
+  value       = module.gmail_pubsub.push_token_secret_id
 }
 
 output "service_accounts" {

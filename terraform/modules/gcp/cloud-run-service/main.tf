@@ -20,9 +20,11 @@ resource "google_cloud_run_v2_service" "this" {
   deletion_protection = var.deletion_protection
 
   # Network access is limited by the ingress setting. The services call each other without
-  # Google ID tokens, so the invoker IAM check is off.
-  # NOTE: with INGRESS_TRAFFIC_ALL this makes the service public; keep it internal-only.
-  invoker_iam_disabled = true
+  # Google ID tokens, so the invoker IAM check is off unless a caller signs its requests (the
+  # Gmail push subscription of gmail-integration does).
+  # NOTE: with INGRESS_TRAFFIC_ALL and the check off, the service is public; keep it
+  # internal-only.
+  invoker_iam_disabled = var.invoker_iam_disabled
 
   template {
     service_account = var.service_account_email

@@ -117,6 +117,12 @@ variable "ingress" {
   default     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
 }
 
+variable "invoker_iam_disabled" {
+  description = "Skip Cloud Run's roles/run.invoker check. False requires callers to send a Google-signed ID token of a member holding that role."
+  type        = bool
+  default     = true
+}
+
 variable "collector_config_secret_id" {
   description = "Secret with the OpenTelemetry collector configuration (otel-collector module)."
   type        = string
