@@ -190,3 +190,9 @@ variable "gmail_suspect_label" {
   type        = string
   default     = "spamflow/suspected"
 }
+
+variable "model_storage_backup" {
+  description = "Back up the model file system (retrained models and the trainer's stored corrections) daily with AWS Backup."
+  type        = bool
+  default     = true
+}
