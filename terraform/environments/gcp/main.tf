@@ -6,8 +6,9 @@
 #
 # Every endpoint and secret the services need reaches them through the environment set
 # here: Kafka bootstrap address and security settings, topic prefix, detector and Bloom filter
-# URLs, the Redis URL and CA (secrets), the Gmail credentials file (a secret) and the Pub/Sub
-# names.
+# URLs, the Redis URL and CA (secrets), the Gmail credentials file (a secret), the Gmail
+# mailboxes and action settings, the Pub/Sub topic and push token (a secret), and the model
+# folder, a Cloud Storage bucket that the trainer writes and the detectors read.
 
 locals {
   name   = "spamflow-${var.environment}"
@@ -23,6 +24,7 @@ locals {
     "redis.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
+    "storage.googleapis.com",
   ])
 
   day_ms = 86400000
@@ -78,13 +80,23 @@ locals {
 
   gmail_file = { gmail = { secret = google_secret_manager_secret.gmail_credentials.secret_id, file_name = "credentials.json" } }
 
+  # The trainer writes model files here and announces their path on the models topic; every
+  # detector instance mounts the same bucket at the same path, read-only, and loads the
+  # announced file.
+  model_dir = "/srv/spamflow/models"
+
   all_service_names = ["spam-detector", "bloom-filter", "email-processor", "action-handler", "trainer", "gmail-integration"]
 
   # The gRPC services, deployed first because the consumers need their URLs.
   grpc_services = {
     spam-detector = {
-      port               = 50051
-      environment        = { SPAMFLOW_LISTEN_ADDR = "0.0.0.0:50051" }
+      port = 50051
+      # The detector follows the models topic and loads each announced model from the
+      # shared model folder.
+      environment = merge(local.kafka_environment, {
+        SPAMFLOW_LISTEN_ADDR   = "0.0.0.0:50051"
+        SPAMFLOW_MODEL_UPDATES = "on"
+      })
       secret_environment = {}
       secret_files       = {}
     }
@@ -119,6 +131,7 @@ locals {
       environment = merge(local.kafka_environment, {
         SPAMFLOW_BLOOM_URL = module.grpc_service["bloom-filter"].uri
         SPAMFLOW_HTTP_ADDR = "0.0.0.0:9406"
+        SPAMFLOW_MODEL_DIR = local.model_dir
       })
       secret_environment = {}
       secret_files       = {}
@@ -138,7 +151,7 @@ locals {
   gmail_services = ["action-handler", "gmail-integration"]
   consumers      = { for name, service in local.all_consumers : name => service if var.gmail_credentials_ready || !contains(local.gmail_services, name) }
 
-  kafka_clients = toset(keys(local.all_consumers))
+  kafka_clients = toset(concat(keys(local.all_consumers), ["spam-detector"]))
 
   # Secret access per secret: who may read it.
   secret_readers = {
@@ -275,6 +288,19 @@ module "otel_collector" {
   depends_on = [google_project_service.apis]
 }
 
+module "model_bucket" {
+  source = "../../modules/gcp/model-bucket"
+
+  name          = local.name
+  project_id    = var.project_id
+  region        = var.region
+  writer_emails = [google_service_account.service["trainer"].email]
+  reader_emails = [google_service_account.service["spam-detector"].email]
+  labels        = local.labels
+
+  depends_on = [google_project_service.apis]
+}
+
 module "gmail_pubsub" {
   source = "../../modules/gcp/gmail-pubsub"
 
@@ -295,14 +321,17 @@ module "grpc_service" {
   source   = "../../modules/gcp/cloud-run-service"
   for_each = local.grpc_services
 
-  name                       = each.key
-  project_id                 = var.project_id
-  region                     = var.region
-  image                      = "${local.image_prefix}/${each.key}:${var.image_tag}"
-  service_account_email      = google_service_account.service[each.key].email
-  port                       = each.value.port
-  grpc                       = true
-  health_check               = "grpc"
+  name                  = each.key
+  project_id            = var.project_id
+  region                = var.region
+  image                 = "${local.image_prefix}/${each.key}:${var.image_tag}"
+  service_account_email = google_service_account.service[each.key].email
+  port                  = each.value.port
+  grpc                  = true
+  health_check          = "grpc"
+  # The detector follows the models topic between requests, so its CPU stays allocated.
+  cpu_always_allocated       = each.key == "spam-detector"
+  gcs_volume                 = each.key == "spam-detector" ? { bucket = module.model_bucket.bucket, mount_path = local.model_dir, read_only = true } : null
   environment                = merge(local.telemetry_environment, each.value.environment)
   secret_environment         = each.value.secret_environment
   secret_files               = each.value.secret_files
@@ -338,6 +367,7 @@ module "consumer" {
   # gmail-integration takes requests only from the Gmail push subscription, which signs them
   # with an OIDC token of its own service account; every other caller is refused.
   invoker_iam_disabled       = each.key != "gmail-integration"
+  gcs_volume                 = each.key == "trainer" ? { bucket = module.model_bucket.bucket, mount_path = local.model_dir, read_only = false } : null
   network_id                 = module.network.network_id
   subnet_id                  = module.network.subnet_id
   collector_config_secret_id = module.otel_collector.config_secret_id

@@ -28,6 +28,8 @@ resource "google_cloud_run_v2_service" "this" {
 
   template {
     service_account = var.service_account_email
+    # Cloud Storage volumes need the second generation execution environment.
+    execution_environment = var.gcs_volume == null ? null : "EXECUTION_ENVIRONMENT_GEN2"
 
     scaling {
       min_instance_count = var.min_instances
@@ -96,6 +98,15 @@ resource "google_cloud_run_v2_service" "this" {
         content {
           name       = "secret-${volume_mounts.key}"
           mount_path = "${local.secrets_dir}/${volume_mounts.key}"
+        }
+      }
+
+      dynamic "volume_mounts" {
+        for_each = var.gcs_volume == null ? [] : [var.gcs_volume]
+
+        content {
+          name       = "gcs"
+          mount_path = volume_mounts.value.mount_path
         }
       }
 
@@ -200,6 +211,20 @@ resource "google_cloud_run_v2_service" "this" {
         items {
           version = var.collector_config_version
           path    = "config.yaml"
+        }
+      }
+    }
+
+    # A Cloud Storage bucket mounted with Cloud Storage FUSE.
+    dynamic "volumes" {
+      for_each = var.gcs_volume == null ? [] : [var.gcs_volume]
+
+      content {
+        name = "gcs"
+
+        gcs {
+          bucket    = volumes.value.bucket
+          read_only = volumes.value.read_only
         }
       }
     }

@@ -71,6 +71,16 @@ variable "secret_files" {
   default = {}
 }
 
+variable "gcs_volume" {
+  description = "Cloud Storage bucket to mount in the service container at mount_path; switches the service to the gen2 execution environment. The service account needs an object role on the bucket."
+  type = object({
+    bucket     = string
+    mount_path = string
+    read_only  = bool
+  })
+  default = null
+}
+
 variable "cpu" {
   description = "CPU limit of the service container, e.g. \"1\"."
   type        = string
