@@ -62,3 +62,8 @@ output "create_topics_command" {
     "--network-configuration 'awsvpcConfiguration={subnets=[${join(",", module.network.private_subnet_ids)}],securityGroups=[${module.ecs_cluster.task_security_group_id}],assignPublicIp=DISABLED}'",
   ])
 }
+
+output "model_file_system_id" {
+  description = "EFS file system mounted at SPAMFLOW_MODEL_DIR in the trainer (read-write) and spam-detector (read-only)."
+  value       = module.efs.file_system_id
+}

@@ -365,7 +365,9 @@ module "consumer" {
   min_instances         = 1
   max_instances         = var.topic_partitions
   # gmail-integration takes requests only from the Gmail push subscription, which signs them
-  # with an OIDC token of its own service account; every other caller is refused.
+  # with an OIDC token of its own service account, so the invoker check rejects other callers.
+  # NOTE: internal-only ingress admits Pub/Sub push from the same project, as Cloud Run's
+  # ingress documentation states. No deployment has tested this path yet.
   invoker_iam_disabled       = each.key != "gmail-integration"
   gcs_volume                 = each.key == "trainer" ? { bucket = module.model_bucket.bucket, mount_path = local.model_dir, read_only = false } : null
   network_id                 = module.network.network_id

@@ -52,3 +52,8 @@ output "service_accounts" {
   description = "Service account of each service."
   value       = { for name, account in google_service_account.service : name => account.email }
 }
+
+output "model_bucket" {
+  description = "Cloud Storage bucket mounted at SPAMFLOW_MODEL_DIR in the trainer (read-write) and spam-detector (read-only)."
+  value       = module.model_bucket.bucket
+}

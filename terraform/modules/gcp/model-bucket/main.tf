@@ -4,8 +4,12 @@
 # corrections) there and announces their path on the models topic; detectors load the
 # announced file.
 #
-# The bucket is private: uniform bucket-level access, public access prevention, and object
-# roles on this bucket only: objectUser for the writer, objectViewer for the readers.
+# The bucket is private, with uniform bucket-level access and public access prevention. The
+# writer gets objectUser and the readers objectViewer, on this bucket only.
+#
+# NOTE: the trainer writes each file under a temporary name, syncs it, renames it and syncs
+# the folder. Cloud Storage FUSE emulates rename with copy and delete; no deployment has yet
+# tested that the trainer's writes and the detectors' reads work through the mount.
 
 resource "google_storage_bucket" "models" {
   #checkov:skip=CKV_GCP_62:Access logs would record every FUSE read of a detector; Cloud Audit Logs cover who changes the bucket's settings and permissions.
