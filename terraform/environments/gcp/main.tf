@@ -84,6 +84,9 @@ locals {
   # detector instance mounts the same bucket at the same path, read-only, and loads the
   # announced file.
   model_dir = "/srv/spamflow/models"
+  # The images run as uid and gid 10001, and gcsfuse otherwise shows every file as owned by
+  # the user that mounted the bucket, so the trainer could not write.
+  model_mount_options = ["uid=10001", "gid=10001"]
 
   all_service_names = ["spam-detector", "bloom-filter", "email-processor", "action-handler", "trainer", "gmail-integration"]
 
@@ -331,7 +334,7 @@ module "grpc_service" {
   health_check          = "grpc"
   # The detector follows the models topic between requests, so its CPU stays allocated.
   cpu_always_allocated       = each.key == "spam-detector"
-  gcs_volume                 = each.key == "spam-detector" ? { bucket = module.model_bucket.bucket, mount_path = local.model_dir, read_only = true } : null
+  gcs_volume                 = each.key == "spam-detector" ? { bucket = module.model_bucket.bucket, mount_path = local.model_dir, read_only = true, mount_options = local.model_mount_options } : null
   environment                = merge(local.telemetry_environment, each.value.environment)
   secret_environment         = each.value.secret_environment
   secret_files               = each.value.secret_files
@@ -369,7 +372,7 @@ module "consumer" {
   # NOTE: internal-only ingress admits Pub/Sub push from the same project, as Cloud Run's
   # ingress documentation states. No deployment has tested this path yet.
   invoker_iam_disabled       = each.key != "gmail-integration"
-  gcs_volume                 = each.key == "trainer" ? { bucket = module.model_bucket.bucket, mount_path = local.model_dir, read_only = false } : null
+  gcs_volume                 = each.key == "trainer" ? { bucket = module.model_bucket.bucket, mount_path = local.model_dir, read_only = false, mount_options = local.model_mount_options } : null
   network_id                 = module.network.network_id
   subnet_id                  = module.network.subnet_id
   collector_config_secret_id = module.otel_collector.config_secret_id

@@ -223,8 +223,9 @@ resource "google_cloud_run_v2_service" "this" {
         name = "gcs"
 
         gcs {
-          bucket    = volumes.value.bucket
-          read_only = volumes.value.read_only
+          bucket        = volumes.value.bucket
+          read_only     = volumes.value.read_only
+          mount_options = volumes.value.mount_options
         }
       }
     }

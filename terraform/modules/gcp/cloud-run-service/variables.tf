@@ -77,6 +77,8 @@ variable "gcs_volume" {
     bucket     = string
     mount_path = string
     read_only  = bool
+    # gcsfuse flags without the leading dashes, e.g. uid=10001.
+    mount_options = optional(list(string), [])
   })
   default = null
 }
