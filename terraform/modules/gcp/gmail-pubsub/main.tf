@@ -120,3 +120,10 @@ resource "google_pubsub_subscription" "gmail" {
 
   depends_on = [google_cloud_run_v2_service_iam_member.push_invoker]
 }
+
+# Earlier versions created the subscription without count, as a pull subscription. The move
+# lets Terraform update that subscription instead of planning a delete and a new create.
+moved {
+  from = google_pubsub_subscription.gmail
+  to   = google_pubsub_subscription.gmail[0]
+}
