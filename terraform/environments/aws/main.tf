@@ -4,7 +4,9 @@
 #
 # Every endpoint and secret the services need reaches them through the environment set
 # here: Kafka brokers and security settings, topic prefix, detector and Bloom filter URLs,
-# the Redis URL (a secret) and the Gmail credentials file (written from a secret).
+# the Redis URL (a secret), the Gmail credentials file (written from a secret), the Gmail
+# mailboxes and action settings, and the model folder on EFS that the trainer writes and the
+# detectors read.
 
 data "aws_caller_identity" "current" {}
 
@@ -48,6 +50,12 @@ locals {
 
   credentials_file = "/run/spamflow/secrets/gmail-credentials.json"
 
+  # The trainer writes model files here and announces their path on the models topic; every
+  # detector task mounts the same EFS access point at the same path, read-only, and loads
+  # the announced file.
+  model_dir     = "/srv/spamflow/models"
+  model_clients = toset(["trainer", "spam-detector"])
+
   telemetry_environment = {
     OTEL_TRACES_SAMPLER     = var.traces_sampler
     OTEL_TRACES_SAMPLER_ARG = var.traces_sampler_arg
@@ -65,7 +73,21 @@ locals {
   gmail_environment = {
     SPAMFLOW_GMAIL_API_URL          = var.gmail_api_url
     SPAMFLOW_GMAIL_CREDENTIALS_FILE = local.credentials_file
+    SPAMFLOW_GMAIL_MAILBOXES        = join(",", var.gmail_mailboxes)
   }
+
+  # What action-handler changes in Gmail. Dry run needs actions on (the handler exits with
+  # status 64 otherwise), so it is only passed as true together with them.
+  action_environment = merge(
+    {
+      SPAMFLOW_GMAIL_ACTIONS = var.gmail_actions ? "on" : "off"
+      SPAMFLOW_DRY_RUN       = tostring(var.gmail_actions && var.gmail_dry_run)
+      SPAMFLOW_SPAM_ACTION   = var.gmail_spam_action
+      SPAMFLOW_SUSPECT_LABEL = var.gmail_suspect_label
+    },
+    var.gmail_spam_threshold == null ? {} : { SPAMFLOW_SPAM_THRESHOLD = tostring(var.gmail_spam_threshold) },
+    var.gmail_suspect_threshold == null ? {} : { SPAMFLOW_SUSPECT_THRESHOLD = tostring(var.gmail_suspect_threshold) },
+  )
 
   gmail_secret_files = { "gmail-credentials.json" = module.secrets.gmail_credentials_secret_arn }
   redis_secret       = { SPAMFLOW_REDIS_URL = module.redis.redis_url_secret_arn }
@@ -74,13 +96,18 @@ locals {
   # exactly those Kafka permissions.
   services = {
     spam-detector = {
-      port               = 50051
-      health_check       = "grpc"
-      discoverable       = true
-      environment        = { SPAMFLOW_LISTEN_ADDR = "0.0.0.0:50051" }
+      port         = 50051
+      health_check = "grpc"
+      discoverable = true
+      # The detector follows the models topic (manual assignment, no consumer group) and
+      # loads each announced model from the shared model folder.
+      environment = merge(local.kafka_environment, {
+        SPAMFLOW_LISTEN_ADDR   = "0.0.0.0:50051"
+        SPAMFLOW_MODEL_UPDATES = "on"
+      })
       secret_environment = {}
       secret_files       = {}
-      reads              = []
+      reads              = [local.topics.models]
       writes             = []
     }
     bloom-filter = {
@@ -111,7 +138,7 @@ locals {
       port               = 9405
       health_check       = "http"
       discoverable       = false
-      environment        = merge(local.kafka_environment, local.gmail_environment, { SPAMFLOW_HTTP_ADDR = "0.0.0.0:9405" })
+      environment        = merge(local.kafka_environment, local.gmail_environment, local.action_environment, { SPAMFLOW_HTTP_ADDR = "0.0.0.0:9405" })
       secret_environment = local.redis_secret
       secret_files       = local.gmail_secret_files
       reads              = [local.topics.verdicts]
@@ -124,6 +151,7 @@ locals {
       environment = merge(local.kafka_environment, {
         SPAMFLOW_BLOOM_URL = local.bloom_url
         SPAMFLOW_HTTP_ADDR = "0.0.0.0:9406"
+        SPAMFLOW_MODEL_DIR = local.model_dir
       })
       secret_environment = {}
       secret_files       = {}
@@ -208,6 +236,16 @@ module "ecr" {
   kms_key_arn = module.kms.key_arn
 }
 
+module "efs" {
+  source = "../../modules/aws/efs"
+
+  name        = local.name
+  vpc_id      = module.network.vpc_id
+  subnet_ids  = module.network.private_subnet_ids
+  kms_key_arn = module.kms.key_arn
+  backup      = var.model_storage_backup
+}
+
 module "secrets" {
   source = "../../modules/aws/secrets"
 
@@ -236,9 +274,10 @@ data "aws_iam_policy_document" "kafka" {
   }
 
   # NOTE: the services choose their consumer group names, so every group of this cluster is
-  # allowed; narrow the ARN to the group names once they are fixed.
+  # allowed; narrow the ARN to the group names once they are fixed. The detector reads the
+  # models topic without a group, so it gets no group permission.
   dynamic "statement" {
-    for_each = length(each.value.reads) > 0 ? [1] : []
+    for_each = length(each.value.reads) > 0 && each.key != "spam-detector" ? [1] : []
 
     content {
       sid       = "CommitConsumerOffsets"
@@ -286,13 +325,22 @@ module "service" {
   secret_environment             = each.value.secret_environment
   secret_files                   = each.value.secret_files
   subnet_ids                     = module.network.private_subnet_ids
-  security_group_ids             = [module.ecs_cluster.task_security_group_id]
+  security_group_ids             = concat([module.ecs_cluster.task_security_group_id], contains(local.model_clients, each.key) ? [module.efs.client_security_group_id] : [])
   service_discovery_namespace_id = each.value.discoverable ? module.ecs_cluster.service_discovery_namespace_id : null
   ecr_repository_arn             = module.ecr.repository_arns[each.key]
   kms_key_arn                    = module.kms.key_arn
   task_policy_json               = contains(keys(local.kafka_services), each.key) ? data.aws_iam_policy_document.kafka[each.key].json : null
   log_retention_days             = var.log_retention_days
   trace_forward_otlp_endpoint    = var.trace_forward_otlp_endpoint
+
+  efs_volume = contains(local.model_clients, each.key) ? {
+    file_system_id   = module.efs.file_system_id
+    file_system_arn  = module.efs.file_system_arn
+    access_point_id  = module.efs.access_point_id
+    access_point_arn = module.efs.access_point_arn
+    container_path   = local.model_dir
+    read_only        = each.key != "trainer"
+  } : null
 }
 
 # The topics task: a one-shot run of docker/kafka/create-topics.sh in the kafka-admin image,

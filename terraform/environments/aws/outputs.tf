@@ -47,7 +47,7 @@ output "log_groups" {
 }
 
 output "nat_public_ips" {
-  description = "Addresses outbound traffic comes from, for allowlists of webhook receivers."
+  description = "Addresses outbound traffic comes from, for allowlists of outside services."
   value       = module.network.nat_public_ips
 }
 
@@ -61,4 +61,9 @@ output "create_topics_command" {
     "--task-definition ${module.create_topics.task_definition_family}",
     "--network-configuration 'awsvpcConfiguration={subnets=[${join(",", module.network.private_subnet_ids)}],securityGroups=[${module.ecs_cluster.task_security_group_id}],assignPublicIp=DISABLED}'",
   ])
+}
+
+output "model_file_system_id" {
+  description = "EFS file system mounted at SPAMFLOW_MODEL_DIR in the trainer (read-write) and spam-detector (read-only)."
+  value       = module.efs.file_system_id
 }

@@ -6,8 +6,9 @@
 #
 # Every endpoint and secret the services need reaches them through the environment set
 # here: Kafka bootstrap address and security settings, topic prefix, detector and Bloom filter
-# URLs, the Redis URL and CA (secrets), the Gmail credentials file (a secret) and the Pub/Sub
-# names.
+# URLs, the Redis URL and CA (secrets), the Gmail credentials file (a secret), the Gmail
+# mailboxes and action settings, the Pub/Sub topic and push token (a secret), and the model
+# folder, a Cloud Storage bucket that the trainer writes and the detectors read.
 
 locals {
   name   = "spamflow-${var.environment}"
@@ -23,6 +24,7 @@ locals {
     "redis.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
+    "storage.googleapis.com",
   ])
 
   day_ms = 86400000
@@ -61,16 +63,43 @@ locals {
   gmail_environment = {
     SPAMFLOW_GMAIL_API_URL          = var.gmail_api_url
     SPAMFLOW_GMAIL_CREDENTIALS_FILE = "/run/spamflow/secrets/gmail/credentials.json"
+    SPAMFLOW_GMAIL_MAILBOXES        = join(",", var.gmail_mailboxes)
   }
+  # What action-handler changes in Gmail. Dry run needs actions on (the handler exits with
+  # status 64 otherwise), so it is only passed as true together with them.
+  action_environment = merge(
+    {
+      SPAMFLOW_GMAIL_ACTIONS = var.gmail_actions ? "on" : "off"
+      SPAMFLOW_DRY_RUN       = tostring(var.gmail_actions && var.gmail_dry_run)
+      SPAMFLOW_SPAM_ACTION   = var.gmail_spam_action
+      SPAMFLOW_SUSPECT_LABEL = var.gmail_suspect_label
+    },
+    var.gmail_spam_threshold == null ? {} : { SPAMFLOW_SPAM_THRESHOLD = tostring(var.gmail_spam_threshold) },
+    var.gmail_suspect_threshold == null ? {} : { SPAMFLOW_SUSPECT_THRESHOLD = tostring(var.gmail_suspect_threshold) },
+  )
+
   gmail_file = { gmail = { secret = google_secret_manager_secret.gmail_credentials.secret_id, file_name = "credentials.json" } }
+
+  # The trainer writes model files here and announces their path on the models topic; every
+  # detector instance mounts the same bucket at the same path, read-only, and loads the
+  # announced file.
+  model_dir = "/srv/spamflow/models"
+  # The images run as uid and gid 10001, and gcsfuse otherwise shows every file as owned by
+  # the user that mounted the bucket, so the trainer could not write.
+  model_mount_options = ["uid=10001", "gid=10001"]
 
   all_service_names = ["spam-detector", "bloom-filter", "email-processor", "action-handler", "trainer", "gmail-integration"]
 
   # The gRPC services, deployed first because the consumers need their URLs.
   grpc_services = {
     spam-detector = {
-      port               = 50051
-      environment        = { SPAMFLOW_LISTEN_ADDR = "0.0.0.0:50051" }
+      port = 50051
+      # The detector follows the models topic and loads each announced model from the
+      # shared model folder.
+      environment = merge(local.kafka_environment, {
+        SPAMFLOW_LISTEN_ADDR   = "0.0.0.0:50051"
+        SPAMFLOW_MODEL_UPDATES = "on"
+      })
       secret_environment = {}
       secret_files       = {}
     }
@@ -96,7 +125,7 @@ locals {
     }
     action-handler = {
       port               = 9405
-      environment        = merge(local.kafka_environment, local.redis_environment, local.gmail_environment, { SPAMFLOW_HTTP_ADDR = "0.0.0.0:9405" })
+      environment        = merge(local.kafka_environment, local.redis_environment, local.gmail_environment, local.action_environment, { SPAMFLOW_HTTP_ADDR = "0.0.0.0:9405" })
       secret_environment = local.redis_secret
       secret_files       = merge(local.redis_ca_file, local.gmail_file)
     }
@@ -105,6 +134,7 @@ locals {
       environment = merge(local.kafka_environment, {
         SPAMFLOW_BLOOM_URL = module.grpc_service["bloom-filter"].uri
         SPAMFLOW_HTTP_ADDR = "0.0.0.0:9406"
+        SPAMFLOW_MODEL_DIR = local.model_dir
       })
       secret_environment = {}
       secret_files       = {}
@@ -112,11 +142,11 @@ locals {
     gmail-integration = {
       port = 9401
       environment = merge(local.kafka_environment, local.gmail_environment, {
-        SPAMFLOW_HTTP_ADDR                 = "0.0.0.0:9401"
-        SPAMFLOW_GMAIL_PUBSUB_TOPIC        = module.gmail_pubsub.topic
-        SPAMFLOW_GMAIL_PUBSUB_SUBSCRIPTION = module.gmail_pubsub.subscription
+        SPAMFLOW_HTTP_ADDR          = "0.0.0.0:9401"
+        SPAMFLOW_GMAIL_PUBSUB_TOPIC = module.gmail_pubsub.topic
       })
-      secret_environment = {}
+      # Pub/Sub pushes to POST /gmail/push?token=TOKEN on the HTTP port; see gmail-pubsub.
+      secret_environment = { SPAMFLOW_GMAIL_PUSH_TOKEN = module.gmail_pubsub.push_token_secret_id }
       secret_files       = local.gmail_file
     }
   }
@@ -124,13 +154,14 @@ locals {
   gmail_services = ["action-handler", "gmail-integration"]
   consumers      = { for name, service in local.all_consumers : name => service if var.gmail_credentials_ready || !contains(local.gmail_services, name) }
 
-  kafka_clients = toset(keys(local.all_consumers))
+  kafka_clients = toset(concat(keys(local.all_consumers), ["spam-detector"]))
 
   # Secret access per secret: who may read it.
   secret_readers = {
     redis-url   = { secret = module.redis.redis_url_secret_id, readers = ["bloom-filter", "action-handler"] }
     redis-ca    = { secret = module.redis.redis_ca_secret_id, readers = ["bloom-filter", "action-handler"] }
     gmail       = { secret = google_secret_manager_secret.gmail_credentials.secret_id, readers = local.gmail_services }
+    gmail-push  = { secret = module.gmail_pubsub.push_token_secret_id, readers = ["gmail-integration"] }
     otel-config = { secret = module.otel_collector.config_secret_id, readers = local.all_service_names }
   }
   secret_bindings = merge([
@@ -260,13 +291,31 @@ module "otel_collector" {
   depends_on = [google_project_service.apis]
 }
 
+module "model_bucket" {
+  source = "../../modules/gcp/model-bucket"
+
+  name          = local.name
+  project_id    = var.project_id
+  region        = var.region
+  writer_emails = [google_service_account.service["trainer"].email]
+  reader_emails = [google_service_account.service["spam-detector"].email]
+  labels        = local.labels
+
+  depends_on = [google_project_service.apis]
+}
+
 module "gmail_pubsub" {
   source = "../../modules/gcp/gmail-pubsub"
 
-  name                             = local.name
-  project_id                       = var.project_id
-  subscriber_service_account_email = google_service_account.service["gmail-integration"].email
-  labels                           = local.labels
+  name       = local.name
+  project_id = var.project_id
+  labels     = local.labels
+
+  # The subscription pushes to gmail-integration, which is deployed with the Gmail credentials.
+  push_enabled          = var.gmail_credentials_ready
+  push_service_uri      = var.gmail_credentials_ready ? module.consumer["gmail-integration"].uri : null
+  push_service_name     = var.gmail_credentials_ready ? module.consumer["gmail-integration"].name : null
+  push_service_location = var.region
 
   depends_on = [google_project_service.apis]
 }
@@ -275,14 +324,17 @@ module "grpc_service" {
   source   = "../../modules/gcp/cloud-run-service"
   for_each = local.grpc_services
 
-  name                       = each.key
-  project_id                 = var.project_id
-  region                     = var.region
-  image                      = "${local.image_prefix}/${each.key}:${var.image_tag}"
-  service_account_email      = google_service_account.service[each.key].email
-  port                       = each.value.port
-  grpc                       = true
-  health_check               = "grpc"
+  name                  = each.key
+  project_id            = var.project_id
+  region                = var.region
+  image                 = "${local.image_prefix}/${each.key}:${var.image_tag}"
+  service_account_email = google_service_account.service[each.key].email
+  port                  = each.value.port
+  grpc                  = true
+  health_check          = "grpc"
+  # The detector follows the models topic between requests, so its CPU stays allocated.
+  cpu_always_allocated       = each.key == "spam-detector"
+  gcs_volume                 = each.key == "spam-detector" ? { bucket = module.model_bucket.bucket, mount_path = local.model_dir, read_only = true, mount_options = local.model_mount_options } : null
   environment                = merge(local.telemetry_environment, each.value.environment)
   secret_environment         = each.value.secret_environment
   secret_files               = each.value.secret_files
@@ -302,19 +354,25 @@ module "consumer" {
   source   = "../../modules/gcp/cloud-run-service"
   for_each = local.consumers
 
-  name                       = each.key
-  project_id                 = var.project_id
-  region                     = var.region
-  image                      = "${local.image_prefix}/${each.key}:${var.image_tag}"
-  service_account_email      = google_service_account.service[each.key].email
-  port                       = each.value.port
-  health_check               = "http"
-  environment                = merge(local.telemetry_environment, each.value.environment)
-  secret_environment         = each.value.secret_environment
-  secret_files               = each.value.secret_files
-  cpu_always_allocated       = true
-  min_instances              = 1
-  max_instances              = var.topic_partitions
+  name                  = each.key
+  project_id            = var.project_id
+  region                = var.region
+  image                 = "${local.image_prefix}/${each.key}:${var.image_tag}"
+  service_account_email = google_service_account.service[each.key].email
+  port                  = each.value.port
+  health_check          = "http"
+  environment           = merge(local.telemetry_environment, each.value.environment)
+  secret_environment    = each.value.secret_environment
+  secret_files          = each.value.secret_files
+  cpu_always_allocated  = true
+  min_instances         = 1
+  max_instances         = var.topic_partitions
+  # gmail-integration takes requests only from the Gmail push subscription, which signs them
+  # with an OIDC token of its own service account, so the invoker check rejects other callers.
+  # NOTE: internal-only ingress admits Pub/Sub push from the same project, as Cloud Run's
+  # ingress documentation states. No deployment has tested this path yet.
+  invoker_iam_disabled       = each.key != "gmail-integration"
+  gcs_volume                 = each.key == "trainer" ? { bucket = module.model_bucket.bucket, mount_path = local.model_dir, read_only = false, mount_options = local.model_mount_options } : null
   network_id                 = module.network.network_id
   subnet_id                  = module.network.subnet_id
   collector_config_secret_id = module.otel_collector.config_secret_id

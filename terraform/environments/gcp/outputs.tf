@@ -39,11 +39,21 @@ output "gmail_push_topic" {
 }
 
 output "gmail_push_subscription" {
-  description = "Pull subscription of gmail-integration (SPAMFLOW_GMAIL_PUBSUB_SUBSCRIPTION)."
+  description = "Push subscription that delivers Gmail notifications to gmail-integration's POST /gmail/push; null until gmail_credentials_ready is true."
   value       = module.gmail_pubsub.subscription
+}
+
+output "gmail_push_token_secret" {
+  description = "Secret with the push token gmail-integration checks (SPAMFLOW_GMAIL_PUSH_TOKEN)."
+  value       = module.gmail_pubsub.push_token_secret_id
 }
 
 output "service_accounts" {
   description = "Service account of each service."
   value       = { for name, account in google_service_account.service : name => account.email }
+}
+
+output "model_bucket" {
+  description = "Cloud Storage bucket mounted at SPAMFLOW_MODEL_DIR in the trainer (read-write) and spam-detector (read-only)."
+  value       = module.model_bucket.bucket
 }

@@ -33,7 +33,7 @@ variable "subnet_cidr" {
 }
 
 variable "enable_nat" {
-  description = "Create Cloud NAT for outbound traffic to non-Google hosts (webhooks)."
+  description = "Create Cloud NAT for outbound traffic to hosts outside Google."
   type        = bool
   default     = false
 }
@@ -107,4 +107,65 @@ variable "deletion_protection" {
   description = "Make terraform destroy fail for the Cloud Run services while true."
   type        = bool
   default     = true
+}
+
+variable "gmail_mailboxes" {
+  description = "Mailbox addresses gmail-integration reads and action-handler acts on (SPAMFLOW_GMAIL_MAILBOXES, comma-joined). With a service account key, these are the mailboxes it acts for through domain-wide delegation."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.gmail_mailboxes) > 0 && alltrue([for address in var.gmail_mailboxes : can(regex("^[^@,[:space:]]+@[^@,[:space:]]+$", address))])
+    error_message = "gmail_mailboxes must list at least one address, each of the form user@domain, without commas or spaces."
+  }
+}
+
+variable "gmail_actions" {
+  description = "Let action-handler act on Gmail (SPAMFLOW_GMAIL_ACTIONS). Off, it only logs and records each verdict."
+  type        = bool
+  default     = true
+}
+
+variable "gmail_dry_run" {
+  description = "Make action-handler only log the changes it would make in Gmail (SPAMFLOW_DRY_RUN). On by default: set it to false once the log shows the changes you want. Has no effect while gmail_actions is false."
+  type        = bool
+  default     = true
+}
+
+variable "gmail_spam_action" {
+  description = "What action-handler does with verdicts in the spam band (SPAMFLOW_SPAM_ACTION): move-to-spam, label or log."
+  type        = string
+  default     = "move-to-spam"
+
+  validation {
+    condition     = contains(["move-to-spam", "label", "log"], var.gmail_spam_action)
+    error_message = "gmail_spam_action must be move-to-spam, label or log."
+  }
+}
+
+variable "gmail_spam_threshold" {
+  description = "Lowest spam probability for the spam action (SPAMFLOW_SPAM_THRESHOLD); null leaves it unset, so every SPAM verdict gets the spam action."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.gmail_spam_threshold == null ? true : var.gmail_spam_threshold >= 0 && var.gmail_spam_threshold <= 1
+    error_message = "gmail_spam_threshold must be between 0 and 1."
+  }
+}
+
+variable "gmail_suspect_threshold" {
+  description = "Lowest spam probability for the suspect label (SPAMFLOW_SUSPECT_THRESHOLD); must be below gmail_spam_threshold. Null leaves it unset."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.gmail_suspect_threshold == null ? true : var.gmail_suspect_threshold >= 0 && var.gmail_suspect_threshold <= 1
+    error_message = "gmail_suspect_threshold must be between 0 and 1."
+  }
+}
+
+variable "gmail_suspect_label" {
+  description = "Gmail label for suspected spam, created if missing (SPAMFLOW_SUSPECT_LABEL)."
+  type        = string
+  default     = "spamflow/suspected"
 }

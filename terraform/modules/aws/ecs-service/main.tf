@@ -91,11 +91,16 @@ locals {
     secrets = [
       for key in sort(keys(var.secret_environment)) : { name = key, valueFrom = var.secret_environment[key] }
     ]
-    mountPoints = [
-      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
-      { sourceVolume = "state", containerPath = local.state_dir, readOnly = false },
-      { sourceVolume = "secrets", containerPath = local.secrets_dir, readOnly = true },
-    ]
+    mountPoints = concat(
+      [
+        { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+        { sourceVolume = "state", containerPath = local.state_dir, readOnly = false },
+        { sourceVolume = "secrets", containerPath = local.secrets_dir, readOnly = true },
+      ],
+      var.efs_volume == null ? [] : [
+        { sourceVolume = "efs", containerPath = var.efs_volume.container_path, readOnly = var.efs_volume.read_only },
+      ],
+    )
     linuxParameters = {
       capabilities = { drop = ["ALL"] }
     }
@@ -263,6 +268,31 @@ resource "aws_iam_role_policy" "traces" {
   policy = data.aws_iam_policy_document.traces.json
 }
 
+# Mount the EFS access point, and write to it unless the volume is read-only.
+data "aws_iam_policy_document" "efs" {
+  count = var.efs_volume == null ? 0 : 1
+
+  statement {
+    sid       = "MountThroughAccessPoint"
+    actions   = var.efs_volume.read_only ? ["elasticfilesystem:ClientMount"] : ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+    resources = [var.efs_volume.file_system_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "elasticfilesystem:AccessPointArn"
+      values   = [var.efs_volume.access_point_arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "efs" {
+  count = var.efs_volume == null ? 0 : 1
+
+  name   = "mount-efs"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.efs[0].json
+}
+
 resource "aws_iam_role_policy" "task" {
   count = var.task_policy_json == null ? 0 : 1
 
@@ -297,6 +327,25 @@ resource "aws_ecs_task_definition" "this" {
 
   volume {
     name = "secrets"
+  }
+
+  # Shared storage on EFS, kept after the task stops.
+  dynamic "volume" {
+    for_each = var.efs_volume == null ? [] : [var.efs_volume]
+
+    content {
+      name = "efs"
+
+      efs_volume_configuration {
+        file_system_id     = volume.value.file_system_id
+        transit_encryption = "ENABLED"
+
+        authorization_config {
+          access_point_id = volume.value.access_point_id
+          iam             = "ENABLED"
+        }
+      }
+    }
   }
 
   tags = var.tags

@@ -162,3 +162,16 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "efs_volume" {
+  description = "EFS access point to mount in the service container at container_path, through TLS with IAM authorization. The task role gets ClientMount, and ClientWrite unless read_only."
+  type = object({
+    file_system_id   = string
+    file_system_arn  = string
+    access_point_id  = string
+    access_point_arn = string
+    container_path   = string
+    read_only        = bool
+  })
+  default = null
+}

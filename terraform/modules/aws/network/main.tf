@@ -1,7 +1,7 @@
 # The VPC of one spamflow deployment: private subnets for ECS tasks, MSK brokers and
 # ElastiCache, public subnets that hold only the NAT gateways, and flow logs.
 #
-# Tasks reach the internet (the Gmail API, webhooks) through NAT. ECR image layers come from
+# Tasks reach the internet (the Gmail API among others) through NAT. ECR image layers come from
 # S3 through a gateway endpoint, which costs nothing and keeps that traffic off NAT.
 
 # Fails the plan if a named zone does not exist or is unavailable in the region. The zones

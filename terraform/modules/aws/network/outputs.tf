@@ -14,6 +14,6 @@ output "private_subnet_ids" {
 }
 
 output "nat_public_ips" {
-  description = "Public addresses that outbound traffic from the tasks comes from, e.g. for webhook allowlists."
+  description = "Public addresses that outbound traffic from the tasks comes from, for allowlists of outside services."
   value       = aws_eip.nat[*].public_ip
 }

@@ -20,12 +20,16 @@ resource "google_cloud_run_v2_service" "this" {
   deletion_protection = var.deletion_protection
 
   # Network access is limited by the ingress setting. The services call each other without
-  # Google ID tokens, so the invoker IAM check is off.
-  # NOTE: with INGRESS_TRAFFIC_ALL this makes the service public; keep it internal-only.
-  invoker_iam_disabled = true
+  # Google ID tokens, so the invoker IAM check is off unless a caller signs its requests (the
+  # Gmail push subscription of gmail-integration does).
+  # NOTE: with INGRESS_TRAFFIC_ALL and the check off, the service is public; keep it
+  # internal-only.
+  invoker_iam_disabled = var.invoker_iam_disabled
 
   template {
     service_account = var.service_account_email
+    # Cloud Storage volumes need the second generation execution environment.
+    execution_environment = var.gcs_volume == null ? null : "EXECUTION_ENVIRONMENT_GEN2"
 
     scaling {
       min_instance_count = var.min_instances
@@ -94,6 +98,15 @@ resource "google_cloud_run_v2_service" "this" {
         content {
           name       = "secret-${volume_mounts.key}"
           mount_path = "${local.secrets_dir}/${volume_mounts.key}"
+        }
+      }
+
+      dynamic "volume_mounts" {
+        for_each = var.gcs_volume == null ? [] : [var.gcs_volume]
+
+        content {
+          name       = "gcs"
+          mount_path = volume_mounts.value.mount_path
         }
       }
 
@@ -198,6 +211,21 @@ resource "google_cloud_run_v2_service" "this" {
         items {
           version = var.collector_config_version
           path    = "config.yaml"
+        }
+      }
+    }
+
+    # A Cloud Storage bucket mounted with Cloud Storage FUSE.
+    dynamic "volumes" {
+      for_each = var.gcs_volume == null ? [] : [var.gcs_volume]
+
+      content {
+        name = "gcs"
+
+        gcs {
+          bucket        = volumes.value.bucket
+          read_only     = volumes.value.read_only
+          mount_options = volumes.value.mount_options
         }
       }
     }

@@ -71,6 +71,18 @@ variable "secret_files" {
   default = {}
 }
 
+variable "gcs_volume" {
+  description = "Cloud Storage bucket to mount in the service container at mount_path; switches the service to the gen2 execution environment. The service account needs an object role on the bucket."
+  type = object({
+    bucket     = string
+    mount_path = string
+    read_only  = bool
+    # gcsfuse flags without the leading dashes, e.g. uid=10001.
+    mount_options = optional(list(string), [])
+  })
+  default = null
+}
+
 variable "cpu" {
   description = "CPU limit of the service container, e.g. \"1\"."
   type        = string
@@ -115,6 +127,12 @@ variable "ingress" {
   description = "Who may reach the service: INGRESS_TRAFFIC_INTERNAL_ONLY (the VPC and Google services of the project) or INGRESS_TRAFFIC_ALL."
   type        = string
   default     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+}
+
+variable "invoker_iam_disabled" {
+  description = "Skip Cloud Run's roles/run.invoker check. False requires callers to send a Google-signed ID token of a member holding that role."
+  type        = bool
+  default     = true
 }
 
 variable "collector_config_secret_id" {

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Topic and subscription name prefix, e.g. spamflow-prod."
+  description = "Name prefix of the topic, subscription, secret and push service account, e.g. spamflow-prod."
   type        = string
 }
 
@@ -8,9 +8,28 @@ variable "project_id" {
   type        = string
 }
 
-variable "subscriber_service_account_email" {
-  description = "Service account of gmail-integration, which pulls the notifications."
+variable "push_enabled" {
+  description = "Create the push subscription and its invoker grant. False while gmail-integration is not deployed."
+  type        = bool
+  default     = true
+}
+
+variable "push_service_uri" {
+  description = "HTTPS URL of the gmail-integration Cloud Run service; the subscription pushes to <uri>/gmail/push. Null while push_enabled is false."
   type        = string
+  default     = null
+}
+
+variable "push_service_name" {
+  description = "Name of the gmail-integration Cloud Run service, on which the push identity gets roles/run.invoker."
+  type        = string
+  default     = null
+}
+
+variable "push_service_location" {
+  description = "Region of the gmail-integration Cloud Run service."
+  type        = string
+  default     = null
 }
 
 variable "kms_key_id" {
@@ -20,7 +39,7 @@ variable "kms_key_id" {
 }
 
 variable "labels" {
-  description = "Labels on the topic and subscription."
+  description = "Labels on the topic, subscription and secret."
   type        = map(string)
   default     = {}
 }

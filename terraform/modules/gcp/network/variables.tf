@@ -20,7 +20,7 @@ variable "subnet_cidr" {
 }
 
 variable "enable_nat" {
-  description = "Create Cloud NAT so services can reach non-Google hosts (webhooks). Google APIs need no NAT."
+  description = "Create Cloud NAT so services can reach hosts outside Google. Google APIs need no NAT."
   type        = bool
   default     = false
 }
