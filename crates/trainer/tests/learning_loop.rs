@@ -835,3 +835,47 @@ async fn interval_retrains_after_one_correction() {
     assert_eq!(model.version(), announcement.model_version);
     assert_eq!(model.training().messages, 11);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_abandons_a_running_retrain() {
+    let mesh = Mesh::new("shutdown", false);
+    let model_dir = mesh.dir.join("models");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    let short = mesh.dir.join("short.eml");
+    std::fs::write(
+        &short,
+        "From: a@example.net\nSubject: hi\n\nlunch at noon?\n",
+    )
+    .unwrap();
+    // The whole corpus keeps a retrain busy for minutes, far longer than this test waits.
+    let trainer_http = free_port().unwrap();
+    let mut trainer = mesh.start(
+        "trainer",
+        trainer_http,
+        &[
+            ("SPAMFLOW_MODEL_DIR", model_dir.display().to_string()),
+            ("SPAMFLOW_BASE_CORPUS", corpus().display().to_string()),
+            ("SPAMFLOW_RETRAIN_AFTER", "1".to_owned()),
+        ],
+    );
+
+    mesh.feedback("ham", &[&short], "ops");
+    wait_for_metric(
+        trainer_http,
+        "spamflow_feedback_total{label=\"ham\",outcome=\"stored\"}",
+        1.0,
+    );
+    // The stored correction starts the retrain at once; give it a moment to be under way.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Waiting for the retrain would take minutes, so an exit within the timeout means the
+    // trainer abandoned it.
+    let status = trainer.terminate(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "trainer exited with {status}");
+    assert!(
+        model_files(&model_dir).is_empty(),
+        "an abandoned retrain wrote a model: {:?}",
+        model_files(&model_dir)
+    );
+    assert_eq!(eml_files(&model_dir.join("feedback/ham")).len(), 1);
+}
