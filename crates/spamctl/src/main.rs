@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod classify;
 mod corpus;
 mod dev;
@@ -39,6 +40,8 @@ enum Command {
     CreateTopics(CreateTopicsArgs),
     /// Run the whole mesh in one process on a corpus and score the verdicts.
     Dev(dev::DevArgs),
+    /// Measure parsing, scoring and gRPC classification speed and peak memory on a corpus.
+    Bench(bench::BenchArgs),
 }
 
 /// Service name in logs and traces unless `OTEL_SERVICE_NAME` sets another.
@@ -53,6 +56,7 @@ fn main() {
         Command::Replay(args) => cli::run_main(SERVICE_NAME, replay::run(args)),
         Command::Feedback(args) => cli::run_main(SERVICE_NAME, feedback::run(args)),
         Command::Dev(args) => cli::run_main(SERVICE_NAME, dev::run(args)),
+        Command::Bench(args) => cli::run_main(SERVICE_NAME, bench::run(args)),
         Command::CreateTopics(args) => cli::run_main(SERVICE_NAME, create_topics(args)),
     };
     std::process::exit(code);

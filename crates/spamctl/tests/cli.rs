@@ -263,3 +263,58 @@ fn feedback_rejects_invalid_file_before_publishing() {
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--label"));
 }
+
+#[test]
+fn bench_json_times_every_stage() {
+    let corpus = corpus();
+    let output = spamctl()
+        .args(["bench", "--json", "--rounds", "1", "--split", "test"])
+        .arg("--spam")
+        .arg(corpus.join("spam/spam-1"))
+        .arg("--ham")
+        .arg(corpus.join("ham/hard-ham-1"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let messages = report["corpus_messages"].as_u64().unwrap();
+    assert!(messages > 0, "{report}");
+    let names: Vec<&str> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| stage["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "parse",
+            "tokenize_and_score",
+            "grpc_classify_sequential",
+            "grpc_classify_concurrent"
+        ]
+    );
+    for stage in report["stages"].as_array().unwrap() {
+        assert_eq!(stage["messages"].as_u64(), Some(messages), "{stage}");
+        assert!(stage["median_us"].as_f64().unwrap() > 0.0, "{stage}");
+        assert!(
+            stage["p99_us"].as_f64().unwrap() >= stage["median_us"].as_f64().unwrap(),
+            "{stage}"
+        );
+    }
+    assert!(report["peak_rss_kib"].as_u64().unwrap() > 0, "{report}");
+}
+
+#[test]
+fn bench_rejects_zero_rounds() {
+    let output = spamctl()
+        .args(["bench", "--rounds", "0", "--spam", "x", "--ham", "y"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--rounds"));
+}
