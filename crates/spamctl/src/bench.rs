@@ -89,7 +89,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .map(|message| Arc::from(message.raw.as_slice()))
         .collect();
     if raws.is_empty() {
-        bail!("no messages to run on; check --spam, --ham and --split");
+        bail!("no messages to run on: check --spam, --ham and --split");
     }
     let limits = Limits::default();
 
