@@ -234,7 +234,7 @@ async fn remove_markers(store: &Store, mailbox: &str, message_id: &str, changes:
     for (label_id, added) in feedback_changes(changes) {
         let key = own_label_change_key(mailbox, message_id, label_id, added);
         if let Err(error) = store.take_value(&key).await {
-            tracing::warn!(%error, message_id, label_id, "Failed to remove an own-change marker; it expires on its own");
+            tracing::warn!(%error, message_id, label_id, "Failed to remove an own-change marker, which expires on its own");
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct Faults {
     /// While set, every history.list call returns 404 NOT_FOUND.
     #[serde(default)]
     pub history_404: bool,
-    /// Delay in milliseconds before every Gmail API call is answered.
+    /// Delay in milliseconds added before the response to every Gmail API call.
     #[serde(default)]
     pub delay_ms: u64,
     /// Lifetime in seconds of access tokens issued from now on; `None` means 3600.

@@ -287,6 +287,7 @@ mod tests {
         for id in 1..=5 {
             history.push(added(id, &format!("m{id}")));
         }
+
         let mut request = request(0);
         request.max_results = Some(2);
         let mut seen = Vec::new();
@@ -299,6 +300,7 @@ mod tests {
             }
         }
         assert_eq!(seen, [1, 2, 3, 4, 5]);
+
         request.page_token = Some("not-a-token".into());
         assert!(matches!(
             history.list(&request),
@@ -307,6 +309,7 @@ mod tests {
                 ..
             })
         ));
+
         request.page_token = None;
         request.max_results = Some(0);
         assert!(matches!(

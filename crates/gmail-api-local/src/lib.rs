@@ -4,7 +4,7 @@
 //! `google-gmail1` client calls (`gmail/v1/users/{userId}/...`). It also has an OAuth
 //! stand-in (`/o/oauth2/auth`, `/token`) and Pub/Sub-style push after `users.watch`. Tests
 //! use the control API under `/control/` to deliver mail, inject faults and read what clients
-//! did. State lives in memory, so a restart reloads the folder and forgets changes and tokens.
+//! did. State lives in memory, so a restart reloads the folder and loses changes and tokens.
 //!
 //! The pure parts (labels, history, search queries, ids, tokens) are kept apart from the HTTP
 //! layer in [`server`]. See `docs/gmail-api-local.md` for the endpoints and what is not

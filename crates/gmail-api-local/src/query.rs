@@ -137,7 +137,7 @@ fn is_condition(value: &str) -> Option<Condition> {
     Some(Condition::HasLabelId(label.to_owned()))
 }
 
-/// Pseudo label id for `is:read`, which holds when UNREAD is absent.
+/// Pseudo label id for `is:read`, which matches when UNREAD is absent.
 const READ_MARKER: &str = "-UNREAD";
 
 fn epoch_seconds(value: &str) -> Option<i64> {
@@ -156,7 +156,7 @@ impl Term {
         internal_date_ms: i64,
         label_id_for_name: &dyn Fn(&str) -> Option<String>,
     ) -> bool {
-        let holds = match &self.condition {
+        let matches = match &self.condition {
             Condition::HasLabelId(id) if id == READ_MARKER => !label_ids.contains("UNREAD"),
             Condition::HasLabelId(id) => label_ids.contains(id),
             // An unknown label name matches nothing, as in Gmail.
@@ -167,7 +167,7 @@ impl Term {
             Condition::After(seconds) => internal_date_ms >= seconds.saturating_mul(1000),
             Condition::Before(seconds) => internal_date_ms < seconds.saturating_mul(1000),
         };
-        holds != self.negated
+        matches != self.negated
     }
 }
 

@@ -471,9 +471,12 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.config.push_token(), Some("very-secret-push-token"));
-        let shown = format!("{cli:?}");
-        assert!(!shown.contains("very-secret-push-token"), "{shown}");
-        assert!(shown.contains("<redacted>"), "{shown}");
+        let debug_output = format!("{cli:?}");
+        assert!(
+            !debug_output.contains("very-secret-push-token"),
+            "{debug_output}"
+        );
+        assert!(debug_output.contains("<redacted>"), "{debug_output}");
     }
 
     #[test]

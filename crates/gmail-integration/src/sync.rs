@@ -244,12 +244,12 @@ impl MailboxSync {
         let mut spam_changes = Vec::new();
         for record in records {
             for message in &record.messages_added {
-                let wanted = self
+                let selected = self
                     .settings
                     .label_ids
                     .iter()
                     .all(|label| message.label_ids.contains(label));
-                if wanted && !new_messages.contains(&message.id) {
+                if selected && !new_messages.contains(&message.id) {
                     new_messages.push(message.id.clone());
                 }
             }

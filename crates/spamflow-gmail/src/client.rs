@@ -771,8 +771,8 @@ mod tests {
             history_id: None,
             raw: b"Subject: private".to_vec(),
         };
-        let shown = format!("{message:?}");
-        assert!(!shown.contains("private"), "{shown}");
-        assert!(shown.contains("raw_bytes: 16"), "{shown}");
+        let debug_output = format!("{message:?}");
+        assert!(!debug_output.contains("private"), "{debug_output}");
+        assert!(debug_output.contains("raw_bytes: 16"), "{debug_output}");
     }
 }

@@ -172,10 +172,10 @@ mod tests {
     #[test]
     fn debug_output_hides_secrets() {
         for text in [INSTALLED, SERVICE_ACCOUNT] {
-            let shown = format!("{:?}", parse(text).unwrap());
-            assert!(!shown.contains("secret-value"), "{shown}");
-            assert!(!shown.contains("secret-key-body"), "{shown}");
-            assert!(shown.contains("creds.json"), "{shown}");
+            let debug_output = format!("{:?}", parse(text).unwrap());
+            assert!(!debug_output.contains("secret-value"), "{debug_output}");
+            assert!(!debug_output.contains("secret-key-body"), "{debug_output}");
+            assert!(debug_output.contains("creds.json"), "{debug_output}");
         }
     }
 

@@ -295,46 +295,35 @@ impl Store {
     ///
     /// Returns [`StoreError`] when Redis fails.
     pub async fn value(&self, key: &str) -> Result<Option<String>, StoreError> {
-        count_redis_errors(
-            "value",
-            async {
-                match self {
-                    Self::Memory(memory) => {
-                        let mut values = lock(&memory.values);
-                        Ok(live_value(&mut values, key, false))
-                    }
-                    Self::Redis { pool, prefix } => {
-                        let mut connection = pool.get().await?;
-                        Ok(connection.get(value_key(prefix, key)).await?)
-                    }
-                }
-            }
-            .await,
-        )
+        self.read_value(key, false).await
     }
 
     /// Removes the value stored under `key` and returns it, in one atomic step, so two
     /// readers never both see it.
     ///
-    /// A service leaves a marker with [`Store::set_value`] for another to consume here; the
-    /// action handler marks the label changes it makes, so the Gmail sync does not take them
-    /// for a user's feedback.
+    /// A service leaves a marker with [`Store::set_value`] for another to consume here. The
+    /// action handler marks its SPAM label changes, so the Gmail sync does not read them as a
+    /// user's feedback.
     ///
     /// # Errors
     ///
     /// Returns [`StoreError`] when Redis fails.
     pub async fn take_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.read_value(key, true).await
+    }
+
+    /// Reads the value under `key` with GET, or with GETDEL when `take` is set.
+    async fn read_value(&self, key: &str, take: bool) -> Result<Option<String>, StoreError> {
+        let operation = if take { "take_value" } else { "value" };
         count_redis_errors(
-            "take_value",
+            operation,
             async {
                 match self {
-                    Self::Memory(memory) => {
-                        let mut values = lock(&memory.values);
-                        Ok(live_value(&mut values, key, true))
-                    }
+                    Self::Memory(memory) => Ok(live_value(&mut lock(&memory.values), key, take)),
                     Self::Redis { pool, prefix } => {
                         let mut connection = pool.get().await?;
-                        Ok(redis::cmd("GETDEL")
+                        let command = if take { "GETDEL" } else { "GET" };
+                        Ok(redis::cmd(command)
                             .arg(value_key(prefix, key))
                             .query_async(&mut connection)
                             .await?)

@@ -242,7 +242,7 @@ mod tests {
         export_from_env(|name| env.get(name).cloned())
     }
 
-    /// Every crate under crates/ that has a binary, as Rust names it in log targets.
+    /// Lists every crate under crates/ that has a binary, named as Rust names it in log targets.
     fn service_crates() -> Vec<String> {
         let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut names: Vec<String> = std::fs::read_dir(crates)

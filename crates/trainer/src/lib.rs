@@ -82,7 +82,7 @@ pub struct Config {
     pub base_model: Option<PathBuf>,
     /// Labelled corpus to train on besides the corrections: a folder with `ham/` and `spam/`
     /// subfolders of one message per file. Give it only messages kept out of evaluation (the
-    /// repository's data/corpus also holds the TEST split). Without it, retraining needs
+    /// repository's data/corpus also contains the TEST split). Without it, retraining needs
     /// corrections of both labels.
     #[arg(long, env = "SPAMFLOW_BASE_CORPUS")]
     pub base_corpus: Option<PathBuf>,
