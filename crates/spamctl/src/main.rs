@@ -10,6 +10,7 @@ mod evaluation;
 mod feedback;
 mod replay;
 mod report;
+mod tokens;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Measure parsing, scoring and gRPC classification speed and peak memory on a corpus.
     Bench(bench::BenchArgs),
+    /// Print the tokens the model sees for each message of a corpus, one message per line.
+    Tokens(tokens::TokensArgs),
 }
 
 /// Service name in logs and traces unless `OTEL_SERVICE_NAME` sets another.
@@ -53,6 +56,7 @@ fn main() {
         Command::Train(args) => report_error(|| train::run_train(args)),
         Command::Eval(args) => report_error(|| train::run_eval(args)),
         Command::Classify(args) => report_error(|| classify::run(args)),
+        Command::Tokens(args) => report_error(|| tokens::run(args)),
         Command::Replay(args) => cli::run_main(SERVICE_NAME, replay::run(args)),
         Command::Feedback(args) => cli::run_main(SERVICE_NAME, feedback::run(args)),
         Command::Dev(args) => cli::run_main(SERVICE_NAME, dev::run(args)),

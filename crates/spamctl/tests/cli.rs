@@ -206,6 +206,55 @@ fn eval_report_writes_markdown_and_plots() {
 }
 
 #[test]
+fn tokens_prints_one_line_per_message() {
+    let dir = std::env::temp_dir().join(format!("spamflow-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("spam")).unwrap();
+    std::fs::create_dir_all(dir.join("ham")).unwrap();
+    let spam =
+        "From: deals@shop.example\nTo: undisclosed-recipients:;\nSubject: win cash\n\nclaim now\n";
+    std::fs::write(dir.join("spam/a.eml"), spam).unwrap();
+    std::fs::write(
+        dir.join("ham/b.eml"),
+        "Subject: notes\n\nthe build passed\n",
+    )
+    .unwrap();
+    // Not an email: no header block. Training skips it, and so does the dump.
+    std::fs::write(dir.join("ham/c.eml"), "\u{0}\u{1}\u{2}").unwrap();
+    let output = spamctl()
+        .args(["tokens", "--split", "all", "--spam"])
+        .arg(dir.join("spam"))
+        .arg("--ham")
+        .arg(dir.join("ham"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0][..2], ["spam", "a.eml"]);
+    assert_eq!(lines[1][..2], ["ham", "b.eml"]);
+    // sha256 of the raw message, as `spamctl train` orders its folds by.
+    assert_eq!(
+        lines[0][2],
+        "ca6e6a20a9750e7a25386262293ad466002f6ab438146ada0d74816afaa0c78f"
+    );
+    let tokens: Vec<&str> = lines[0][3].split(' ').collect();
+    assert!(
+        tokens.contains(&"s:win") && tokens.contains(&"h:to:undisclosed"),
+        "{tokens:?}"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("c.eml"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tokens_without_a_corpus_exits_64() {
+    let output = spamctl().args(["tokens"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--spam"));
+}
+
+#[test]
 fn unknown_flag_exits_64() {
     let output = spamctl().args(["eval", "--no-such-flag"]).output().unwrap();
     assert_eq!(output.status.code(), Some(64));

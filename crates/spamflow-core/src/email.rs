@@ -81,26 +81,58 @@ pub struct Email {
     pub is_plain_text: bool,
 }
 
-/// Header fields whose values carry signal without being specific to one corpus. `Received`
-/// and envelope lines are left out on purpose: they describe the relays of the collecting
-/// site more than the message.
+/// Header fields whose values or mere presence carry signal without being specific to one
+/// corpus: fields written by the sender's software or a mailing list manager. Fields added
+/// on delivery (`Received`, `Return-Path`, `Delivered-To`, a mailbox's status flags) and the
+/// mbox envelope line are left out on purpose: they describe the site that collected the mail
+/// more than the message.
 const KEPT_HEADERS: &[&str] = &[
     "content-type",
-    "x-mailer",
-    "user-agent",
-    "reply-to",
-    "return-path",
-    "x-priority",
-    "importance",
+    "content-transfer-encoding",
+    "content-disposition",
+    "content-class",
     "mime-version",
-    "list-id",
-    "precedence",
+    "date",
     "message-id",
+    "in-reply-to",
+    "references",
     "to",
     "cc",
-    "content-transfer-encoding",
+    "reply-to",
+    "sender",
+    "errors-to",
+    "mail-followup-to",
     "organization",
+    "comments",
     "disposition-notification-to",
+    "return-receipt-to",
+    "x-confirm-reading-to",
+    "x-mailer",
+    "user-agent",
+    "x-mimeole",
+    "x-msmail-priority",
+    "x-priority",
+    "importance",
+    "x-message-flag",
+    "thread-index",
+    "x-accept-language",
+    "x-operating-system",
+    "x-originating-ip",
+    "x-sender",
+    "x-face",
+    "x-url",
+    "precedence",
+    "list-id",
+    "list-unsubscribe",
+    "list-subscribe",
+    "list-help",
+    "list-post",
+    "list-archive",
+    "mailing-list",
+    "x-mailing-list",
+    "x-beenthere",
+    "x-mailman-version",
+    "x-loop",
 ];
 
 impl Email {

@@ -1,5 +1,5 @@
 //! Feature vectors: tokens mapped through a bounded vocabulary to sparse, L2-normalized
-//! `log(1 + count)` values.
+//! values, either token presence or `log(1 + count)`.
 //!
 //! The vocabulary is chosen from the training set only, by document frequency or by how
 //! strongly a token's presence depends on the class (chi-square), and is stored in the model file with
@@ -20,6 +20,33 @@ pub struct FeatureSettings {
     /// At most this many tokens, ranked by `selection`.
     pub max_vocabulary: u32,
     pub selection: Selection,
+    /// What a token's entry in the vector is before normalization. Model files written before
+    /// this setting existed used `log_count`.
+    #[serde(default = "FeatureValues::log_count")]
+    pub values: FeatureValues,
+}
+
+/// The value of a token in a feature vector, before the vector is scaled to unit length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureValues {
+    /// 1 for every token the message has, however often.
+    Presence,
+    /// `log(1 + count)`: repeats count, with diminishing weight.
+    LogCount,
+}
+
+impl FeatureValues {
+    fn log_count() -> Self {
+        Self::LogCount
+    }
+
+    fn of(self, count: u32) -> f32 {
+        match self {
+            Self::Presence => 1.0,
+            Self::LogCount => (1.0 + count as f32).ln(),
+        }
+    }
 }
 
 /// The ranking of candidate tokens for the vocabulary.
@@ -35,7 +62,7 @@ pub enum Selection {
 
 impl FeatureSettings {
     /// The tokenizer implemented by this build.
-    pub const TOKENIZER_VERSION: u32 = 2;
+    pub const TOKENIZER_VERSION: u32 = 3;
 }
 
 impl Default for FeatureSettings {
@@ -46,8 +73,11 @@ impl Default for FeatureSettings {
             // The solver works on a dense matrix (messages × vocabulary), so its time grows
             // with this size. Chi-square selection keeps the discriminating tokens of the larger
             // unigram and bigram candidate set.
-            max_vocabulary: 12_000,
+            max_vocabulary: 8_000,
             selection: Selection::ChiSquare,
+            // Presence ranked spam better than `log(1 + count)` out of fold on TRAIN: a
+            // repeated word says little more than one occurrence (docs/model.md).
+            values: FeatureValues::Presence,
         }
     }
 }
@@ -59,10 +89,11 @@ pub struct FeatureVector {
 }
 
 /// Token → index map, built from training documents.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Vocabulary {
     index: HashMap<String, u32>,
     tokens: Vec<String>,
+    values: FeatureValues,
 }
 
 impl Vocabulary {
@@ -113,17 +144,22 @@ impl Vocabulary {
                 .into_iter()
                 .map(|(token, _)| token.to_owned())
                 .collect(),
+            settings.values,
         )
     }
 
     /// Rebuilds a vocabulary from its tokens in index order.
-    pub fn from_tokens(tokens: Vec<String>) -> Self {
+    pub fn from_tokens(tokens: Vec<String>, values: FeatureValues) -> Self {
         let index = tokens
             .iter()
             .enumerate()
             .map(|(position, token)| (token.clone(), position as u32))
             .collect();
-        Self { index, tokens }
+        Self {
+            index,
+            tokens,
+            values,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -153,7 +189,7 @@ impl Vocabulary {
         }
         let mut entries: Vec<(u32, f32)> = counts
             .into_iter()
-            .map(|(index, count)| (index, (1.0 + count as f32).ln()))
+            .map(|(index, count)| (index, self.values.of(count)))
             .collect();
         entries.sort_unstable_by_key(|(index, _)| *index);
         let norm = entries.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
@@ -242,7 +278,7 @@ mod tests {
 
     #[test]
     fn vectors_are_unit_length() {
-        let vocabulary = Vocabulary::from_tokens(doc(&["a", "b"]));
+        let vocabulary = Vocabulary::from_tokens(doc(&["a", "b"]), FeatureValues::LogCount);
         let vector = vocabulary.vectorize(&doc(&["a", "a", "b", "zzz"]));
         let norm: f32 = vector.entries.iter().map(|(_, v)| v * v).sum();
         assert!((norm - 1.0).abs() < 1e-6);
@@ -251,8 +287,26 @@ mod tests {
     }
 
     #[test]
+    fn presence_ignores_repeats() {
+        let vocabulary = Vocabulary::from_tokens(doc(&["a", "b"]), FeatureValues::Presence);
+        let vector = vocabulary.vectorize(&doc(&["a", "a", "a", "b"]));
+        let half = 0.5f32.sqrt();
+        assert_eq!(vector.entries.len(), 2);
+        for (_, value) in &vector.entries {
+            assert!((value - half).abs() < 1e-6, "{vector:?}");
+        }
+    }
+
+    #[test]
+    fn settings_without_values_read_as_log_count() {
+        let json = r#"{"tokenizer_version":2,"min_document_frequency":3,"max_vocabulary":10,"selection":"chi_square"}"#;
+        let settings: FeatureSettings = serde_json::from_str(json).unwrap();
+        assert_eq!(settings.values, FeatureValues::LogCount);
+    }
+
+    #[test]
     fn unknown_tokens_give_empty_vector() {
-        let vocabulary = Vocabulary::from_tokens(doc(&["a"]));
+        let vocabulary = Vocabulary::from_tokens(doc(&["a"]), FeatureValues::Presence);
         assert!(vocabulary.vectorize(&doc(&["q"])).entries.is_empty());
     }
 }

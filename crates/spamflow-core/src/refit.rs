@@ -13,7 +13,8 @@
 use crate::features::{FeatureVector, Vocabulary};
 use crate::metrics::{Confusion, roc_auc};
 use crate::model::{
-    Example, Label, Model, ModelError, TrainingInfo, fit, model_version, training_set_sha256,
+    Example, Fitted, Label, Model, ModelError, TrainingInfo, design_matrix, fit, model_version,
+    training_set_sha256,
 };
 
 /// Refits a model on `examples` with the settings of `parent`, without cross-validation.
@@ -57,12 +58,13 @@ pub fn refit(
         .map(|e| vocabulary.vectorize(&e.tokens))
         .collect();
     let labels: Vec<bool> = examples.iter().map(|e| e.label == Label::Spam).collect();
-    let (weights, intercept) = fit(
-        &vectors,
-        &labels,
-        vocabulary.len(),
+    let Fitted {
+        weights, intercept, ..
+    } = fit(
+        &design_matrix(&vectors, &labels, vocabulary.len()),
         alpha,
         parent.training.options.max_iterations,
+        None,
     )?;
 
     let training_set_sha256 = training_set_sha256(examples);

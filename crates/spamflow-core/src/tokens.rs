@@ -38,6 +38,7 @@ pub fn tokenize(email: &Email) -> Vec<String> {
         push_header(&mut tokens, name, value);
     }
     push_consistency_tokens(&mut tokens, email);
+    push_recipient_tokens(&mut tokens, email);
 
     let facts = html::scan(&email.body_html);
     push_html_tokens(&mut tokens, &facts);
@@ -313,7 +314,13 @@ fn push_domain(tokens: &mut Vec<String>, prefix: &str, domain: &str) {
     }
 }
 
+/// Longest header-value shape or mailer string kept as a token.
+const MAX_HEADER_TOKEN_CHARS: usize = 60;
+
 fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
+    // Which fields a message has is a fingerprint of the software that wrote it: replies carry
+    // `In-Reply-To`, list mail `List-*`, Outlook `X-MimeOLE`, and bulk tools their own mix.
+    tokens.push(format!("h:has:{name}"));
     match name {
         "content-type" => {
             let kind = value
@@ -332,12 +339,29 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
         "x-mailer" | "user-agent" => {
             let product = value.split(['/', ' ', '(']).next().unwrap_or("");
             tokens.push(format!("h:mailer:{}", product.to_ascii_lowercase()));
+            // The full string with its version: bulk tools forge a few exact versions.
+            let full: String = value
+                .to_lowercase()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join("_")
+                .chars()
+                .take(MAX_HEADER_TOKEN_CHARS)
+                .collect();
+            tokens.push(format!("h:mailer_full:{full}"));
         }
         "message-id" => {
-            if let Some(domain) = value.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>')) {
+            let (local, domain) = match value.rsplit_once('@') {
+                Some((local, domain)) => (local, Some(domain.trim_end_matches('>'))),
+                None => (value, None),
+            };
+            if let Some(domain) = domain {
                 push_domain(tokens, "h:msgid:", domain);
             }
+            let local = local.trim().trim_start_matches('<');
+            tokens.push(format!("h:msgid:shape:{}", shape(local)));
         }
+        "date" => tokens.push(format!("h:date:shape:{}", shape(value))),
         "to" | "cc" => {
             let recipients = value.matches('@').count();
             tokens.push(format!("h:{name}:recipients:{}", bucket(recipients)));
@@ -345,22 +369,88 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
         "content-transfer-encoding" => {
             tokens.push(format!("h:cte:{}", value.trim().to_ascii_lowercase()));
         }
-        "reply-to"
-        | "return-path"
-        | "list-id"
-        | "precedence"
-        | "x-priority"
-        | "importance"
-        | "mime-version"
-        | "organization"
-        | "disposition-notification-to" => {
-            tokens.push(format!("h:has:{name}"));
-            if name == "precedence" || name == "x-priority" || name == "importance" {
-                tokens.push(format!("h:{name}:{}", value.trim().to_ascii_lowercase()));
-            }
+        "precedence" | "x-priority" | "importance" => {
+            tokens.push(format!("h:{name}:{}", value.trim().to_ascii_lowercase()));
         }
         _ => {}
     }
+}
+
+/// Returns the layout of a header value with its content left out: each run of digits
+/// becomes `9`, of lowercase letters `a`, of uppercase letters `A`, each white-space character
+/// `_`, and other characters stay.
+///
+/// `Tue, 7 May 2002 9:38:27 -0600` becomes `Aa,_9_Aa_9_9:9:9_-9`. Mail programs write dates and
+/// message ids in their own layouts, so the shape names the program without naming the
+/// message.
+fn shape(value: &str) -> String {
+    let mut shape = String::new();
+    let mut last = None;
+    for c in value.trim().chars() {
+        let class = if c.is_ascii_digit() {
+            '9'
+        } else if c.is_lowercase() {
+            'a'
+        } else if c.is_uppercase() {
+            'A'
+        } else if c.is_whitespace() {
+            '_'
+        } else {
+            c
+        };
+        let is_run = matches!(class, '9' | 'a' | 'A');
+        if !(is_run && last == Some(class)) {
+            shape.push(class);
+        }
+        last = Some(class);
+        if shape.chars().count() >= MAX_HEADER_TOKEN_CHARS {
+            break;
+        }
+    }
+    shape
+}
+
+/// Pushes facts about the addressees: no `To` at all, undisclosed recipients, mail addressed
+/// to its own sender (a bulk tool's way of hiding the list in `Bcc`), and a display name that
+/// is the address itself, as address-harvesting tools write it.
+fn push_recipient_tokens(tokens: &mut Vec<String>, email: &Email) {
+    if email.is_plain_text {
+        return;
+    }
+    let Some(to) = email.header("to") else {
+        tokens.push("h:to:none".to_owned());
+        return;
+    };
+    let lower = to.to_lowercase();
+    if lower.contains("undisclosed") || lower.trim_end().ends_with(":;") {
+        tokens.push("h:to:undisclosed".to_owned());
+    }
+    let addresses = addresses(&lower);
+    if let (Some(local), Some(domain)) = (&email.from_local, &email.from_domain)
+        && addresses.contains(&format!("{local}@{domain}"))
+    {
+        tokens.push("h:to:equals_from".to_owned());
+    }
+    if lower.contains('"') {
+        let name = lower.split('<').next().unwrap_or("");
+        if addresses
+            .iter()
+            .any(|address| name.contains(address.as_str()))
+        {
+            tokens.push("h:to:name_is_address".to_owned());
+        }
+    }
+}
+
+/// Returns the lowercase `local@domain` strings in a header value.
+fn addresses(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '+' | '-' | '_' | '@')))
+        .filter_map(|word| {
+            let (local, domain) = word.split_once('@')?;
+            (!local.is_empty() && !domain.is_empty()).then(|| word.to_lowercase())
+        })
+        .collect()
 }
 
 fn push_mime_tokens(tokens: &mut Vec<String>, email: &Email) {
@@ -470,6 +560,68 @@ mod tests {
             "<a href=\"http://10.0.0.1/x\">",
         );
         assert_eq!(hosts, vec!["a.example.org", "www.b.net", "10.0.0.1"]);
+    }
+
+    #[test]
+    fn header_layouts_become_shapes() {
+        assert_eq!(
+            shape("Tue, 7 May 2002 9:38:27 -0600"),
+            "Aa,_9_Aa_9_9:9:9_-9"
+        );
+        assert_eq!(shape("002a01c24a99$f8570760"), "9a9a9a9$a9");
+        assert!(shape(&"x".repeat(500)).chars().count() <= MAX_HEADER_TOKEN_CHARS);
+    }
+
+    #[test]
+    fn sender_software_fields_become_tokens() {
+        let tokens = tokenize(&parse(
+            "From: Ann <ann@example.org>\nTo: bob@example.net\nSubject: Re: lunch\n\
+             Date: Tue, 7 May 2002 09:38:27 -0600\nMessage-ID: <20020507.1234@mail.example.org>\n\
+             In-Reply-To: <abc@example.net>\nX-Mailer: Microsoft Outlook Express 6.00.2600.0000\n\
+             Return-Path: <ann@example.org>\nDelivered-To: bob@example.net\n\nyes, noon works\n",
+        ));
+        for expected in [
+            "h:has:in-reply-to",
+            "h:has:date",
+            "h:date:shape:Aa,_9_Aa_9_9:9:9_-9",
+            "h:msgid:shape:9.9",
+            "h:mailer:microsoft",
+            "h:mailer_full:microsoft_outlook_express_6.00.2600.0000",
+        ] {
+            assert!(has(&tokens, expected), "missing {expected}: {tokens:?}");
+        }
+        // Delivery adds these; they describe the receiving site, not the message.
+        assert!(!has(&tokens, "h:has:return-path"), "{tokens:?}");
+        assert!(!has(&tokens, "h:has:delivered-to"), "{tokens:?}");
+    }
+
+    #[test]
+    fn recipient_tricks_become_tokens() {
+        let hidden = tokenize(&parse(
+            "From: deals@shop.example\nTo: deals@shop.example\nSubject: hi\n\nbuy\n",
+        ));
+        assert!(has(&hidden, "h:to:equals_from"), "{hidden:?}");
+        let undisclosed = tokenize(&parse(
+            "From: deals@shop.example\nTo: undisclosed-recipients:;\nSubject: hi\n\nbuy\n",
+        ));
+        assert!(has(&undisclosed, "h:to:undisclosed"), "{undisclosed:?}");
+        let harvested = tokenize(&parse(
+            "From: deals@shop.example\nTo: \"bob@example.net\" <bob@example.net>\nSubject: hi\n\nbuy\n",
+        ));
+        assert!(has(&harvested, "h:to:name_is_address"), "{harvested:?}");
+        let missing = tokenize(&parse("From: deals@shop.example\nSubject: hi\n\nbuy\n"));
+        assert!(has(&missing, "h:to:none"), "{missing:?}");
+        let plain = tokenize(&parse(
+            "From: Ann <ann@example.org>\nTo: Bob <bob@example.net>\nSubject: hi\n\nlunch?\n",
+        ));
+        for trick in [
+            "h:to:none",
+            "h:to:undisclosed",
+            "h:to:equals_from",
+            "h:to:name_is_address",
+        ] {
+            assert!(!has(&plain, trick), "{plain:?}");
+        }
     }
 
     #[test]

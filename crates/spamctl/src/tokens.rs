@@ -1,0 +1,63 @@
+//! `spamctl tokens`: print the tokens the model sees for each message of a corpus.
+//!
+//! The output feeds feature experiments outside Rust, such as `scripts/model-experiments`,
+//! and shows what a message turns into when a feature does not behave as expected.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use spamflow_core::tokens::tokenize;
+use spamflow_core::{Email, Limits};
+
+use crate::corpus::{self, SplitFilter};
+
+/// `spamctl tokens` flags.
+#[derive(Debug, clap::Args)]
+pub struct TokensArgs {
+    /// Folder (searched recursively) or mbox file of spam; repeatable.
+    #[arg(long, num_args = 1.., required_unless_present = "ham")]
+    pub spam: Vec<PathBuf>,
+    /// Folder (searched recursively) or mbox file of ham; repeatable.
+    #[arg(long, num_args = 1..)]
+    pub ham: Vec<PathBuf>,
+    /// Part of the TRAIN/TEST split to print.
+    #[arg(long, value_enum, default_value = "train")]
+    pub split: SplitFilter,
+}
+
+/// Writes one line per message that parses: the label (`spam` or `ham`), the message name,
+/// the sha256 of the raw message, and its tokens separated by spaces, each tab separated.
+/// White space inside a token is written as `_`. Messages that do not parse are left out, as
+/// training leaves them out, with a warning on standard error.
+pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
+    let messages = corpus::load(&args.spam, &args.ham, args.split)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for message in &messages {
+        let email = match Email::parse(&message.raw, Limits::default()) {
+            Ok(email) => email,
+            Err(error) => {
+                eprintln!("skipping {}: {error}", message.name);
+                continue;
+            }
+        };
+        let tokens: Vec<String> = tokenize(&email)
+            .into_iter()
+            .map(|token| token.replace(char::is_whitespace, "_"))
+            .collect();
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}",
+            message.label.as_str(),
+            message.name,
+            hex::encode(Sha256::digest(&message.raw)),
+            tokens.join(" ")
+        )
+        .context("failed to write the tokens to standard output")?;
+    }
+    out.flush()
+        .context("failed to write the tokens to standard output")?;
+    Ok(())
+}
