@@ -85,9 +85,9 @@ def vocabulary(documents, labels, size):
         denominator = (a + b) * (c + d) * (a + c) * (b + d)
         return n * (a * d - b * c) ** 2 / denominator if denominator else 0.0
 
-    candidates = [t for t, count in frequency.items() if count >= MIN_DOCUMENT_FREQUENCY]
+    candidates = [token for token, count in frequency.items() if count >= MIN_DOCUMENT_FREQUENCY]
     if size and len(candidates) > size:
-        candidates.sort(key=lambda t: (-chi_square(t), t))
+        candidates.sort(key=lambda token: (-chi_square(token), token))
         candidates = candidates[:size]
     return {token: index for index, token in enumerate(sorted(candidates))}
 
@@ -95,10 +95,10 @@ def vocabulary(documents, labels, size):
 def matrix(documents, index, values):
     rows, columns, data = [], [], []
     for row, document in enumerate(documents):
-        counts = collections.Counter(t for t in document if t in index)
+        counts = collections.Counter(token for token in document if token in index)
         entries = [
-            (index[t], 1.0 if values == "presence" else math.log1p(count))
-            for t, count in counts.items()
+            (index[token], 1.0 if values == "presence" else math.log1p(count))
+            for token, count in counts.items()
         ]
         norm = math.sqrt(sum(v * v for _, v in entries)) or 1.0
         for column, value in entries:
@@ -111,7 +111,8 @@ def matrix(documents, index, values):
 def out_of_fold(labels, documents, folds, settings):
     if settings["drop"]:
         prefixes = tuple(settings["drop"])
-        documents = [[t for t in d if not t.startswith(prefixes)] for d in documents]
+        documents = [[token for token in document if not token.startswith(prefixes)]
+                     for document in documents]
     scores = np.zeros(len(labels))
     for fold in range(FOLDS):
         train = np.flatnonzero(folds != fold)

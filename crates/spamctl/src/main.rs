@@ -43,7 +43,7 @@ enum Command {
     Dev(dev::DevArgs),
     /// Measure parsing, scoring and gRPC classification speed and peak memory on a corpus.
     Bench(bench::BenchArgs),
-    /// Print the tokens the model sees for each message of a corpus, one message per line.
+    /// Print the tokens each message of a corpus becomes, one message per line.
     Tokens(tokens::TokensArgs),
 }
 

@@ -1,4 +1,4 @@
-//! `spamctl tokens`: print the tokens the model sees for each message of a corpus.
+//! `spamctl tokens`: print the tokens each message of a corpus becomes.
 //!
 //! The output feeds feature experiments outside Rust, such as `scripts/model-experiments`,
 //! and shows what a message turns into when a feature does not behave as expected.

@@ -20,8 +20,8 @@ pub struct FeatureSettings {
     /// At most this many tokens, ranked by `selection`.
     pub max_vocabulary: u32,
     pub selection: Selection,
-    /// What a token's entry in the vector is before normalization. Model files written before
-    /// this setting existed used `log_count`.
+    /// The value of each token's entry before normalization. Model files written before this
+    /// setting existed used `log_count`.
     #[serde(default = "FeatureValues::log_count")]
     pub values: FeatureValues,
 }
@@ -76,7 +76,7 @@ impl Default for FeatureSettings {
             max_vocabulary: 8_000,
             selection: Selection::ChiSquare,
             // Presence ranked spam better than `log(1 + count)` out of fold on TRAIN: a
-            // repeated word says little more than one occurrence (docs/model.md).
+            // repeated word adds little evidence beyond its first occurrence (docs/model.md).
             values: FeatureValues::Presence,
         }
     }

@@ -557,16 +557,7 @@ pub fn train_with_progress(
         .unwrap_or_else(|| threshold_for_ham_fpr(&out_of_fold_scores, options.max_ham_fpr));
     let out_of_fold_confusion = Confusion::from_scores(&out_of_fold_scores, threshold);
 
-    let vocabulary = Vocabulary::build(
-        examples
-            .iter()
-            .map(|e| (e.tokens.as_slice(), e.label == Label::Spam)),
-        &options.features,
-    );
-    let vectors: Vec<FeatureVector> = examples
-        .iter()
-        .map(|e| vocabulary.vectorize(&e.tokens))
-        .collect();
+    let (vocabulary, vectors) = vocabulary_and_vectors(examples.iter(), &options.features);
     // NOTE: the calibration and threshold come from fold models fitted on (k-1)/k of the data.
     // The final model is fitted on all of it, so its logits run slightly larger than theirs.
     let Fitted {
@@ -677,16 +668,7 @@ fn score_fold(
         .filter(|(_, f)| **f != fold)
         .map(|(e, _)| e)
         .collect();
-    let vocabulary = Vocabulary::build(
-        training
-            .iter()
-            .map(|e| (e.tokens.as_slice(), e.label == Label::Spam)),
-        &options.features,
-    );
-    let vectors: Vec<FeatureVector> = training
-        .iter()
-        .map(|e| vocabulary.vectorize(&e.tokens))
-        .collect();
+    let (vocabulary, vectors) = vocabulary_and_vectors(training.iter().copied(), &options.features);
     let targets: Vec<bool> = training.iter().map(|e| e.label == Label::Spam).collect();
     let dataset = design_matrix(&vectors, &targets, vocabulary.len());
     let held_out: Vec<(usize, FeatureVector)> = (0..examples.len())
@@ -711,10 +693,25 @@ fn score_fold(
             .collect();
         scores.push((a, logits));
         previous = Some(fitted);
-        // The receiver only counts fits for the progress bar; if it is gone, nobody is watching.
+        // The receiver only counts fits for the progress bar, so a closed channel loses nothing.
         let _ = fit_done.send(());
     }
     Ok(scores)
+}
+
+/// Chooses the vocabulary from the examples and maps each of them through it.
+pub(crate) fn vocabulary_and_vectors<'a>(
+    examples: impl Iterator<Item = &'a Example> + Clone,
+    settings: &FeatureSettings,
+) -> (Vocabulary, Vec<FeatureVector>) {
+    let vocabulary = Vocabulary::build(
+        examples
+            .clone()
+            .map(|e| (e.tokens.as_slice(), e.label == Label::Spam)),
+        settings,
+    );
+    let vectors = examples.map(|e| vocabulary.vectorize(&e.tokens)).collect();
+    (vocabulary, vectors)
 }
 
 /// Lays sparse feature vectors out as the dense matrix linfa-logistic fits on.

@@ -10,11 +10,10 @@
 //! They stay a good fit while the new training set resembles the parent's, such as the same
 //! base corpus plus a few corrections. For a very different set, train from scratch instead.
 
-use crate::features::{FeatureVector, Vocabulary};
 use crate::metrics::{Confusion, roc_auc};
 use crate::model::{
     Example, Fitted, Label, Model, ModelError, TrainingInfo, design_matrix, fit, model_version,
-    training_set_sha256,
+    training_set_sha256, vocabulary_and_vectors,
 };
 
 /// Refits a model on `examples` with the settings of `parent`, without cross-validation.
@@ -47,16 +46,7 @@ pub fn refit(
         )));
     }
 
-    let vocabulary = Vocabulary::build(
-        examples
-            .iter()
-            .map(|e| (e.tokens.as_slice(), e.label == Label::Spam)),
-        &parent.features,
-    );
-    let vectors: Vec<FeatureVector> = examples
-        .iter()
-        .map(|e| vocabulary.vectorize(&e.tokens))
-        .collect();
+    let (vocabulary, vectors) = vocabulary_and_vectors(examples.iter(), &parent.features);
     let labels: Vec<bool> = examples.iter().map(|e| e.label == Label::Spam).collect();
     let Fitted {
         weights, intercept, ..

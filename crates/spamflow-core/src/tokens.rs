@@ -314,7 +314,7 @@ fn push_domain(tokens: &mut Vec<String>, prefix: &str, domain: &str) {
     }
 }
 
-/// Longest header-value shape or mailer string kept as a token.
+/// Characters kept of a header-value shape or a mailer string.
 const MAX_HEADER_TOKEN_CHARS: usize = 60;
 
 fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
@@ -411,8 +411,9 @@ fn shape(value: &str) -> String {
 }
 
 /// Pushes facts about the addressees: no `To` at all, undisclosed recipients, mail addressed
-/// to its own sender (a bulk tool's way of hiding the list in `Bcc`), and a display name that
-/// is the address itself, as address-harvesting tools write it.
+/// to its own sender, and a display name that is the address itself. Bulk tools address mail to
+/// the sender to hide the list in `Bcc`, and address-harvesting tools write the address as the
+/// name.
 fn push_recipient_tokens(tokens: &mut Vec<String>, email: &Email) {
     if email.is_plain_text {
         return;
