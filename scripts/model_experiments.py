@@ -5,12 +5,14 @@ a comma-separated list of settings that differ from the shipped ones:
 
     values=presence|log_count   token values before unit-length scaling
     alpha=FLOAT                  L2 penalty (liblinear C = 1 / alpha, as in linfa-logistic)
-    vocabulary=INT               largest vocabulary, chosen by chi-square (0: every candidate)
+    vocabulary=INT               largest vocabulary, chosen by chi-square (0 here means every
+                                 candidate; `spamctl train` has no such setting)
     drop=PREFIX                  leave out tokens that start with PREFIX (repeatable)
 
 The folds are those of `spamctl train`: each class ordered by the sha256 of the raw message
-and dealt into 5 folds in turn. Scoring uses scikit-learn's liblinear, which solves the same
-L2-regularized logistic regression as linfa-logistic much faster on sparse data.
+and dealt into 5 folds in turn. Scoring uses scikit-learn's liblinear on sparse data, much
+faster than linfa-logistic's dense fit. Its objective differs from linfa-logistic's only in
+that liblinear also penalizes the intercept, and it runs in f64 rather than f32.
 """
 
 import argparse

@@ -482,7 +482,9 @@ pub fn train_with_progress(
         .min(folds);
     let next_fold = AtomicUsize::new(0);
     let (fit_done, fits_reported) = mpsc::channel::<()>();
-    let per_thread: Vec<Result<Vec<FoldScores>, ModelError>> = std::thread::scope(|scope| {
+    // A worker's error carries its fold, so that the lowest failing fold is reported.
+    type FoldError = (usize, ModelError);
+    let per_thread: Vec<Result<Vec<FoldScores>, FoldError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (next_fold, assignment, fit_done) = (&next_fold, &assignment, fit_done.clone());
@@ -493,7 +495,14 @@ pub fn train_with_progress(
                         if fold >= folds {
                             return Ok(scores);
                         }
-                        scores.extend(score_fold(examples, assignment, fold, options, &fit_done)?);
+                        match score_fold(examples, assignment, fold, options, &fit_done) {
+                            Ok(fold_scores) => scores.extend(fold_scores),
+                            Err(error) => {
+                                // No other fold is started: its work would be thrown away.
+                                next_fold.store(folds, Ordering::Relaxed);
+                                return Err((fold, error));
+                            }
+                        }
                     }
                 })
             })
@@ -508,17 +517,30 @@ pub fn train_with_progress(
             .into_iter()
             .map(|handle| {
                 handle.join().unwrap_or_else(|_| {
-                    Err(ModelError::Training("a fitting thread panicked".to_owned()))
+                    let error = ModelError::Training("a fitting thread panicked".to_owned());
+                    Err((usize::MAX, error))
                 })
             })
             .collect()
     });
+    let mut first_error: Option<FoldError> = None;
     for scores in per_thread {
-        for (a, held_out) in scores? {
-            for (index, logit) in held_out {
-                out_of_fold[a][index] = logit;
+        match scores {
+            Ok(scores) => {
+                for (a, held_out) in scores {
+                    for (index, logit) in held_out {
+                        out_of_fold[a][index] = logit;
+                    }
+                }
             }
+            Err(error) if first_error.as_ref().is_none_or(|first| error.0 < first.0) => {
+                first_error = Some(error);
+            }
+            Err(_) => {}
         }
+    }
+    if let Some((_, error)) = first_error {
+        return Err(error);
     }
 
     let mut results = Vec::with_capacity(options.alphas.len());
@@ -759,8 +781,8 @@ pub(crate) fn fit(
         .fit(dataset)
         .map_err(|error| ModelError::Training(error.to_string()))?;
 
-    // linfa-logistic models the probability of its "positive" class, which is the class of the
-    // first target. Orient the weights so the model always gives P(spam).
+    // linfa-logistic models the probability of its "positive" class, which is the more frequent
+    // one (the first seen on a tie). Orient the weights so the model always gives P(spam).
     let orientation = if fitted.labels().pos.class { 1.0 } else { -1.0 };
     let weights: Vec<f32> = fitted.params().iter().map(|w| w * orientation).collect();
     let intercept = fitted.intercept();

@@ -316,11 +316,17 @@ fn push_domain(tokens: &mut Vec<String>, prefix: &str, domain: &str) {
 
 /// Characters kept of a header-value shape or a mailer string.
 const MAX_HEADER_TOKEN_CHARS: usize = 60;
+/// Characters of a `To` value read for recipient facts. A longer value is cut, so that a
+/// crafted header cannot make tokenizing slow.
+const MAX_RECIPIENT_CHARS: usize = 4_096;
 
 fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
     // Which fields a message has is a fingerprint of the software that wrote it: replies carry
     // `In-Reply-To`, list mail `List-*`, Outlook `X-MimeOLE`, and bulk tools their own mix.
     tokens.push(format!("h:has:{name}"));
+    if value.trim().is_empty() {
+        return;
+    }
     match name {
         "content-type" => {
             let kind = value
@@ -337,7 +343,13 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
             }
         }
         "x-mailer" | "user-agent" => {
-            let product = value.split(['/', ' ', '(']).next().unwrap_or("");
+            let product: String = value
+                .split(['/', ' ', '('])
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(MAX_HEADER_TOKEN_CHARS)
+                .collect();
             tokens.push(format!("h:mailer:{}", product.to_ascii_lowercase()));
             // The full string with its version: bulk tools forge a few exact versions.
             let full: String = value
@@ -355,8 +367,9 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
                 Some((local, domain)) => (local, Some(domain.trim_end_matches('>'))),
                 None => (value, None),
             };
-            if let Some(domain) = domain {
-                push_domain(tokens, "h:msgid:", domain);
+            if let Some(domain) = domain.filter(|d| !d.is_empty()) {
+                let domain: String = domain.chars().take(MAX_HEADER_TOKEN_CHARS).collect();
+                push_domain(tokens, "h:msgid:", &domain);
             }
             let local = local.trim().trim_start_matches('<');
             tokens.push(format!("h:msgid:shape:{}", shape(local)));
@@ -377,8 +390,8 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
 }
 
 /// Returns the layout of a header value with its content left out: each run of digits
-/// becomes `9`, of lowercase letters `a`, of uppercase letters `A`, each white-space character
-/// `_`, and other characters stay.
+/// becomes `9`, of lowercase letters `a`, of uppercase letters `A`, of white space `_`, and
+/// other characters stay.
 ///
 /// `Tue, 7 May 2002 9:38:27 -0600` becomes `Aa,_9_Aa_9_9:9:9_-9`. Mail programs write dates and
 /// message ids in their own layouts, so the shape names the program without naming the
@@ -398,7 +411,7 @@ fn shape(value: &str) -> String {
         } else {
             c
         };
-        let is_run = matches!(class, '9' | 'a' | 'A');
+        let is_run = matches!(class, '9' | 'a' | 'A' | '_');
         if !(is_run && last == Some(class)) {
             shape.push(class);
         }
@@ -422,36 +435,52 @@ fn push_recipient_tokens(tokens: &mut Vec<String>, email: &Email) {
         tokens.push("h:to:none".to_owned());
         return;
     };
-    let lower = to.to_lowercase();
-    if lower.contains("undisclosed") || lower.trim_end().ends_with(":;") {
+    let to: String = to
+        .chars()
+        .take(MAX_RECIPIENT_CHARS)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if to.contains("undisclosed") || to.trim_end().ends_with(":;") {
         tokens.push("h:to:undisclosed".to_owned());
     }
-    let addresses = addresses(&lower);
-    if let (Some(local), Some(domain)) = (&email.from_local, &email.from_domain)
-        && addresses.contains(&format!("{local}@{domain}"))
-    {
+
+    // `email.from_local` and `email.from_domain` are ASCII-lowercased, like `to`.
+    let from = match (&email.from_local, &email.from_domain) {
+        (Some(local), Some(domain)) => Some(format!("{local}@{domain}")),
+        _ => None,
+    };
+
+    let (mut equals_from, mut name_is_address) = (false, false);
+    // A comma inside a quoted name splits one recipient in two. Neither piece then has a name
+    // that contains its own address, so the split adds no false match.
+    for recipient in to.split(',') {
+        let (name, address) = match recipient.split_once('<') {
+            Some((name, rest)) => (name, rest.split('>').next().unwrap_or("")),
+            None => ("", recipient),
+        };
+        let Some(address) = first_address(address) else {
+            continue;
+        };
+        equals_from |= from.as_deref() == Some(address);
+        name_is_address |= name.contains(address);
+    }
+
+    if equals_from {
         tokens.push("h:to:equals_from".to_owned());
     }
-    if lower.contains('"') {
-        let name = lower.split('<').next().unwrap_or("");
-        if addresses
-            .iter()
-            .any(|address| name.contains(address.as_str()))
-        {
-            tokens.push("h:to:name_is_address".to_owned());
-        }
+    if name_is_address {
+        tokens.push("h:to:name_is_address".to_owned());
     }
 }
 
-/// Returns the lowercase `local@domain` strings in a header value.
-fn addresses(value: &str) -> Vec<String> {
-    value
-        .split(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '+' | '-' | '_' | '@')))
-        .filter_map(|word| {
-            let (local, domain) = word.split_once('@')?;
-            (!local.is_empty() && !domain.is_empty()).then(|| word.to_lowercase())
+/// Returns the first `local@domain` in text, made of the characters RFC 5322 allows in an
+/// unquoted address.
+fn first_address(text: &str) -> Option<&str> {
+    text.split(|c: char| !(c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.@".contains(c)))
+        .find(|word| {
+            word.split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
         })
-        .collect()
 }
 
 fn push_mime_tokens(tokens: &mut Vec<String>, email: &Email) {
@@ -623,6 +652,60 @@ mod tests {
         ] {
             assert!(!has(&plain, trick), "{plain:?}");
         }
+    }
+
+    #[test]
+    fn recipient_checks_stay_within_each_recipient() {
+        let tokens_for = |to: &str| {
+            tokenize(&parse(&format!(
+                "From: o@shop.example\nTo: {to}\nSubject: hi\n\nbuy\n"
+            )))
+        };
+        // Alice's bare address comes before Bob's name, but it is not Bob's name.
+        let mixed = tokens_for(r#"alice@example.org, "Bob" <bob@example.net>"#);
+        assert!(!has(&mixed, "h:to:name_is_address"), "{mixed:?}");
+        // A name that shows another address than its own is a list alias, not harvesting.
+        let alias = tokens_for(r#""list@example.org" <list@relay.example>"#);
+        assert!(!has(&alias, "h:to:name_is_address"), "{alias:?}");
+        // An apostrophe belongs to the address, so o'brien is not the sender o.
+        let apostrophe = tokens_for("o'brien@shop.example");
+        assert!(!has(&apostrophe, "h:to:equals_from"), "{apostrophe:?}");
+    }
+
+    #[test]
+    fn long_recipient_lists_are_cut() {
+        let filler = "x".repeat(MAX_RECIPIENT_CHARS);
+        let tokens = tokenize(&parse(&format!(
+            "From: o@shop.example\nTo: {filler}, \"bob@example.net\" <bob@example.net>\n\
+             Subject: hi\n\nbuy\n"
+        )));
+        // The harvested-name recipient lies beyond the part that is read.
+        assert!(!has(&tokens, "h:to:name_is_address"), "{tokens:?}");
+    }
+
+    #[test]
+    fn folded_dates_have_the_unfolded_shape() {
+        let folded = tokenize(&parse(
+            "From: a@example.org\r\nDate: Tue,\r\n 7 May 2002 09:38:27 -0600\r\n\r\nhi\r\n",
+        ));
+        assert!(
+            has(&folded, "h:date:shape:Aa,_9_Aa_9_9:9:9_-9"),
+            "{folded:?}"
+        );
+    }
+
+    #[test]
+    fn empty_header_values_give_presence_only() {
+        let tokens = tokenize(&parse(
+            "From: a@example.org\nX-Mailer:\nMessage-ID: <@>\nSubject: hi\n\nhi\n",
+        ));
+        assert!(has(&tokens, "h:has:x-mailer"), "{tokens:?}");
+        assert!(
+            !tokens
+                .iter()
+                .any(|t| t.starts_with("h:mailer") || t == "h:msgid:"),
+            "{tokens:?}"
+        );
     }
 
     #[test]
