@@ -345,8 +345,16 @@ async fn installed_app_signs_in_and_refreshes_token() {
     let mut expected = inbox_keys(&harness);
     expected.insert(Harness::key(&new_id));
     assert_each_once(&harness.read_topic(&harness.topics.raw), &expected);
-    let refreshed = std::fs::read_to_string(&token_file).unwrap();
-    assert_ne!(refreshed, signed_in, "the token cache was not refreshed");
+    // yup-oauth2 rewrites the cache in place (truncate, then write), so a read can catch it
+    // empty or half written. Wait for a complete, refreshed cache.
+    let (refreshed, cache) = eventually(WAIT, "a refreshed token cache", || {
+        let text = std::fs::read_to_string(&token_file)?;
+        Ok(match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(cache) if text != signed_in => Some((text, cache)),
+            _ => None,
+        })
+    })
+    .unwrap();
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "token file mode {mode:o} after refresh");
 
@@ -355,7 +363,6 @@ async fn installed_app_signs_in_and_refreshes_token() {
         log.contains("Mailbox synced"),
         "the service log is empty or elsewhere"
     );
-    let cache: serde_json::Value = serde_json::from_str(&refreshed).unwrap();
     let mut secrets = vec!["test-client-secret".to_owned(), MAILBOX.to_owned()];
     for entry in cache.as_array().unwrap() {
         for field in ["access_token", "refresh_token"] {

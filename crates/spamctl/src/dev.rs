@@ -15,7 +15,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use prost::Message as _;
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::FutureProducer;
 use spamflow_core::Limits;
@@ -229,18 +229,42 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         );
     }
 
-    // Subscribe the scorer before publishing so no verdict is missed.
+    // Subscribe the scorer before publishing so no verdict is missed. It reports its first
+    // assignment like the services do, through a readiness of its own that nothing serves.
     let topics = kafka.topics();
-    let scorer: StreamConsumer = kafka
-        .consumer_config(&format!("{prefix}-scorer"))?
-        .set("enable.auto.commit", "false")
-        .create()
-        .context("failed to create the scoring consumer")?;
+    let (scorer_joined_sender, mut scorer_joined) = tokio::sync::watch::channel(false);
+    let scorer = spamflow_runtime::kafka::group_consumer(
+        &kafka,
+        &format!("{prefix}-scorer"),
+        scorer_joined_sender,
+        spamflow_runtime::http::Readiness::default(),
+    )
+    .context("failed to create the scoring consumer")?;
     scorer.subscribe(&[topics.verdicts.as_str(), topics.dlq.as_str()])?;
+    let mut stream = scorer.stream();
 
-    // Publish only once both consumer groups have their partitions, so the figures measure
-    // the pipeline rather than the first group join.
+    // Publish only once every consumer group has its partitions, so the figures measure the
+    // pipeline rather than group joins. The scorer joins only while its stream is polled, and
+    // nothing is published yet, so polling it here takes no record.
     let join_timeout = Duration::from_secs(30);
+    let scorer_join = async {
+        loop {
+            tokio::select! {
+                joined = scorer_joined.wait_for(|joined| *joined) => {
+                    joined.context("the scorer stopped before joining its consumer group")?;
+                    return anyhow::Ok(());
+                }
+                Some(record) = stream.next() => {
+                    record.context("failed to read verdicts")?;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(join_timeout, scorer_join)
+        .await
+        .with_context(|| {
+            format!("the scorer did not join its consumer group within {join_timeout:?}")
+        })??;
     for (name, joined) in [
         ("email-processor", &mut processor_joined),
         ("action-handler", &mut handler_joined),
@@ -276,7 +300,6 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let mut verdict_records = 0u64;
     let deadline = tokio::time::sleep(Duration::from_secs(args.timeout_secs));
     tokio::pin!(deadline);
-    let mut stream = scorer.stream();
     while (outcomes.len() as u64) < published {
         let record = tokio::select! {
             record = stream.next() => record,
