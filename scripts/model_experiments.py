@@ -28,6 +28,8 @@ from sklearn.metrics import roc_auc_score
 FOLDS = 5
 SHIPPED = {"values": "presence", "alpha": 0.001, "vocabulary": 8000, "drop": []}
 MIN_DOCUMENT_FREQUENCY = 3
+# Exit status for a malformed variant, as spamflow's binaries use for a bad flag.
+USAGE_ERROR = 64
 
 
 def read_dump(path):
@@ -57,16 +59,24 @@ def parse_variant(text):
     settings = dict(SHIPPED, drop=[])
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
-        if name == "values" and value in ("presence", "log_count"):
-            settings["values"] = value
-        elif name == "alpha":
-            settings["alpha"] = float(value)
-        elif name == "vocabulary":
-            settings["vocabulary"] = int(value)
-        elif name == "drop" and value:
-            settings["drop"].append(value)
-        else:
-            sys.exit(f"variant {text!r}: cannot read {item!r}; see --help for the settings")
+        try:
+            if name == "values" and value in ("presence", "log_count"):
+                settings["values"] = value
+            elif name == "alpha" and float(value) > 0:
+                settings["alpha"] = float(value)
+            elif name == "vocabulary" and int(value) >= 0:
+                settings["vocabulary"] = int(value)
+            elif name == "drop" and value:
+                settings["drop"].append(value)
+            else:
+                raise ValueError(item)
+        except ValueError:
+            print(
+                f"variant {text!r}: cannot read {item!r}; expected values=presence|log_count, "
+                "alpha=POSITIVE_NUMBER, vocabulary=COUNT or drop=PREFIX",
+                file=sys.stderr,
+            )
+            sys.exit(USAGE_ERROR)
     return settings
 
 
@@ -140,7 +150,13 @@ def main():
     )
     parser.add_argument("dump", help="output of `spamctl tokens` for the TRAIN split")
     parser.add_argument("variants", nargs="*", default=[""], help="settings to compare")
+    parser.add_argument(
+        "--check", action="store_true", help="only check the variants, without reading the dump"
+    )
     args = parser.parse_args()
+    variants = [(variant, parse_variant(variant)) for variant in args.variants]
+    if args.check:
+        return
     labels, keys, documents = read_dump(args.dump)
     folds = stratified_folds(labels, keys)
     ham = int((~labels).sum())
@@ -148,8 +164,8 @@ def main():
     print(f"{len(labels)} messages ({int(labels.sum())} spam, {ham} ham), {FOLDS} folds")
     print("| variant | ROC AUC | recall at 0 FP | at 0.1% | at 0.5% | at 1% | mean over 0-1% |")
     print("|---|---|---|---|---|---|---|")
-    for variant in args.variants:
-        scores = out_of_fold(labels, documents, folds, parse_variant(variant))
+    for variant, settings in variants:
+        scores = out_of_fold(labels, documents, folds, settings)
         recalls = [recall_at(labels, scores, m) for m in allowed.values()]
         mean = np.mean([recall_at(labels, scores, m) for m in range(allowed[0.01] + 1)])
         cells = " | ".join(f"{r:.3f}" for r in recalls)
