@@ -337,6 +337,8 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
                 .to_ascii_lowercase();
             tokens.push(format!("h:content-type:{kind}"));
             if let Some(charset) = value.to_ascii_lowercase().split("charset=").nth(1) {
+                // NOTE: a quoted charset followed by another parameter keeps its closing quote
+                // (`us-ascii"`). Fixing it changes tokens, so it waits for the next retraining.
                 let charset = charset.trim_matches(|c: char| c == '"' || c.is_whitespace());
                 let charset = charset.split(';').next().unwrap_or("");
                 tokens.push(format!("h:charset:{charset}"));
