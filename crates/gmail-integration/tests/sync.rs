@@ -345,14 +345,13 @@ async fn installed_app_signs_in_and_refreshes_token() {
     let mut expected = inbox_keys(&harness);
     expected.insert(Harness::key(&new_id));
     assert_each_once(&harness.read_topic(&harness.topics.raw), &expected);
-    // yup-oauth2 rewrites the cache in place (truncate, then write), so a read can catch it
-    // empty or half written. Wait for a complete, refreshed cache.
+    // The service replaces the cache by renaming a complete file over it, so every read sees
+    // valid JSON: the old cache until the refreshed one is in place.
     let (refreshed, cache) = eventually(WAIT, "a refreshed token cache", || {
         let text = std::fs::read_to_string(&token_file)?;
-        Ok(match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(cache) if text != signed_in => Some((text, cache)),
-            _ => None,
-        })
+        let cache: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|error| anyhow::anyhow!("the token cache was read half written: {error}"))?;
+        Ok((text != signed_in).then_some((text, cache)))
     })
     .unwrap();
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;

@@ -19,17 +19,13 @@ use spamflow_proto::v1::spam_detector_client::SpamDetectorClient;
 use spamflow_runtime::grpc::ServerArgs;
 use spamflow_runtime::pipeline::Stopping;
 
-use crate::corpus::{self, SplitFilter};
+use crate::corpus::{LabelledPaths, SplitFilter};
 use crate::train::load_model;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Folder (searched recursively) or mbox file of spam; repeatable.
-    #[arg(long, required = true, num_args = 1..)]
-    pub spam: Vec<PathBuf>,
-    /// Folder (searched recursively) or mbox file of ham; repeatable.
-    #[arg(long, required = true, num_args = 1..)]
-    pub ham: Vec<PathBuf>,
+    #[command(flatten)]
+    pub corpus: LabelledPaths,
     /// Model file; the shipped default model when absent.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -83,7 +79,7 @@ struct Report {
 
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref())?;
-    let messages = corpus::load(&args.spam, &args.ham, args.split)?;
+    let messages = args.corpus.load(args.split)?;
     let raws: Vec<Arc<[u8]>> = messages
         .iter()
         .map(|message| Arc::from(message.raw.as_slice()))

@@ -16,6 +16,28 @@ pub struct CorpusMessage {
     pub raw: Vec<u8>,
 }
 
+/// The `--spam` and `--ham` flags of the commands that need both classes.
+#[derive(Debug, clap::Args)]
+pub struct LabelledPaths {
+    /// Folder (searched recursively) or mbox file of spam; repeatable.
+    #[arg(long, required = true, num_args = 1..)]
+    pub spam: Vec<PathBuf>,
+    /// Folder (searched recursively) or mbox file of ham; repeatable.
+    #[arg(long, required = true, num_args = 1..)]
+    pub ham: Vec<PathBuf>,
+}
+
+impl LabelledPaths {
+    /// Reads the messages of the split, as [`load`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`].
+    pub fn load(&self, split: SplitFilter) -> anyhow::Result<Vec<CorpusMessage>> {
+        load(&self.spam, &self.ham, split)
+    }
+}
+
 /// The messages of a corpus to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SplitFilter {
@@ -25,6 +47,15 @@ pub enum SplitFilter {
 }
 
 impl SplitFilter {
+    /// Returns the value of `--split` that selects this part.
+    fn flag_value(self) -> &'static str {
+        match self {
+            Self::Train => "train",
+            Self::Test => "test",
+            Self::All => "all",
+        }
+    }
+
     fn admits(self, name: &str) -> bool {
         match self {
             Self::All => true,
@@ -39,18 +70,33 @@ impl SplitFilter {
 ///
 /// # Errors
 ///
-/// Fails naming the path when a path does not exist or cannot be read, and naming the message
-/// when two share a name, because names become message ids downstream.
+/// Fails naming the flag and path when a path does not exist or cannot be read, naming the
+/// message when two share a name, because names become message ids downstream, and when the
+/// paths hold no message of the split.
 pub fn load(
     spam: &[PathBuf],
     ham: &[PathBuf],
     split: SplitFilter,
 ) -> anyhow::Result<Vec<CorpusMessage>> {
     let mut messages = Vec::new();
-    for (paths, label) in [(spam, Label::Spam), (ham, Label::Ham)] {
+    for (paths, label, flag) in [(spam, Label::Spam, "--spam"), (ham, Label::Ham, "--ham")] {
         for path in paths {
-            load_path(path, label, split, &mut messages)?;
+            load_path(path, label, split, &mut messages)
+                .with_context(|| format!("{flag} {}", path.display()))?;
         }
+    }
+    if messages.is_empty() {
+        let paths: Vec<String> = spam
+            .iter()
+            .chain(ham)
+            .map(|path| path.display().to_string())
+            .collect();
+        bail!(
+            "no message of the {split} split under {paths}; check the --spam and --ham paths, or \
+             choose another part with --split train, test or all",
+            split = split.flag_value(),
+            paths = paths.join(", "),
+        );
     }
     let mut seen = std::collections::HashSet::new();
     for message in &messages {
@@ -71,12 +117,9 @@ fn load_path(
     split: SplitFilter,
     out: &mut Vec<CorpusMessage>,
 ) -> anyhow::Result<()> {
-    let metadata = std::fs::metadata(path).with_context(|| {
-        format!(
-            "failed to read {}; run scripts/fetch-corpus to fetch the SpamAssassin corpus",
-            path.display()
-        )
-    })?;
+    let metadata = std::fs::metadata(path).context(
+        "cannot read this path; for the SpamAssassin corpus, run scripts/fetch-corpus first",
+    )?;
     if metadata.is_dir() {
         let mut files = Vec::new();
         collect_files(path, &mut files)?;
@@ -210,6 +253,40 @@ pub fn require_both_classes(messages: &[CorpusMessage]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_path_names_its_flag() {
+        let missing = std::env::temp_dir().join("spamflow-corpus-test-missing");
+        let error = load(&[], std::slice::from_ref(&missing), SplitFilter::All).unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.starts_with(&format!("--ham {}: cannot read", missing.display())),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn no_message_of_the_split_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("spamflow-corpus-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dirs = std::slice::from_ref(&dir);
+        let empty = format!("{:#}", load(dirs, &[], SplitFilter::All).unwrap_err());
+        assert!(
+            empty.contains("no message of the all split under"),
+            "{empty}"
+        );
+
+        // One file of the TRAIN part: asking for the TEST part finds nothing.
+        let name = (0..)
+            .map(|n| format!("message-{n}.txt"))
+            .find(|name| Split::of(name) == Split::Train)
+            .unwrap();
+        std::fs::write(dir.join(&name), "Subject: hi\n\nhello\n").unwrap();
+        assert_eq!(load(dirs, &[], SplitFilter::Train).unwrap().len(), 1);
+        let other = format!("{:#}", load(dirs, &[], SplitFilter::Test).unwrap_err());
+        assert!(other.contains("no message of the test split"), "{other}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn mbox_splits_on_from_lines() {

@@ -9,19 +9,15 @@ use spamflow_core::metrics::{Confusion, roc_auc};
 use spamflow_core::model::{Example, TrainOptions, train_with_progress};
 use spamflow_core::{Email, Label, Limits, Model};
 
-use crate::corpus::{self, CorpusMessage, SplitFilter};
+use crate::corpus::{self, CorpusMessage, LabelledPaths, SplitFilter};
 use crate::evaluation::{self, ReportContext, ScoredRun};
 use crate::report::Summary;
 
 /// `spamctl train` flags.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Folder (searched recursively) or mbox file of spam; repeatable.
-    #[arg(long, required = true, num_args = 1..)]
-    pub spam: Vec<PathBuf>,
-    /// Folder (searched recursively) or mbox file of ham; repeatable.
-    #[arg(long, required = true, num_args = 1..)]
-    pub ham: Vec<PathBuf>,
+    #[command(flatten)]
+    pub corpus: LabelledPaths,
     /// Path of the model file (JSON) to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -52,12 +48,8 @@ pub struct TrainArgs {
 /// `spamctl eval` flags.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// Folder (searched recursively) or mbox file of spam; repeatable.
-    #[arg(long, required = true, num_args = 1..)]
-    pub spam: Vec<PathBuf>,
-    /// Folder (searched recursively) or mbox file of ham; repeatable.
-    #[arg(long, required = true, num_args = 1..)]
-    pub ham: Vec<PathBuf>,
+    #[command(flatten)]
+    pub corpus: LabelledPaths,
     /// Model file; the shipped default model when absent.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -88,7 +80,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             ..TrainOptions::default().features
         },
     };
-    let messages = corpus::load(&args.spam, &args.ham, args.split)?;
+    let messages = args.corpus.load(args.split)?;
     corpus::require_both_classes(&messages)?;
 
     let progress = progress_bar(messages.len() as u64, "tokenizing");
@@ -164,7 +156,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
 
 pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref())?;
-    let messages = corpus::load(&args.spam, &args.ham, args.split)?;
+    let messages = args.corpus.load(args.split)?;
     corpus::require_both_classes(&messages)?;
     let (summary, scores) = evaluate(&model, &messages, !args.json);
     if let Some(dir) = &args.report {

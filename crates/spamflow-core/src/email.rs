@@ -135,6 +135,43 @@ const KEPT_HEADERS: &[&str] = &[
     "x-loop",
 ];
 
+/// The depth to which [`collect_bodies`] follows messages attached inside messages.
+const MAX_EMBEDDED_DEPTH: usize = 3;
+
+/// Appends the body text and HTML of `message`, then those of every message attached to it as
+/// `message/rfc822` with its subject first. A bounce or a forward carries the mail it reports
+/// in such a part: the words of a bounced spam are evidence too.
+fn collect_bodies(
+    message: &mail_parser::Message<'_>,
+    depth: usize,
+    texts: &mut Vec<String>,
+    html: &mut Vec<String>,
+) {
+    for index in 0..message.text_body_count().max(message.html_body_count()) {
+        if let Some(text) = message.body_text(index) {
+            texts.push(text.into_owned());
+        }
+    }
+    for index in 0..message.html_body_count() {
+        if let Some(part) = message.html_part(index as u32)
+            && let PartType::Html(content) = &part.body
+        {
+            html.push(content.to_string());
+        }
+    }
+    if depth >= MAX_EMBEDDED_DEPTH {
+        return;
+    }
+    for part in &message.parts {
+        if let PartType::Message(embedded) = &part.body {
+            if let Some(subject) = embedded.subject() {
+                texts.push(subject.to_owned());
+            }
+            collect_bodies(embedded, depth + 1, texts, html);
+        }
+    }
+}
+
 impl Email {
     /// Parses raw RFC 5322 bytes.
     ///
@@ -170,21 +207,9 @@ impl Email {
         }
 
         let mut texts = Vec::new();
-        for index in 0..message.text_body_count().max(message.html_body_count()) {
-            if let Some(text) = message.body_text(index) {
-                texts.push(text.into_owned());
-            }
-        }
-        email.body_text = texts.join("\n");
-
         let mut html = Vec::new();
-        for index in 0..message.html_body_count() {
-            if let Some(part) = message.html_part(index as u32)
-                && let PartType::Html(content) = &part.body
-            {
-                html.push(content.to_string());
-            }
-        }
+        collect_bodies(&message, 0, &mut texts, &mut html);
+        email.body_text = texts.join("\n");
         email.body_html = html.join("\n");
 
         for (index, part) in message.parts.iter().enumerate() {
@@ -346,6 +371,32 @@ mod tests {
         let email =
             parse("From: a@b.c\nSubject: =?UTF-8?B?w4l0w6kgZ3JhdHVpdA==?=\n\nbody\n").unwrap();
         assert_eq!(email.subject, "Été gratuit");
+    }
+
+    #[test]
+    fn reads_the_message_inside_a_bounce() {
+        let email = parse(
+            "From: postmaster@example.net\nSubject: Undeliverable: offer\n\
+             Content-Type: multipart/mixed; boundary=\"b1\"\n\n\
+             --b1\nContent-Type: text/plain\n\nYour message did not reach its recipient.\n\
+             --b1\nContent-Type: message/rfc822\n\n\
+             From: seller@example.com\nSubject: Work from home\n\
+             Content-Type: text/html\n\n<p>Earn <b>50k</b> a month</p>\n\
+             --b1--\n",
+        )
+        .unwrap();
+        for expected in ["did not reach", "Work from home", "Earn 50k a month"] {
+            assert!(
+                email.body_text.contains(expected),
+                "missing {expected}: {}",
+                email.body_text
+            );
+        }
+        assert!(
+            email.body_html.contains("<b>50k</b>"),
+            "{}",
+            email.body_html
+        );
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub enum Selection {
 
 impl FeatureSettings {
     /// The tokenizer implemented by this build.
-    pub const TOKENIZER_VERSION: u32 = 3;
+    pub const TOKENIZER_VERSION: u32 = 4;
 }
 
 impl Default for FeatureSettings {

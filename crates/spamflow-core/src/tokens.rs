@@ -336,11 +336,7 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
                 .trim()
                 .to_ascii_lowercase();
             tokens.push(format!("h:content-type:{kind}"));
-            if let Some(charset) = value.to_ascii_lowercase().split("charset=").nth(1) {
-                // NOTE: a quoted charset followed by another parameter keeps its closing quote
-                // (`us-ascii"`). Fixing it changes tokens, so it waits for the next retraining.
-                let charset = charset.trim_matches(|c: char| c == '"' || c.is_whitespace());
-                let charset = charset.split(';').next().unwrap_or("");
+            if let Some(charset) = charset_parameter(value) {
                 tokens.push(format!("h:charset:{charset}"));
             }
         }
@@ -529,6 +525,25 @@ pub fn extract_url_hosts(text: &str, html: &str) -> Vec<String> {
     hosts
 }
 
+/// Returns the `charset` parameter of a Content-Type value (RFC 2045), lowercased and without
+/// its quotes. It also reads the sloppy forms that mailers write: spaces around `=`, and a next
+/// parameter after whitespace instead of `;`.
+fn charset_parameter(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|parameter| {
+        let (name, value) = parameter.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        let value = value.trim_start();
+        let charset = match value.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next().unwrap_or(""),
+            None => value.split_whitespace().next().unwrap_or(""),
+        };
+        let charset = charset.trim();
+        (!charset.is_empty()).then(|| charset.to_ascii_lowercase())
+    })
+}
+
 fn find_url_start(text: &str) -> Option<usize> {
     ["http://", "https://", "www."]
         .iter()
@@ -592,6 +607,25 @@ mod tests {
             "<a href=\"http://10.0.0.1/x\">",
         );
         assert_eq!(hosts, vec!["a.example.org", "www.b.net", "10.0.0.1"]);
+    }
+
+    #[test]
+    fn charset_parameter_loses_its_quotes() {
+        for content_type in [
+            "text/plain; charset=\"US-ASCII\"; format=flowed",
+            "text/plain; charset=us-ascii",
+            "text/plain; charset = \"us-ascii\"",
+            "text/plain;\n charset=\"us-ascii\" format=flowed",
+        ] {
+            let tokens = tokenize(&parse(&format!(
+                "From: a@example.org\nSubject: x\nContent-Type: {content_type}\n\nhello\n"
+            )));
+            let charsets: Vec<&String> = tokens
+                .iter()
+                .filter(|t| t.starts_with("h:charset:"))
+                .collect();
+            assert_eq!(charsets, ["h:charset:us-ascii"], "{content_type}");
+        }
     }
 
     #[test]

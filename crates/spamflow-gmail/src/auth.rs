@@ -1,4 +1,5 @@
-//! Access tokens through yup-oauth2: the installed-app flow with a token cache file, and
+//! Access tokens through yup-oauth2: the installed-app flow with a token cache file
+//! ([`TokenFile`], replaced atomically), and
 //! service accounts acting for one mailbox each through domain-wide delegation.
 //!
 //! Services never start the interactive flow. Without a usable token in the cache they fail
@@ -24,6 +25,7 @@ use google_gmail1::yup_oauth2::{
 use crate::args::GmailArgs;
 use crate::credentials::Credentials;
 use crate::error::GmailError;
+use crate::token_file::TokenFile;
 
 /// The connector every Gmail and token request goes through: HTTPS with the system's root
 /// certificates, and plain HTTP for a local Gmail API.
@@ -93,6 +95,7 @@ pub(crate) async fn installed_app(
         });
     }
     secure_token_file(token_file)?;
+    let storage = TokenFile::open(token_file)?;
     // The Interactive method requests a code from the delegate, and NoPrompt returns an
     // error, so a revoked refresh token fails the call instead of blocking the service.
     InstalledFlowAuthenticator::with_client(
@@ -100,7 +103,7 @@ pub(crate) async fn installed_app(
         InstalledFlowReturnMethod::Interactive,
         token_client(connector, timeout),
     )
-    .persist_tokens_to_disk(token_file)
+    .with_storage(Box::new(storage))
     .flow_delegate(Box::new(NoPrompt))
     .build()
     .await
@@ -174,6 +177,7 @@ pub async fn sign_in(args: &GmailArgs, redirect_port: Option<u16>) -> Result<Str
         })?;
     }
     secure_token_file(token_file)?;
+    let storage = TokenFile::open(token_file)?;
 
     let timeout = Duration::from_millis(args.request_timeout_ms);
     let method = match redirect_port {
@@ -185,7 +189,7 @@ pub async fn sign_in(args: &GmailArgs, redirect_port: Option<u16>) -> Result<Str
         method,
         token_client(connector()?, timeout),
     )
-    .persist_tokens_to_disk(token_file)
+    .with_storage(Box::new(storage))
     .flow_delegate(Box::new(PrintUrl))
     .build()
     .await

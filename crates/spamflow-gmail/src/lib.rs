@@ -20,6 +20,7 @@ mod credentials;
 mod error;
 mod pool;
 mod quota;
+mod token_file;
 
 pub use args::{DEFAULT_API_URL, DEFAULT_SCOPE, GmailArgs};
 pub use auth::{secure_token_file, sign_in};

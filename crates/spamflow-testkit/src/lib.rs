@@ -786,7 +786,12 @@ pub const SERVICE_ACCOUNT_TEMPLATE: &str = include_str!("../data/service-account
 ///
 /// Panics with the command to run when the corpus is missing, so a test never passes without it.
 pub fn corpus_dir() -> PathBuf {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/corpus");
+    // Cargo and nextest set CARGO_MANIFEST_DIR for the running test to its own crate, also
+    // under crates/. That is the checkout being tested, even when this crate's build was
+    // reused from a checkout in another folder.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let corpus = manifest_dir.join("../../data/corpus");
     assert!(
         corpus.join(".complete").is_file(),
         "the SpamAssassin corpus is missing from {}; run scripts/fetch-corpus",

@@ -1,0 +1,224 @@
+//! The installed-app token cache on disk, replaced atomically on every write.
+//!
+//! yup-oauth2's own disk storage truncates the file and then writes it, so a crash or a
+//! reader in between finds an empty or half-written cache, and the next start fails until the
+//! user signs in again. [`TokenFile`] writes a temporary file in the same folder, flushes it to
+//! disk and renames it over the cache, so the file is always either the old cache or the new
+//! one. It reads and writes yup-oauth2's format (a JSON array of `{"scopes", "token"}`
+//! objects), so caches written by either one keep working.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use google_gmail1::yup_oauth2::storage::{TokenInfo, TokenStorage, TokenStorageError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::error::GmailError;
+
+/// One cached token and the scopes it was granted for.
+#[derive(Clone, Serialize, Deserialize)]
+struct CachedToken {
+    scopes: Vec<String>,
+    token: TokenInfo,
+}
+
+/// A token cache file for yup-oauth2's `with_storage`.
+pub(crate) struct TokenFile {
+    path: PathBuf,
+    tokens: Mutex<Vec<CachedToken>>,
+}
+
+impl TokenFile {
+    /// Reads the cache at `path`; a missing file is an empty cache.
+    ///
+    /// # Errors
+    ///
+    /// [`GmailError::TokenFile`] when the file cannot be read or is not a token cache.
+    pub(crate) fn open(path: &Path) -> Result<Self, GmailError> {
+        let tokens = match std::fs::read(path) {
+            // Only the error's kind and place: serde_json's message may quote a token.
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| GmailError::TokenFile {
+                path: path.to_owned(),
+                detail: format!(
+                    "it is not a token cache (JSON {:?} error at line {}, column {}); delete it \
+                     and sign in again with `gmail-integration auth`",
+                    error.classify(),
+                    error.line(),
+                    error.column()
+                ),
+            })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => {
+                return Err(GmailError::TokenFile {
+                    path: path.to_owned(),
+                    detail: format!("failed to read it: {error}"),
+                });
+            }
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            tokens: Mutex::new(tokens),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenStorage for TokenFile {
+    async fn set(&self, scopes: &[&str], token: TokenInfo) -> Result<(), TokenStorageError> {
+        let mut tokens = self.tokens.lock().await;
+        match tokens
+            .iter_mut()
+            .find(|cached| same_scopes(&cached.scopes, scopes))
+        {
+            Some(cached) => cached.token = token,
+            None => tokens.push(CachedToken {
+                scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
+                token,
+            }),
+        }
+        let json = serde_json::to_vec(&*tokens)
+            .map_err(|error| TokenStorageError::Other(error.to_string().into()))?;
+        // The lock stays held so that two writes cannot finish in the wrong order.
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || replace_file(&path, &json))
+            .await
+            .map_err(|error| TokenStorageError::Other(error.to_string().into()))??;
+        Ok(())
+    }
+
+    async fn get(&self, scopes: &[&str]) -> Option<TokenInfo> {
+        let tokens = self.tokens.lock().await;
+        // A token for exactly these scopes first, else one granted for more.
+        tokens
+            .iter()
+            .find(|cached| same_scopes(&cached.scopes, scopes))
+            .or_else(|| {
+                tokens.iter().find(|cached| {
+                    scopes
+                        .iter()
+                        .all(|scope| cached.scopes.iter().any(|granted| granted == scope))
+                })
+            })
+            .map(|cached| cached.token.clone())
+    }
+}
+
+/// Compares scope lists as sets: yup-oauth2 passes them sorted and without repeats, while
+/// files it wrote itself keep the order the program asked for.
+fn same_scopes(cached: &[String], scopes: &[&str]) -> bool {
+    cached
+        .iter()
+        .all(|granted| scopes.contains(&granted.as_str()))
+        && scopes
+            .iter()
+            .all(|scope| cached.iter().any(|granted| granted == scope))
+}
+
+/// Writes `contents` to a temporary file beside `path`, readable by the owner only, flushes it
+/// to disk and renames it over `path`.
+fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temporary)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        // The cache itself is untouched; only the temporary file may be left over.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCOPE: &str = "https://www.googleapis.com/auth/gmail.modify";
+
+    fn token(access: &str) -> TokenInfo {
+        TokenInfo {
+            access_token: Some(access.to_owned()),
+            refresh_token: Some("refresh".to_owned()),
+            expires_at: None,
+            id_token: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn token_file_round_trips_without_leftover_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token.json");
+        let cache = TokenFile::open(&path).unwrap();
+        assert!(cache.get(&[SCOPE]).await.is_none());
+        cache.set(&[SCOPE], token("first")).await.unwrap();
+        cache.set(&[SCOPE], token("second")).await.unwrap();
+
+        let reopened = TokenFile::open(&path).unwrap();
+        let read = reopened.get(&[SCOPE]).await.unwrap();
+        assert_eq!(read.access_token.as_deref(), Some("second"));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["token.json"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[tokio::test]
+    async fn token_file_reads_yup_oauth2_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token.json");
+        std::fs::write(
+            &path,
+            format!(
+                r#"[{{"scopes":["{SCOPE}","openid"],"token":{{"access_token":"a","refresh_token":"r","expires_at":null,"id_token":null}}}}]"#
+            ),
+        )
+        .unwrap();
+        let cache = TokenFile::open(&path).unwrap();
+        let exact = cache.get(&["openid", SCOPE]).await.unwrap();
+        assert_eq!(exact.refresh_token.as_deref(), Some("r"));
+        assert!(
+            cache.get(&[SCOPE]).await.is_some(),
+            "a subset of the scopes"
+        );
+        assert!(cache.get(&["other"]).await.is_none());
+    }
+
+    #[test]
+    fn token_file_rejects_a_damaged_cache_with_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token.json");
+        std::fs::write(
+            &path,
+            r#"[{"scopes":["x"],"token":{"access_token":["secret-value"]}}]"#,
+        )
+        .unwrap();
+        let Err(error) = TokenFile::open(&path) else {
+            panic!("a damaged cache was accepted");
+        };
+        let message = error.to_string();
+        assert!(message.contains("token.json"), "{message}");
+        assert!(message.contains("sign in again"), "{message}");
+        assert!(!message.contains("secret-value"), "{message}");
+    }
+}
