@@ -3,7 +3,6 @@
 //! verdicts topic and checks the mailbox through the local API's `/control/` endpoints.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use spamflow_proto::v1 as pb;
 use spamflow_runtime::kafka::{KafkaArgs, ensure_topics, record_key};
 use spamflow_runtime::store::{Store, own_label_change_key};
 use spamflow_testkit::{
-    ChildGuard, GmailApi, Kafka, Redis, eventually, free_port, http_get, wait_for_port,
+    ChildGuard, GmailApi, Kafka, Redis, ScratchDir, eventually, free_port, http_get, wait_for_port,
     workspace_binary,
 };
 
@@ -48,16 +47,13 @@ struct Harness {
     producer: FutureProducer,
     /// Gmail message ids by relative path in the mailbox folder.
     ids: BTreeMap<String, String>,
-    dir: PathBuf,
+    /// Holds the mailbox and credentials files until the harness is dropped.
+    _dir: ScratchDir,
 }
 
 impl Harness {
     async fn start(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "spamflow-actions-{name}-{}-{}",
-            std::process::id(),
-            spamflow_runtime::now_ms()
-        ));
+        let dir = ScratchDir::new(&format!("actions-{name}"));
         let mailbox_dir = dir.join("mailbox");
         for (path, subject) in MESSAGES {
             let file = mailbox_dir.join(path);
@@ -112,7 +108,7 @@ impl Harness {
             store,
             producer,
             ids: BTreeMap::new(),
-            dir,
+            _dir: dir,
         };
         for mailbox in [MAILBOX, OTHER_MAILBOX] {
             for message in harness.gmail.messages(mailbox).unwrap()["messages"]
@@ -153,11 +149,6 @@ impl Harness {
             command.env(key, value);
         }
 
-        let log = std::env::temp_dir().join(format!(
-            "spamflow-test-action-handler-{}-{name}-{}.log",
-            self.prefix,
-            std::process::id()
-        ));
         let mut process =
             ChildGuard::spawn(&format!("action-handler-{}-{name}", self.prefix), command).unwrap();
         wait_for_port(
@@ -170,11 +161,7 @@ impl Harness {
             Ok((http_get(http_port, "/healthz")?.0 == 200).then_some(()))
         })
         .unwrap();
-        Handler {
-            process,
-            http_port,
-            log,
-        }
+        Handler { process, http_port }
     }
 
     /// Publishes a verdict for `message_id` of `mailbox` and waits for Kafka's ack.
@@ -270,17 +257,10 @@ impl Harness {
     }
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// A running action-handler process.
 struct Handler {
     process: ChildGuard,
     http_port: u16,
-    log: PathBuf,
 }
 
 impl Handler {
@@ -301,7 +281,7 @@ impl Handler {
         eventually(WAIT, &format!("{expected} {action} {outcome}"), || {
             Ok((self.count(action, outcome) >= expected).then_some(()))
         })
-        .unwrap_or_else(|error| panic!("{error}; handler log: {}", self.log.display()));
+        .unwrap_or_else(|error| panic!("{error}; handler log:\n{}", self.process.log()));
         assert_eq!(
             self.count(action, outcome),
             expected,
@@ -486,7 +466,7 @@ async fn dry_run_changes_nothing() {
     harness.publish(MAILBOX, &b, pb::Label::Ham, 0.7).await;
     handler.wait_for("move_to_spam", "dry_run", 1);
     handler.wait_for("label", "dry_run", 1);
-    let log = std::fs::read_to_string(&handler.log).unwrap();
+    let log = handler.process.log();
     handler.stop();
 
     assert_eq!(harness.modifications(), Vec::new());

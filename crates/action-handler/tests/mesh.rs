@@ -16,7 +16,7 @@ use spamflow_proto::v1 as pb;
 use spamflow_runtime::kafka::{KafkaArgs, ensure_topics};
 use spamflow_runtime::store::Store;
 use spamflow_testkit::{
-    ChildGuard, GmailApi, Kafka, Redis, eventually, free_port, http_get, wait_for_port,
+    ChildGuard, GmailApi, Kafka, Redis, ScratchDir, eventually, free_port, http_get, wait_for_port,
     workspace_binary,
 };
 
@@ -168,11 +168,7 @@ fn modifications(gmail: &GmailApi) -> Vec<(String, Vec<String>, Vec<String>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_mailbox_spam_moved_once() {
-    let dir = std::env::temp_dir().join(format!(
-        "spamflow-mesh-{}-{}",
-        std::process::id(),
-        spamflow_runtime::now_ms()
-    ));
+    let dir = ScratchDir::new("mesh");
     let mailbox_dir = dir.join("mailbox");
     std::fs::create_dir_all(&mailbox_dir).unwrap();
     copy_corpus("ham/easy-ham-1", "ham", PER_CLASS, &mailbox_dir);
@@ -352,6 +348,4 @@ async fn corpus_mailbox_spam_moved_once() {
         spam_ids.len() + 1,
         "only the user's own modify came after the handler's moves"
     );
-
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -336,7 +336,7 @@ async fn installed_app_signs_in_and_refreshes_token() {
     command
         .env("SPAMFLOW_GMAIL_TOKEN_FILE", &token_file)
         .env("RUST_LOG", "debug");
-    let _service = harness.spawn(command);
+    let service = harness.spawn(command);
     let first = harness.wait_for_checkpoint(0).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let new_id = harness.gmail.deliver(NEW_MESSAGE, None, &[]).unwrap();
@@ -357,7 +357,7 @@ async fn installed_app_signs_in_and_refreshes_token() {
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "token file mode {mode:o} after refresh");
 
-    let log = harness.service_log();
+    let log = service.log();
     assert!(
         log.contains("Mailbox synced"),
         "the service log is empty or elsewhere"

@@ -401,6 +401,7 @@ fn reject(message: &OwnedMessage, error: &AnnouncementError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spamflow_testkit::ScratchDir;
 
     fn write_model(dir: &Path, version: &str) -> (PathBuf, String) {
         let json = crate::DEFAULT_MODEL_JSON.replacen(
@@ -425,19 +426,9 @@ mod tests {
         }
     }
 
-    fn scratch_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "spamflow-updates-{name}-{}-{}",
-            std::process::id(),
-            spamflow_runtime::now_ms()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn valid_announcement_loads() {
-        let dir = scratch_dir("valid");
+        let dir = ScratchDir::new("updates-valid");
         let (path, sha256) = write_model(&dir, "lr2-test-1");
         let model = load_announced(&announcement(&path, "lr2-test-1", &sha256)).unwrap();
         assert_eq!(model.version(), "lr2-test-1");
@@ -451,7 +442,7 @@ mod tests {
 
     #[test]
     fn bad_announcements_name_the_problem() {
-        let dir = scratch_dir("bad");
+        let dir = ScratchDir::new("updates-bad");
         let (path, sha256) = write_model(&dir, "lr2-test-2");
         let garbage = dir.join("garbage.json");
         std::fs::write(&garbage, b"{not json").unwrap();

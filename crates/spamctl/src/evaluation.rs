@@ -336,16 +336,19 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spamflow_testkit::ScratchDir;
 
-    fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    /// Writes `text` to a file named `name` in a scratch folder, removed when dropped.
+    fn write_temp(name: &str, text: &str) -> (ScratchDir, std::path::PathBuf) {
+        let dir = ScratchDir::new("evaluation");
+        let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
-        path
+        (dir, path)
     }
 
     #[test]
     fn peers_file_parses_runs_and_versions() {
-        let path = write_temp(
+        let (_dir, path) = write_temp(
             "peers-ok.tsv",
             "# scores\n#version\tbogofilter\t1.2.5\n\
              bogofilter\ta.txt\tspam\t0.99\tspam\n\
@@ -364,7 +367,7 @@ mod tests {
 
     #[test]
     fn peers_file_rejects_bad_label() {
-        let path = write_temp("peers-bad.tsv", "p\ta.txt\tmaybe\t0.5\tspam\n");
+        let (_dir, path) = write_temp("peers-bad.tsv", "p\ta.txt\tmaybe\t0.5\tspam\n");
         let error = format!("{:#}", load_peers(&path).unwrap_err());
         assert!(error.contains("line 1"), "{error}");
         assert!(error.contains("maybe"), "{error}");
@@ -372,7 +375,7 @@ mod tests {
 
     #[test]
     fn report_writes_markdown_and_images() {
-        let dir = std::env::temp_dir().join(format!("spamflow-report-{}", std::process::id()));
+        let dir = ScratchDir::new("report");
         let scores = vec![(0.9, true), (0.8, true), (0.3, false), (0.1, false)];
         let run = ScoredRun {
             name: "spamflow".into(),

@@ -1,5 +1,6 @@
 //! The spamctl binary on the SpamAssassin corpus and on bad input.
 
+use spamflow_testkit::ScratchDir;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -117,7 +118,7 @@ fn eval_text_ends_with_summary_including_auc() {
 
 #[test]
 fn train_writes_a_loadable_model() {
-    let dir = std::env::temp_dir().join(format!("spamflow-train-{}", std::process::id()));
+    let dir = ScratchDir::new("train");
     std::fs::create_dir_all(dir.join("spam")).unwrap();
     std::fs::create_dir_all(dir.join("ham")).unwrap();
     for index in 0..6 {
@@ -181,7 +182,7 @@ fn train_writes_a_loadable_model() {
 #[test]
 fn eval_report_writes_markdown_and_plots() {
     let corpus = corpus();
-    let dir = std::env::temp_dir().join(format!("spamflow-report-cli-{}", std::process::id()));
+    let dir = ScratchDir::new("report-cli");
     let output = spamctl()
         .args(["eval", "--split", "all", "--spam"])
         .arg(corpus.join("spam/spam-1"))
@@ -207,7 +208,7 @@ fn eval_report_writes_markdown_and_plots() {
 
 #[test]
 fn tokens_prints_one_line_per_message() {
-    let dir = std::env::temp_dir().join(format!("spamflow-tokens-{}", std::process::id()));
+    let dir = ScratchDir::new("tokens");
     std::fs::create_dir_all(dir.join("spam")).unwrap();
     std::fs::create_dir_all(dir.join("ham")).unwrap();
     let spam =
@@ -245,7 +246,6 @@ fn tokens_prints_one_line_per_message() {
     assert!(tokens.contains(&"s:win"), "{tokens:?}");
     assert!(tokens.contains(&"h:to:undisclosed"), "{tokens:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("c.eml"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -284,7 +284,7 @@ fn missing_corpus_path_names_fetch_script() {
 
 #[test]
 fn feedback_rejects_invalid_file_before_publishing() {
-    let dir = std::env::temp_dir().join(format!("spamflow-feedback-cli-{}", std::process::id()));
+    let dir = ScratchDir::new("feedback-cli");
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.eml");
     std::fs::write(&good, "Subject: hi\n\nlunch at noon?\n").unwrap();

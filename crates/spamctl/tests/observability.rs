@@ -17,7 +17,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use spamflow_testkit::{
-    ChildGuard, Kafka, Redis, eventually, free_port, http_get, wait_for_port, workspace_binary,
+    ChildGuard, Kafka, Redis, ScratchDir, eventually, free_port, http_get, wait_for_port,
+    workspace_binary,
 };
 
 /// One exported span with the service that sent it.
@@ -292,17 +293,6 @@ fn write_messages(dir: &Path, count: usize) {
     }
 }
 
-/// Creates a fresh folder under the system temp folder, unique to this process.
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "spamflow-{name}-{}-{}",
-        std::process::id(),
-        spamflow_runtime::now_ms()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The spans of one email's trace, in hop order: (span name, service, parent span name).
 const HOPS: [(&str, &str, Option<&str>); 10] = [
     ("publish_email", "spamctl", None),
@@ -348,7 +338,7 @@ async fn one_trace_spans_every_hop() {
             ],
         )
     });
-    let corpus = temp_dir("trace");
+    let corpus = ScratchDir::new("trace");
     write_messages(&corpus, 1);
     std::fs::remove_dir_all(corpus.join("ham")).unwrap();
     std::fs::create_dir_all(corpus.join("ham")).unwrap();
@@ -460,7 +450,7 @@ async fn metrics_count_a_known_run() {
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", dead_collector.clone())],
         )
     });
-    let corpus = temp_dir("metrics");
+    let corpus = ScratchDir::new("metrics");
     write_messages(&corpus, 3);
     tokio::task::block_in_place(|| mesh.replay(&corpus.join("spam"), &corpus.join("ham")));
 

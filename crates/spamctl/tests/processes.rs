@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use spamflow_runtime::store::Store;
 use spamflow_testkit::{
-    ChildGuard, Kafka, Redis, eventually, free_port, wait_for_port, workspace_binary,
+    ChildGuard, Kafka, Redis, ScratchDir, eventually, free_port, wait_for_port, workspace_binary,
 };
 
 /// Environment shared by every process of one test run.
@@ -148,7 +148,7 @@ async fn every_message_gets_one_verdict_across_processor_crash() {
     let mut processor = mesh.start_processor();
     let mut handler = mesh.start("action-handler", &[]);
 
-    let corpus = tempfile_dir("e2e");
+    let corpus = ScratchDir::new("e2e");
     let first = write_messages(&corpus.join("first"), "first", 150);
     let second = write_messages(&corpus.join("second"), "second", 150);
     let expected: HashSet<String> = first.union(&second).cloned().collect();
@@ -204,21 +204,10 @@ async fn every_message_gets_one_verdict_across_processor_crash() {
     );
 }
 
-/// Creates a fresh folder under the system temp folder, unique to this process.
-fn tempfile_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "spamflow-{name}-{}-{}",
-        std::process::id(),
-        spamflow_runtime::now_ms()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn dev_records_verdicts_in_redis_when_url_given() {
     let redis = Redis::start().unwrap();
-    let corpus = tempfile_dir("dev-redis");
+    let corpus = ScratchDir::new("dev-redis");
     let expected = write_messages(&corpus, "dev", 20);
     let prefix = format!("devtest{}", std::process::id());
     let output = Command::new(env!("CARGO_BIN_EXE_spamctl"))
@@ -269,7 +258,7 @@ fn dev_records_verdicts_in_redis_when_url_given() {
 fn dev_keeps_serving_metrics_until_terminated() {
     use std::io::{BufRead, BufReader};
 
-    let corpus = tempfile_dir("dev-metrics");
+    let corpus = ScratchDir::new("dev-metrics");
     write_messages(&corpus, "metrics", 5);
     let port = free_port().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_spamctl"));

@@ -594,7 +594,7 @@ pub fn train_with_progress(
 
     let training_set_sha256 = training_set_sha256(examples);
     let mut model = Model {
-        version: model_version(&training_set_sha256, options),
+        version: String::new(),
         threshold,
         intercept,
         calibration,
@@ -629,6 +629,7 @@ pub fn train_with_progress(
     let confusion = Confusion::from_scores(&scored, model.threshold);
     model.training.training_accuracy = confusion.accuracy();
     model.training.training_auc = roc_auc(&scored);
+    model.version = model_version(&model.training.training_set_sha256, &model);
     Ok(model)
 }
 
@@ -804,12 +805,25 @@ fn logit(weights: &[f32], intercept: f32, vector: &FeatureVector) -> f64 {
     logit
 }
 
-/// A version name that changes whenever the training data or settings change.
-pub(crate) fn model_version(training_set_sha256: &str, options: &TrainOptions) -> String {
+/// A version name that changes whenever the training data, the settings or the fitted model
+/// change. The model's own numbers are part of it, so two builds that tokenize the same mail
+/// differently give two versions even with one tokenizer version number.
+pub(crate) fn model_version(training_digest: &str, model: &Model) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(training_set_sha256.as_bytes());
-    // TrainOptions holds only numbers and small structs, so it always serializes.
-    hasher.update(serde_json::to_vec(options).expect("options serialize"));
+    hasher.update(training_digest.as_bytes());
+    // These hold only numbers, strings and small structs, so they always serialize.
+    hasher.update(serde_json::to_vec(&model.training.options).expect("options serialize"));
+    hasher.update(serde_json::to_vec(&model.features).expect("feature settings serialize"));
+    hasher.update(serde_json::to_vec(&model.calibration).expect("calibration serializes"));
+    hasher.update(model.threshold.to_le_bytes());
+    hasher.update(model.intercept.to_le_bytes());
+    for token in model.vocabulary.tokens() {
+        hasher.update(token.as_bytes());
+        hasher.update([0]);
+    }
+    for weight in &model.weights {
+        hasher.update(weight.to_le_bytes());
+    }
     format!(
         "lr{FORMAT_VERSION}-{}",
         &hex::encode(hasher.finalize())[..12]
@@ -883,6 +897,24 @@ mod tests {
         let loaded = Model::from_json(&model.to_json()).unwrap();
         assert_eq!(loaded, model);
         assert!(loaded.version().starts_with("lr2-"));
+    }
+
+    #[test]
+    fn model_version_follows_the_fitted_numbers() {
+        let model = train(&toy_set(), &options(), String::new()).unwrap();
+        let again = train(&toy_set(), &options(), "2027-01-01T00:00:00Z".into()).unwrap();
+        assert_eq!(
+            again.version(),
+            model.version(),
+            "training is deterministic"
+        );
+
+        // Same data and settings, other weights: what another tokenizer build would give.
+        let mut changed = model.clone();
+        changed.weights[0] += 0.5;
+        let digest = &model.training.training_set_sha256;
+        assert_eq!(model_version(digest, &model), model.version());
+        assert_ne!(model_version(digest, &changed), model.version());
     }
 
     #[test]

@@ -58,13 +58,8 @@ pub fn refit(
     )?;
 
     let training_set_sha256 = training_set_sha256(examples);
-    // The parent's version joins the digest, so refits of one set on two parents differ.
-    let version = model_version(
-        &format!("{training_set_sha256} refit of {}", parent.version),
-        &parent.training.options,
-    );
     let mut model = Model {
-        version,
+        version: String::new(),
         threshold: parent.threshold,
         intercept,
         calibration: parent.calibration,
@@ -92,6 +87,12 @@ pub fn refit(
         .collect();
     model.training.training_accuracy = Confusion::from_scores(&scored, model.threshold).accuracy();
     model.training.training_auc = roc_auc(&scored);
+    // The parent's version joins the digest, so refits of one set on two parents differ.
+    let digest = format!(
+        "{} refit of {}",
+        model.training.training_set_sha256, parent.version
+    );
+    model.version = model_version(&digest, &model);
     Ok(model)
 }
 

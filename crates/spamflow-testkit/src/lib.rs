@@ -50,12 +50,17 @@ pub fn wait_for_port(address: SocketAddr, child: &mut Child, what: &str) -> anyh
     }
 }
 
-/// A child process killed when dropped.
+/// A child process killed when dropped. Its log file is removed with it, unless the test is
+/// panicking, so that a failed test keeps the log that explains it.
 #[derive(Debug)]
 pub struct ChildGuard {
     child: Child,
     name: String,
+    log: Option<PathBuf>,
 }
+
+/// Numbers the log files of one test process, so each child has its own.
+static NEXT_LOG: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl ChildGuard {
     /// Spawns `command` with stdout discarded and stderr appended to a log file in the
@@ -85,8 +90,11 @@ impl ChildGuard {
         if !set_by_caller.iter().any(|key| key == "SPAMFLOW_HTTP_ADDR") {
             command.env("SPAMFLOW_HTTP_ADDR", "127.0.0.1:0");
         }
-        let log_path =
-            std::env::temp_dir().join(format!("spamflow-test-{name}-{}.log", std::process::id()));
+        let number = NEXT_LOG.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log_path = std::env::temp_dir().join(format!(
+            "spamflow-test-{name}-{}-{number}.log",
+            std::process::id()
+        ));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -102,6 +110,7 @@ impl ChildGuard {
         Ok(Self {
             child,
             name: name.to_owned(),
+            log: Some(log_path),
         })
     }
 
@@ -110,7 +119,21 @@ impl ChildGuard {
         Self {
             child,
             name: name.to_owned(),
+            log: None,
         }
+    }
+
+    /// Returns the path of the process's log, for a process started by [`ChildGuard::spawn`].
+    pub fn log_path(&self) -> Option<&Path> {
+        self.log.as_deref()
+    }
+
+    /// Returns what the process has logged so far; empty for an adopted process.
+    pub fn log(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
     }
 
     pub fn child_mut(&mut self) -> &mut Child {
@@ -152,6 +175,11 @@ impl ChildGuard {
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         self.kill();
+        if let Some(log) = &self.log
+            && !std::thread::panicking()
+        {
+            let _ = std::fs::remove_file(log);
+        }
     }
 }
 
@@ -774,6 +802,65 @@ impl GmailApi {
         std::fs::write(path, key.to_string())
             .with_context(|| format!("failed to write {}", path.display()))?;
         Ok(path.to_owned())
+    }
+}
+
+/// A folder of its own for one test in the system temp folder. It is removed when dropped,
+/// unless the test is panicking, so that a failed test keeps its files for a look.
+#[derive(Debug)]
+pub struct ScratchDir {
+    path: PathBuf,
+}
+
+impl ScratchDir {
+    /// Creates `spamflow-<name>-<pid>-<n>` in the system temp folder.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the folder cannot be created: the test cannot run without it.
+    pub fn new(name: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("spamflow-{name}-{}-{number}", std::process::id()));
+        // A folder left by an earlier process with the same id belongs to no running test.
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|error| panic!("failed to create {}: {error}", path.display()));
+        Self { path }
+    }
+
+    /// Returns the folder's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for ScratchDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for ScratchDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 }
 

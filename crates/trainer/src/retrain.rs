@@ -392,16 +392,7 @@ async fn announce(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "spamflow-trainer-retrain-{name}-{}-{}",
-            std::process::id(),
-            spamflow_runtime::now_ms()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use spamflow_testkit::ScratchDir;
 
     fn message(subject: &str, body: &str) -> Vec<u8> {
         format!("From: a@example.net\nSubject: {subject}\n\n{body}\n").into_bytes()
@@ -409,7 +400,7 @@ mod tests {
 
     #[test]
     fn correction_replaces_base_label() {
-        let dir = scratch_dir("replace");
+        let dir = ScratchDir::new("trainer-retrain-replace");
         let corpus = dir.join("corpus");
         for label in ["ham", "spam"] {
             std::fs::create_dir_all(corpus.join(label).join("nested")).unwrap();
@@ -439,7 +430,7 @@ mod tests {
 
     #[test]
     fn missing_corpus_folder_is_named() {
-        let dir = scratch_dir("missing");
+        let dir = ScratchDir::new("trainer-retrain-missing");
         let error = load_training_set(Some(&dir.join("nothing")), &[], Limits::default())
             .unwrap_err()
             .to_string();
@@ -448,7 +439,7 @@ mod tests {
 
     #[test]
     fn corrections_after_newest_model_are_pending() {
-        let dir = scratch_dir("pending");
+        let dir = ScratchDir::new("trainer-retrain-pending");
         let store = CorrectionStore::open(&dir).unwrap();
         store.save("box/1", Label::Spam, b"one").unwrap();
         assert_eq!(pending_at_start(&store, &dir).unwrap(), 1);

@@ -161,20 +161,12 @@ fn with_path(error: std::io::Error, path: &Path) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "spamflow-trainer-store-{name}-{}-{}",
-            std::process::id(),
-            spamflow_runtime::now_ms()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use spamflow_testkit::ScratchDir;
 
     #[test]
     fn same_correction_is_stored_once() {
-        let store = CorrectionStore::open(&scratch_dir("once")).unwrap();
+        let dir = ScratchDir::new("trainer-store-once");
+        let store = CorrectionStore::open(&dir).unwrap();
         assert_eq!(
             store.save("box/1", Label::Spam, b"raw").unwrap(),
             Stored::New
@@ -188,7 +180,8 @@ mod tests {
 
     #[test]
     fn latest_label_wins() {
-        let store = CorrectionStore::open(&scratch_dir("latest")).unwrap();
+        let dir = ScratchDir::new("trainer-store-latest");
+        let store = CorrectionStore::open(&dir).unwrap();
         store.save("box/1", Label::Spam, b"raw").unwrap();
         assert_eq!(
             store.save("box/1", Label::Ham, b"raw").unwrap(),
@@ -203,7 +196,8 @@ mod tests {
 
     #[test]
     fn changed_message_counts_as_new() {
-        let store = CorrectionStore::open(&scratch_dir("changed")).unwrap();
+        let dir = ScratchDir::new("trainer-store-changed");
+        let store = CorrectionStore::open(&dir).unwrap();
         store.save("box/1", Label::Spam, b"first").unwrap();
         assert_eq!(
             store.save("box/1", Label::Spam, b"second").unwrap(),
@@ -217,7 +211,7 @@ mod tests {
 
     #[test]
     fn write_error_names_the_file() {
-        let dir = scratch_dir("error");
+        let dir = ScratchDir::new("trainer-store-error");
         let error = write_atomic(&dir.join("missing/model.json"), b"x").unwrap_err();
         assert!(error.to_string().contains("missing/model.json"), "{error}");
     }

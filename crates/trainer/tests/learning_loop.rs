@@ -19,7 +19,8 @@ use spamflow_proto::v1 as pb;
 use spamflow_proto::v1::bloom_filter_client::BloomFilterClient;
 use spamflow_proto::v1::spam_detector_client::SpamDetectorClient;
 use spamflow_testkit::{
-    ChildGuard, Kafka, Redis, eventually, free_port, http_get, wait_for_port, workspace_binary,
+    ChildGuard, Kafka, Redis, ScratchDir, eventually, free_port, http_get, wait_for_port,
+    workspace_binary,
 };
 use tonic::transport::Channel;
 
@@ -31,7 +32,7 @@ struct Mesh {
     kafka: Kafka,
     env: Vec<(String, String)>,
     prefix: String,
-    dir: PathBuf,
+    dir: ScratchDir,
     _redis: Option<Redis>,
 }
 
@@ -44,7 +45,7 @@ impl Mesh {
             std::process::id(),
             spamflow_runtime::now_ms()
         );
-        let dir = scratch_dir(name);
+        let dir = ScratchDir::new(&format!("trainer-{name}"));
         let mut env = vec![
             ("SPAMFLOW_KAFKA_BROKERS".to_owned(), kafka.brokers.clone()),
             ("SPAMFLOW_TOPIC_PREFIX".to_owned(), prefix.clone()),
@@ -124,17 +125,6 @@ impl Mesh {
     fn topic(&self, suffix: &str) -> String {
         format!("{}.{suffix}", self.prefix)
     }
-}
-
-/// Creates a fresh folder under the system temp folder, unique to this process and test.
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "spamflow-trainer-{name}-{}-{}",
-        std::process::id(),
-        spamflow_runtime::now_ms()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Returns the SpamAssassin corpus fetched by scripts/fetch-corpus.

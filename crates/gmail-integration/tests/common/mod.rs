@@ -214,15 +214,6 @@ impl Harness {
         guard
     }
 
-    /// Returns what the service logged so far (ChildGuard's log file of this test process).
-    pub fn service_log(&self) -> String {
-        let path = std::env::temp_dir().join(format!(
-            "spamflow-test-gmail-integration-{}.log",
-            std::process::id()
-        ));
-        std::fs::read_to_string(path).unwrap_or_default()
-    }
-
     /// Returns the stored checkpoint of the default mailbox.
     pub async fn checkpoint(&self) -> Option<u64> {
         self.store
