@@ -128,12 +128,15 @@ pub struct ReportContext {
 }
 
 /// Colours of the curves, in run order: spamflow first, then peers.
-const COLOURS: [(RGBColor, &str); 5] = [
+const COLOURS: [(RGBColor, &str); 8] = [
     (RGBColor(31, 119, 180), "blue"),
     (RGBColor(214, 39, 40), "red"),
     (RGBColor(44, 160, 44), "green"),
     (RGBColor(148, 103, 189), "purple"),
     (RGBColor(255, 127, 14), "orange"),
+    (RGBColor(140, 86, 75), "brown"),
+    (RGBColor(227, 119, 194), "pink"),
+    (RGBColor(23, 190, 207), "cyan"),
 ];
 
 /// Writes `evaluation.md`, `roc.png` and `precision-recall.png` into `dir`.
@@ -258,7 +261,14 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
              bogofilter registers every TRAIN message and counts its `unsure` verdict as ham. \
              SpamAssassin runs its local rules with Bayes trained by `sa-learn`, and its score \
              is the rule score. CRM114 uses an OSB unique microgroom classifier trained on \
-             every TRAIN message, and its score is the spam class's pR.\n"
+             every TRAIN message, and its score is the spam class's pR. Rows marked \
+             `(no delivery fields)` come from the same filter trained and scored on copies of \
+             the messages without the mbox `From ` line and the fields added on delivery \
+             (`Received`, `Return-Path`, `Delivered-To`, `Delivery-Date`, `X-Keywords`, \
+             `X-Status`, `X-Spam-*`). spamflow never reads those, because in this corpus they \
+             name the relays and tools that collected ham and spam, which differ. \
+             SpamAssassin's rules read the relay path by design, so its row without them \
+             understates it on mail whose path is the reader's own.\n"
         );
     }
     let _ = writeln!(
