@@ -66,12 +66,17 @@ def stratified_folds(labels, keys):
 
 def parse_variant(text):
     settings = dict(SHIPPED, drop=[])
+    given = set()
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
+        if name in given and name != "drop":
+            print(f"variant {text!r}: {name} is set twice; give it once", file=sys.stderr)
+            sys.exit(USAGE_ERROR)
+        given.add(name)
         try:
             if name == "values" and value in ("presence", "log_count"):
                 settings["values"] = value
-            elif name == "alpha" and float(value) > 0:
+            elif name == "alpha" and math.isfinite(float(value)) and float(value) > 0:
                 settings["alpha"] = float(value)
             elif name == "vocabulary" and int(value) >= 0:
                 settings["vocabulary"] = int(value)
@@ -132,6 +137,9 @@ def matrix(documents, index, values):
 def without_dropped(documents, settings):
     if not settings["drop"]:
         return documents
+    for prefix in settings["drop"]:
+        if not any(token.startswith(prefix) for document in documents for token in document):
+            print(f"warning: drop={prefix} matches no token of the dump", file=sys.stderr)
     prefixes = tuple(settings["drop"])
     return [[token for token in document if not token.startswith(prefixes)]
             for document in documents]
@@ -210,9 +218,20 @@ def recall_at(labels, scores, allowed_false_positives):
     return float((scores[labels] > ham[allowed_false_positives]).mean())
 
 
+class UsageExitParser(argparse.ArgumentParser):
+    """Exits with status 64 on a usage error, as spamflow's binaries do for a bad flag."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = UsageExitParser(
+        prog="scripts/model-experiments",
+        usage="%(prog)s [--nested] [VARIANT ...]",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("dump", help="output of `spamctl tokens` for the TRAIN split")
     parser.add_argument("variants", nargs="*", default=[""], help="settings to compare")
@@ -230,6 +249,15 @@ def main():
         return
 
     labels, keys, documents = read_dump(args.dump)
+    # --nested deals the 4/5 of each fold into 5 inner folds, so it needs more of each class.
+    needed = 2 * FOLDS if args.nested else FOLDS
+    spam_count, ham_count = int(labels.sum()), int((~labels).sum())
+    if min(spam_count, ham_count) < needed:
+        sys.exit(
+            f"model-experiments: the corpus has {spam_count} spam and {ham_count} ham messages "
+            f"that parse in the TRAIN split; {FOLDS}-fold cross-validation"
+            f"{' with --nested' if args.nested else ''} needs at least {needed} of each"
+        )
     folds = stratified_folds(labels, keys)
     ham = int((~labels).sum())
     allowed = {share: int(share * ham) for share in (0.0, 0.001, 0.005, 0.01)}

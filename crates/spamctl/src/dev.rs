@@ -35,10 +35,10 @@ use crate::report::Summary;
 pub struct DevArgs {
     /// Spam to replay: folders (searched recursively) or mbox files. Default:
     /// data/corpus/spam, as fetched by scripts/fetch-corpus.
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path)]
     pub spam: Vec<PathBuf>,
     /// Ham to replay. Default: data/corpus/ham.
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path)]
     pub ham: Vec<PathBuf>,
     /// Part of the TRAIN/TEST split to replay.
     #[arg(long, value_enum, default_value = "test")]

@@ -44,6 +44,11 @@ enum Command {
     /// Measure parsing, scoring and gRPC classification speed and peak memory on a corpus.
     Bench(bench::BenchArgs),
     /// Print the tokens each message of a corpus becomes, one message per line.
+    ///
+    /// Each line has four fields separated by tabs: the label (spam or ham), the file name,
+    /// the sha256 of the raw message, and the tokens separated by spaces, with white space
+    /// inside a token written as `_`. A message goes to TRAIN or TEST by its file name, as in
+    /// `spamctl train` and `spamctl eval` (docs/model.md).
     Tokens(tokens::TokensArgs),
 }
 

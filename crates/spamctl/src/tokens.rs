@@ -13,14 +13,15 @@ use spamflow_core::{Email, Limits};
 
 use crate::corpus::{self, SplitFilter};
 
-/// `spamctl tokens` flags.
+/// `spamctl tokens` flags. One class alone is enough.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("paths").args(["spam", "ham"]).required(true).multiple(true)))]
 pub struct TokensArgs {
     /// Folder (searched recursively) or mbox file of spam; repeatable.
-    #[arg(long, num_args = 1.., required_unless_present = "ham")]
+    #[arg(long, num_args = 1.., value_parser = corpus::existing_path)]
     pub spam: Vec<PathBuf>,
     /// Folder (searched recursively) or mbox file of ham; repeatable.
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., value_parser = corpus::existing_path)]
     pub ham: Vec<PathBuf>,
     /// Part of the TRAIN/TEST split to print.
     #[arg(long, value_enum, default_value = "train")]
@@ -31,10 +32,15 @@ pub struct TokensArgs {
 /// the sha256 of the raw message, and its tokens separated by spaces, each tab separated.
 /// White space inside a token is written as `_`. Messages that do not parse are left out, as
 /// training leaves them out, with a warning on standard error.
+///
+/// # Errors
+///
+/// Fails as [`corpus::load`] does, when no message parses, or when standard output fails.
 pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
     let messages = corpus::load(&args.spam, &args.ham, args.split)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut written = 0_usize;
     for message in &messages {
         let email = match Email::parse(&message.raw, Limits::default()) {
             Ok(email) => email,
@@ -43,6 +49,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
+        written += 1;
         let tokens: Vec<String> = tokenize(&email)
             .into_iter()
             .map(|token| token.replace(char::is_whitespace, "_"))
@@ -59,5 +66,12 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
     }
     out.flush()
         .context("failed to write the tokens to standard output")?;
+    if written == 0 {
+        anyhow::bail!(
+            "none of the {} messages parses as an email (see the warnings above); nothing to \
+             print",
+            messages.len()
+        );
+    }
     Ok(())
 }

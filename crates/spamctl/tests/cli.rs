@@ -252,7 +252,11 @@ fn tokens_prints_one_line_per_message() {
 fn tokens_without_a_corpus_exits_64() {
     let output = spamctl().args(["tokens"]).output().unwrap();
     assert_eq!(output.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--spam"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--spam") && stderr.contains("--ham"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -274,12 +278,30 @@ fn missing_corpus_path_names_fetch_script() {
         ])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("/nonexistent/spam") && stderr.contains("scripts/fetch-corpus"),
+        stderr.contains("--spam")
+            && stderr.contains("/nonexistent/spam")
+            && stderr.contains("scripts/fetch-corpus"),
         "{stderr}"
     );
+}
+
+#[test]
+fn tokens_of_unparseable_messages_only_is_an_error() {
+    let dir = ScratchDir::new("tokens-junk");
+    std::fs::write(dir.join("junk.eml"), [0_u8, 159, 146, 150]).unwrap();
+    let output = spamctl()
+        .args(["tokens", "--split", "all", "--ham"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("skipping junk.eml"), "{stderr}");
+    assert!(stderr.contains("none of the 1 messages parses"), "{stderr}");
 }
 
 #[test]
