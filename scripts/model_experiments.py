@@ -66,13 +66,13 @@ def stratified_folds(labels, keys):
 
 def parse_variant(text):
     settings = dict(SHIPPED, drop=[])
-    given = set()
+    settings_named = set()
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
-        if name in given and name != "drop":
+        if name in settings_named and name != "drop":
             print(f"variant {text!r}: {name} is set twice; give it once", file=sys.stderr)
             sys.exit(USAGE_ERROR)
-        given.add(name)
+        settings_named.add(name)
         try:
             if name == "values" and value in ("presence", "log_count"):
                 settings["values"] = value
