@@ -231,8 +231,9 @@ def across_folders(labels, keys, names, documents, variants, train_folders, test
     folders = np.array([name.split("/", 1)[0] for name in names])
     for requested in train_folders + test_folders:
         if requested not in folders:
-            sys.exit(f"model-experiments: no corpus folder named {requested!r}; "
-                     f"the folders are {', '.join(sorted(set(folders)))}")
+            print(f"model-experiments: no corpus folder named {requested!r}; "
+                  f"the folders are {', '.join(sorted(set(folders)))}", file=sys.stderr)
+            sys.exit(USAGE_ERROR)
     train = np.flatnonzero(np.isin(folders, train_folders))
     test = np.flatnonzero(np.isin(folders, test_folders))
     test_labels = labels[test]
@@ -283,6 +284,7 @@ class UsageExitParser(argparse.ArgumentParser):
 def main():
     parser = UsageExitParser(
         prog="scripts/model-experiments",
+        allow_abbrev=False,
         usage="%(prog)s [--nested | --train-folders A,B --test-folders C,D] [VARIANT ...]",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -309,6 +311,9 @@ def main():
         parser.error("--train-folders and --test-folders go together")
     if args.train_folders and args.nested:
         parser.error("--nested does not apply to --train-folders")
+    overlap = set(args.train_folders or []) & set(args.test_folders or [])
+    if overlap:
+        parser.error(f"{', '.join(sorted(overlap))} is in both --train-folders and --test-folders")
     if args.check:
         return
 

@@ -218,7 +218,7 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         EmailError::MalformedHeader { .. }
         | EmailError::NoHeaders
         | EmailError::BinaryHeader { .. } => "; send plain text in the `text` field instead",
-        EmailError::Unparseable => "",
+        EmailError::TooManyParts { .. } | EmailError::Unparseable => "",
     };
     Status::invalid_argument(format!("{field}: {error}{hint}"))
 }

@@ -20,27 +20,24 @@ pub struct CorpusMessage {
 #[derive(Debug, clap::Args)]
 pub struct LabelledPaths {
     /// Folder (searched recursively) or mbox file of spam; repeatable.
-    #[arg(long, required = true, num_args = 1.., value_parser = existing_path)]
+    #[arg(long, required = true, num_args = 1.., value_parser = existing_path())]
     pub spam: Vec<PathBuf>,
     /// Folder (searched recursively) or mbox file of ham; repeatable.
-    #[arg(long, required = true, num_args = 1.., value_parser = existing_path)]
+    #[arg(long, required = true, num_args = 1.., value_parser = existing_path())]
     pub ham: Vec<PathBuf>,
 }
 
-/// Parses a `--spam` or `--ham` value, rejecting a path that does not exist, so that the
-/// mistake is a usage error (exit 64) that names the flag.
-///
-/// # Errors
-///
-/// A message for clap when the path does not exist or cannot be read.
-pub fn existing_path(value: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(value);
-    match std::fs::metadata(&path) {
+/// Returns the parser of a `--spam` or `--ham` value. It takes any path the OS accepts, UTF-8
+/// or not, and rejects one that does not exist, so that the mistake is a usage error (exit 64)
+/// that names the flag.
+pub fn existing_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PathBufValueParser::new().try_map(|path: PathBuf| match std::fs::metadata(&path) {
         Ok(_) => Ok(path),
         Err(error) => Err(format!(
             "cannot read it ({error}); for the SpamAssassin corpus, run scripts/fetch-corpus first"
         )),
-    }
+    })
 }
 
 impl LabelledPaths {

@@ -35,10 +35,10 @@ use crate::report::Summary;
 pub struct DevArgs {
     /// Spam to replay: folders (searched recursively) or mbox files. Default:
     /// data/corpus/spam, as fetched by scripts/fetch-corpus.
-    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path)]
+    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path())]
     pub spam: Vec<PathBuf>,
     /// Ham to replay. Default: data/corpus/ham.
-    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path)]
+    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path())]
     pub ham: Vec<PathBuf>,
     /// Part of the TRAIN/TEST split to replay.
     #[arg(long, value_enum, default_value = "test")]
@@ -81,17 +81,21 @@ struct Outcome {
 
 pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let (spam, ham) = if args.spam.is_empty() && args.ham.is_empty() {
-        (
-            vec![PathBuf::from("data/corpus/spam")],
-            vec![PathBuf::from("data/corpus/ham")],
-        )
+        let default = PathBuf::from("data/corpus");
+        if !default.join("spam").is_dir() || !default.join("ham").is_dir() {
+            anyhow::bail!(
+                "no corpus at {}/data/corpus, the default without --spam and --ham; run \
+                 scripts/fetch-corpus from the repository, or give --spam and --ham",
+                std::env::current_dir()
+                    .map(|dir| dir.display().to_string())
+                    .unwrap_or_else(|_| ".".to_owned())
+            );
+        }
+        (vec![default.join("spam")], vec![default.join("ham")])
     } else {
         (args.spam.clone(), args.ham.clone())
     };
     let messages = corpus::load(&spam, &ham, args.split)?;
-    if messages.is_empty() {
-        anyhow::bail!("no messages selected from the --spam and --ham paths with --split");
-    }
 
     let model = crate::train::load_model(args.model.as_deref())?;
     let model_version = model.version().to_owned();

@@ -25,10 +25,10 @@ const IN_FLIGHT: usize = 256;
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// Folder (searched recursively) or mbox file of spam; repeatable.
-    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path)]
+    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path())]
     pub spam: Vec<PathBuf>,
     /// Folder (searched recursively) or mbox file of ham; repeatable.
-    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path)]
+    #[arg(long, num_args = 1.., value_parser = crate::corpus::existing_path())]
     pub ham: Vec<PathBuf>,
     /// Part of the TRAIN/TEST split to publish.
     #[arg(long, value_enum, default_value = "all")]

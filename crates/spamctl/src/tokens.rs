@@ -18,10 +18,10 @@ use crate::corpus::{self, SplitFilter};
 #[command(group(clap::ArgGroup::new("paths").args(["spam", "ham"]).required(true).multiple(true)))]
 pub struct TokensArgs {
     /// Folder (searched recursively) or mbox file of spam; repeatable.
-    #[arg(long, num_args = 1.., value_parser = corpus::existing_path)]
+    #[arg(long, num_args = 1.., value_parser = corpus::existing_path())]
     pub spam: Vec<PathBuf>,
     /// Folder (searched recursively) or mbox file of ham; repeatable.
-    #[arg(long, num_args = 1.., value_parser = corpus::existing_path)]
+    #[arg(long, num_args = 1.., value_parser = corpus::existing_path())]
     pub ham: Vec<PathBuf>,
     /// Part of the TRAIN/TEST split to print.
     #[arg(long, value_enum, default_value = "train")]
@@ -58,7 +58,8 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
             out,
             "{}\t{}\t{}\t{}",
             message.label.as_str(),
-            message.name,
+            // A tab or line break in a file name would break the line's four fields.
+            message.name.replace(['\t', '\n', '\r'], "_"),
             hex::encode(Sha256::digest(&message.raw)),
             tokens.join(" ")
         )

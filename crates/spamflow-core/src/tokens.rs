@@ -526,20 +526,44 @@ pub fn extract_url_hosts(text: &str, html: &str) -> Vec<String> {
 }
 
 /// Returns the `charset` parameter of a Content-Type value (RFC 2045), lowercased and without
-/// its quotes. It also reads the sloppy forms that mailers write: spaces around `=`, and a next
-/// parameter after whitespace instead of `;`.
+/// its quotes. It also reads the sloppy forms that mailers write: spaces around `=`, a stray
+/// quote, and parameters separated by whitespace instead of `;`. A `;` or `charset=` inside
+/// another parameter's quoted value does not count.
 fn charset_parameter(content_type: &str) -> Option<String> {
-    content_type.split(';').skip(1).find_map(|parameter| {
+    // Cut the value into words at `;` and white space outside double quotes, keeping quoted
+    // text with the word it belongs to.
+    let mut words = vec![String::new()];
+    let mut quoted = false;
+    for c in content_type.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                words.last_mut()?.push(c);
+            }
+            ';' if !quoted => words.push(String::new()),
+            c if c.is_whitespace() && !quoted => words.push(String::new()),
+            c => words.last_mut()?.push(c),
+        }
+    }
+    // `charset = x` arrives as the words `charset`, `=`, `x`: join a lone name to its value.
+    let mut parameters: Vec<String> = Vec::new();
+    for word in words.into_iter().filter(|word| !word.is_empty()) {
+        match parameters.last_mut() {
+            Some(last) if last.ends_with('=') || word.starts_with('=') => last.push_str(&word),
+            _ => parameters.push(word),
+        }
+    }
+    parameters.iter().find_map(|parameter| {
         let (name, value) = parameter.split_once('=')?;
-        if !name.trim().eq_ignore_ascii_case("charset") {
+        if !name.eq_ignore_ascii_case("charset") {
             return None;
         }
-        let value = value.trim_start();
-        let charset = match value.strip_prefix('"') {
-            Some(quoted) => quoted.split('"').next().unwrap_or(""),
-            None => value.split_whitespace().next().unwrap_or(""),
-        };
-        let charset = charset.trim();
+        // An unclosed quote leaves the rest of the field in the value; cut it at the end.
+        let charset = value
+            .trim_matches('"')
+            .split(|c: char| c == ';' || c == '"' || c.is_whitespace())
+            .next()
+            .unwrap_or("");
         (!charset.is_empty()).then(|| charset.to_ascii_lowercase())
     })
 }
@@ -616,6 +640,10 @@ mod tests {
             "text/plain; charset=us-ascii",
             "text/plain; charset = \"us-ascii\"",
             "text/plain;\n charset=\"us-ascii\" format=flowed",
+            "text/plain; name=\"a;charset=evil\"; charset=us-ascii",
+            "text/plain; charset=us-ascii\"",
+            "text/plain; format=flowed charset=us-ascii",
+            "text/plain charset=US-ASCII",
         ] {
             let tokens = tokenize(&parse(&format!(
                 "From: a@example.org\nSubject: x\nContent-Type: {content_type}\n\nhello\n"

@@ -115,32 +115,67 @@ fn same_scopes(cached: &[String], scopes: &[&str]) -> bool {
             .all(|scope| cached.iter().any(|granted| granted == scope))
 }
 
-/// Writes `contents` to a temporary file beside `path`, readable by the owner only, flushes it
-/// to disk and renames it over `path`.
+/// Writes `contents` to a new temporary file beside `path`, readable by the owner only,
+/// flushes it to disk and renames it over `path`. A symlinked cache is written through the
+/// link, as yup-oauth2 did. Where a rename cannot replace the file, as with a single file
+/// bind-mounted into a container (`EBUSY`), the file is rewritten in place instead.
 fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let name = path
+    let target = match std::fs::canonicalize(path) {
+        Ok(target) => target,
+        // A missing file, or a link to a file not yet written.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            match std::fs::read_link(path) {
+                Ok(link) => path.parent().unwrap_or(Path::new("")).join(link),
+                Err(_) => path.to_owned(),
+            }
+        }
+        Err(error) => return Err(error),
+    };
+    let name = target
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&temporary)?;
+    // Services run as PID 1 in their containers, so the process id alone is not unique
+    // among processes that share a token folder.
+    let temporary = target.with_file_name(format!(
+        ".{name}.{}.{:016x}.tmp",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let replaced = (|| {
+        let mut file = owner_only_options().create_new(true).open(&temporary)?;
         file.write_all(contents)?;
         file.sync_all()?;
-        std::fs::rename(&temporary, path)
+        std::fs::rename(&temporary, &target)
     })();
-    if result.is_err() {
-        // The cache itself is untouched; only the temporary file may be left over.
-        let _ = std::fs::remove_file(&temporary);
+    match replaced {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            // The cache itself is untouched; only the temporary file may be left over.
+            let _ = std::fs::remove_file(&temporary);
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::ResourceBusy | std::io::ErrorKind::CrossesDevices
+            ) {
+                let mut file = owner_only_options().truncate(true).open(&target)?;
+                file.write_all(contents)?;
+                file.sync_all()
+            } else {
+                Err(error)
+            }
+        }
     }
-    result
+}
+
+fn owner_only_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
 }
 
 #[cfg(test)]
@@ -181,6 +216,27 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn token_file_writes_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        let link = dir.path().join("token.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let cache = TokenFile::open(&link).unwrap();
+        cache.set(&[SCOPE], token("through")).await.unwrap();
+
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        let reopened = TokenFile::open(&real).unwrap();
+        let read = reopened.get(&[SCOPE]).await.unwrap();
+        assert_eq!(read.access_token.as_deref(), Some("through"));
     }
 
     #[tokio::test]
