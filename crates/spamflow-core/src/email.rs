@@ -293,7 +293,7 @@ fn check_envelope(raw: &[u8], limits: Limits) -> Result<(), EmailError> {
         });
     }
 
-    // Counted over the whole message, part headers included, before mail-parser sees it.
+    // Counted over the whole message, part headers included, before mail-parser reads it.
     let content_types = raw
         .split(|&byte| byte == b'\n')
         .filter(|line| {
