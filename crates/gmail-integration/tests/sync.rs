@@ -345,7 +345,7 @@ async fn installed_app_signs_in_and_refreshes_token() {
     let mut expected = inbox_keys(&harness);
     expected.insert(Harness::key(&new_id));
     assert_each_once(&harness.read_topic(&harness.topics.raw), &expected);
-    // The service replaces the cache by renaming a complete file over it, so every read sees
+    // The service replaces the cache by renaming a complete file over it, so every read gets
     // valid JSON: the old cache until the refreshed one is in place.
     let (refreshed, cache) = eventually(WAIT, "a refreshed token cache", || {
         let text = std::fs::read_to_string(&token_file)?;

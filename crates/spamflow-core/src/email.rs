@@ -52,9 +52,10 @@ pub enum EmailError {
     Unparseable,
 }
 
-/// The most `Content-Type` fields a message may have. Each level of MIME nesting needs one,
-/// and mail-parser builds and drops nested messages recursively without a depth limit: 20,000
-/// levels in 2.7 MB overflowed a 2 MiB thread stack. A mailing-list digest has a few dozen.
+/// The maximum number of `Content-Type` fields in a message. Each level of MIME nesting needs
+/// one, and mail-parser 0.11 builds and drops nested messages recursively without a depth
+/// limit. In a debug build, 20,000 levels (2.7 MB) overflowed a 2 MiB thread stack and 2,000
+/// did not. The SpamAssassin corpus has at most 22 per message.
 const MAX_CONTENT_TYPE_FIELDS: usize = 512;
 
 /// A MIME part's type, role and size, as features use them.

@@ -148,25 +148,25 @@ fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         file.sync_all()?;
         std::fs::rename(&temporary, &target)
     })();
-    match replaced {
-        Ok(()) => Ok(()),
-        Err(error) => {
-            // The cache itself is untouched; only the temporary file may be left over.
-            let _ = std::fs::remove_file(&temporary);
-            if matches!(
-                error.kind(),
-                std::io::ErrorKind::ResourceBusy | std::io::ErrorKind::CrossesDevices
-            ) {
-                let mut file = owner_only_options().truncate(true).open(&target)?;
-                file.write_all(contents)?;
-                file.sync_all()
-            } else {
-                Err(error)
-            }
-        }
+    let Err(error) = replaced else {
+        return Ok(());
+    };
+    // The cache itself is untouched, so only the temporary file needs removing.
+    let _ = std::fs::remove_file(&temporary);
+    let rename_impossible = matches!(
+        error.kind(),
+        std::io::ErrorKind::ResourceBusy | std::io::ErrorKind::CrossesDevices
+    );
+    if !rename_impossible {
+        return Err(error);
     }
+    // NOTE: no test covers this path, because it needs a bind mount.
+    let mut file = owner_only_options().truncate(true).open(&target)?;
+    file.write_all(contents)?;
+    file.sync_all()
 }
 
+/// Returns options that create or open a file for writing, readable by its owner only.
 fn owner_only_options() -> std::fs::OpenOptions {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true);
