@@ -5,6 +5,7 @@
 //! text. This module adds the checks that decide whether bytes are an email at all, and keeps
 //! only the parts the model and the fingerprints need.
 
+use mail_parser::decoders::html::html_to_text;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 /// Bounds on what [`Email::parse`] accepts.
@@ -77,6 +78,11 @@ pub struct Email {
     pub body_text: String,
     /// Raw HTML of the HTML body parts, for link and markup features.
     pub body_html: String,
+    /// HTML parts that have a plain-text alternative, rendered to text. Readers see the HTML
+    /// part, so spam can put a decoy in the plain-text part ("your mail program does not show
+    /// HTML") and its pitch in the HTML. Kept apart from `body_text`, which is only what a
+    /// plain-text reader is shown.
+    pub html_alternative_text: String,
     /// Domain of the first `From` address, lowercased, when present.
     pub from_domain: Option<String>,
     /// Local part (before `@`) of the first `From` address, lowercased, when present.
@@ -146,28 +152,38 @@ const KEPT_HEADERS: &[&str] = &[
     "x-loop",
 ];
 
+/// The bodies [`collect_bodies`] gathers, in message order.
+#[derive(Default)]
+struct Bodies {
+    /// Text shown to a plain-text reader.
+    texts: Vec<String>,
+    /// Raw HTML parts.
+    html: Vec<String>,
+    /// HTML parts with a plain-text alternative, rendered to text.
+    alternatives: Vec<String>,
+}
+
 /// The depth to which [`collect_bodies`] follows messages attached inside messages.
 const MAX_EMBEDDED_DEPTH: usize = 3;
 
 /// Appends the body text and HTML of `message`, then those of every message attached to it as
 /// `message/rfc822` with its subject first. A bounce or a forward carries the mail it reports
 /// in such a part: the words of a bounced spam are evidence too.
-fn collect_bodies(
-    message: &mail_parser::Message<'_>,
-    depth: usize,
-    texts: &mut Vec<String>,
-    html: &mut Vec<String>,
-) {
+fn collect_bodies(message: &mail_parser::Message<'_>, depth: usize, bodies: &mut Bodies) {
     for index in 0..message.text_body_count().max(message.html_body_count()) {
         if let Some(text) = message.body_text(index) {
-            texts.push(text.into_owned());
+            bodies.texts.push(text.into_owned());
         }
     }
-    for index in 0..message.html_body_count() {
+    for (index, &part_id) in message.html_body.iter().enumerate() {
         if let Some(part) = message.html_part(index as u32)
             && let PartType::Html(content) = &part.body
         {
-            html.push(content.to_string());
+            bodies.html.push(content.to_string());
+            // This HTML part has a plain-text alternative, which is in `texts`.
+            if !message.text_body.contains(&part_id) {
+                bodies.alternatives.push(html_to_text(content));
+            }
         }
     }
     if depth >= MAX_EMBEDDED_DEPTH {
@@ -176,9 +192,9 @@ fn collect_bodies(
     for part in &message.parts {
         if let PartType::Message(embedded) = &part.body {
             if let Some(subject) = embedded.subject() {
-                texts.push(subject.to_owned());
+                bodies.texts.push(subject.to_owned());
             }
-            collect_bodies(embedded, depth + 1, texts, html);
+            collect_bodies(embedded, depth + 1, bodies);
         }
     }
 }
@@ -217,11 +233,11 @@ impl Email {
             }
         }
 
-        let mut texts = Vec::new();
-        let mut html = Vec::new();
-        collect_bodies(&message, 0, &mut texts, &mut html);
-        email.body_text = texts.join("\n");
-        email.body_html = html.join("\n");
+        let mut bodies = Bodies::default();
+        collect_bodies(&message, 0, &mut bodies);
+        email.body_text = bodies.texts.join("\n");
+        email.body_html = bodies.html.join("\n");
+        email.html_alternative_text = bodies.alternatives.join("\n");
 
         for (index, part) in message.parts.iter().enumerate() {
             if matches!(part.body, PartType::Multipart(_)) {
@@ -477,6 +493,8 @@ mod tests {
         );
         assert!(email.body_html.contains("<b>pills</b>"));
         assert_eq!(email.parts[0].content_type, "text/html");
+        // The HTML is the body itself here, not an alternative to a plain-text part.
+        assert_eq!(email.html_alternative_text, "");
     }
 
     #[test]
@@ -495,6 +513,11 @@ mod tests {
             email.body_text.contains("Win a prize now"),
             "{}",
             email.body_text
+        );
+        assert!(
+            email.html_alternative_text.contains("Win a prize now"),
+            "{}",
+            email.html_alternative_text
         );
         let types: Vec<&str> = email
             .parts

@@ -62,7 +62,7 @@ pub enum Selection {
 
 impl FeatureSettings {
     /// The tokenizer implemented by this build.
-    pub const TOKENIZER_VERSION: u32 = 4;
+    pub const TOKENIZER_VERSION: u32 = 5;
 }
 
 impl Default for FeatureSettings {

@@ -30,6 +30,14 @@ pub fn tokenize(email: &Email) -> Vec<String> {
     let body: String = email.body_text.chars().take(MAX_BODY_CHARS).collect();
     let body_words = words(&body);
     push_unigrams_and_bigrams(&mut tokens, "b:", "b2:", &body_words);
+    // Words of HTML alternatives count as body words: with presence values, the words that
+    // both alternatives share add nothing, and a pitch hidden behind a decoy part shows.
+    let alternative: String = email
+        .html_alternative_text
+        .chars()
+        .take(MAX_BODY_CHARS)
+        .collect();
+    push_unigrams_and_bigrams(&mut tokens, "b:", "b2:", &words(&alternative));
     push_shape_tokens(&mut tokens, &email.subject, &body, email.is_plain_text);
     push_numeric_tokens(&mut tokens, email, &body);
 
@@ -90,6 +98,10 @@ fn push_words(tokens: &mut Vec<String>, prefix: &str, text: &str) {
 fn words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     for word in text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '$')) {
+        if word.chars().any(is_unspaced_script) {
+            push_unspaced_words(&mut words, word);
+            continue;
+        }
         let word = word.trim_matches('\'');
         let chars = word.chars().count();
         if !(2..=MAX_WORD_CHARS).contains(&chars) {
@@ -104,6 +116,49 @@ fn words(text: &str) -> Vec<String> {
         }
     }
     words
+}
+
+/// True for characters of scripts written without spaces between words: Chinese, Japanese
+/// kana, and Thai. Korean Hangul, which does use spaces, is included as well: its words carry
+/// attached particles, and pairs of syllables match across them.
+fn is_unspaced_script(c: char) -> bool {
+    matches!(c,
+        '\u{3040}'..='\u{30ff}'   // Hiragana, Katakana
+        | '\u{3400}'..='\u{4dbf}' // CJK Unified Ideographs Extension A
+        | '\u{4e00}'..='\u{9fff}' // CJK Unified Ideographs
+        | '\u{f900}'..='\u{faff}' // CJK Compatibility Ideographs
+        | '\u{ac00}'..='\u{d7af}' // Hangul Syllables
+        | '\u{0e00}'..='\u{0e7f}' // Thai
+    )
+}
+
+/// Splits a run of letters that contains an unspaced script into words: each pair of
+/// neighbouring characters of that script is a word (a lone character is one), and the runs of
+/// other letters between them are words as usual. Without this, a Chinese sentence is one long
+/// token that never repeats, or none at all past [`MAX_WORD_CHARS`].
+fn push_unspaced_words(words: &mut Vec<String>, run: &str) {
+    let chars: Vec<char> = run.chars().collect();
+    let mut start = 0;
+    while start < chars.len() {
+        let unspaced = is_unspaced_script(chars[start]);
+        let end = chars[start..]
+            .iter()
+            .position(|&c| is_unspaced_script(c) != unspaced)
+            .map_or(chars.len(), |offset| start + offset);
+        let segment = &chars[start..end];
+        if unspaced {
+            if segment.len() == 1 {
+                words.push(segment[0].to_string());
+            }
+            for pair in segment.windows(2) {
+                words.push(pair.iter().collect());
+            }
+        } else {
+            let other: String = segment.iter().collect();
+            words.extend(self::words(&other));
+        }
+        start = end;
+    }
 }
 
 /// Adds facts about the shape of text rather than its words.
@@ -794,6 +849,31 @@ mod tests {
         assert!(has(&tokens, "b2:limited_time"), "{tokens:?}");
         assert!(has(&tokens, "b2:time_offer"), "{tokens:?}");
         assert!(!has(&tokens, "b2:offer_"), "{tokens:?}");
+    }
+
+    #[test]
+    fn unspaced_scripts_become_character_pairs() {
+        let email = Email::from_plain_text("免费发票 offer 美女 x 好", Limits::default()).unwrap();
+        let tokens = tokenize(&email);
+        for expected in ["b:免费", "b:费发", "b:发票", "b:offer", "b:美女", "b:好"] {
+            assert!(has(&tokens, expected), "{expected} missing: {tokens:?}");
+        }
+        assert!(!has(&tokens, "b:免费发票"), "{tokens:?}");
+        // Latin letters glued to ideographs stay words of their own.
+        assert_eq!(words("VIP会员price"), ["vip", "会员", "price"]);
+    }
+
+    #[test]
+    fn html_alternative_words_count_as_body_words() {
+        let tokens = tokenize(&parse(
+            "From: a@b.example\nSubject: x\nMIME-Version: 1.0\n\
+             Content-Type: multipart/alternative; boundary=\"b\"\n\n\
+             --b\nContent-Type: text/plain\n\nYour mail program cannot show this message.\n\
+             --b\nContent-Type: text/html\n\n<p>Refinance your mortgage today</p>\n--b--\n",
+        ));
+        assert!(has(&tokens, "b:program"), "{tokens:?}");
+        assert!(has(&tokens, "b:mortgage"), "{tokens:?}");
+        assert!(has(&tokens, "b2:refinance_your"), "{tokens:?}");
     }
 
     #[test]

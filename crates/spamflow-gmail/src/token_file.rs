@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use google_gmail1::yup_oauth2::storage::{TokenInfo, TokenStorage, TokenStorageError};
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,7 @@ fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         std::fs::rename(&temporary, &target)
     })();
     let Err(error) = replaced else {
+        remove_stale_temporaries(&target, &name);
         return Ok(());
     };
     // The cache itself is untouched, so only the temporary file needs removing.
@@ -166,6 +168,40 @@ fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Minimum age of a temporary file beside the cache before a later write removes it. A write
+/// takes milliseconds, so an older one was left by a process that stopped between writing and
+/// renaming.
+const STALE_TEMPORARY_AGE: Duration = Duration::from_secs(600);
+
+/// Removes temporary files of the cache `target` (named `name`) older than
+/// [`STALE_TEMPORARY_AGE`]. Each contains a refresh token, so none should outlive its writer.
+/// Failures are ignored: the cache itself is already written.
+fn remove_stale_temporaries(target: &Path, name: &str) {
+    let Some(folder) = target.parent() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        if !(file_name.starts_with(&prefix) && file_name.ends_with(".tmp")) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age >= STALE_TEMPORARY_AGE);
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Returns options that create or open a file for writing, readable by its owner only.
 fn owner_only_options() -> std::fs::OpenOptions {
     let mut options = std::fs::OpenOptions::new();
@@ -180,6 +216,8 @@ fn owner_only_options() -> std::fs::OpenOptions {
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
 
     const SCOPE: &str = "https://www.googleapis.com/auth/gmail.modify";
@@ -216,6 +254,37 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[tokio::test]
+    async fn stale_temporaries_removed_on_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token.json");
+        let left = dir.path().join(".token.json.1.00000000000000aa.tmp");
+        let in_flight = dir.path().join(".token.json.7.00000000000000bb.tmp");
+        let other = dir.path().join(".other.json.1.00000000000000cc.tmp");
+        let long_ago = SystemTime::now() - 2 * STALE_TEMPORARY_AGE;
+        for file in [&left, &in_flight, &other] {
+            std::fs::write(file, "refresh").unwrap();
+        }
+        for file in [&left, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+
+        let cache = TokenFile::open(&path).unwrap();
+        cache.set(&[SCOPE], token("after")).await.unwrap();
+
+        assert!(!left.exists(), "a stale temporary file stayed");
+        assert!(
+            in_flight.exists(),
+            "a recent one may belong to a running writer"
+        );
+        assert!(other.exists(), "another cache's file was removed");
     }
 
     #[cfg(unix)]
