@@ -104,7 +104,11 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     // The broker: librdkafka's mock cluster, alive until this function returns.
     let cluster = MockCluster::new(1).context("failed to start librdkafka's mock cluster")?;
     let prefix = format!("dev{}", spamflow_runtime::now_ms());
-    let kafka = KafkaArgs::for_brokers(&cluster.bootstrap_servers(), &prefix);
+    let mut kafka = KafkaArgs::for_brokers(&cluster.bootstrap_servers(), &prefix);
+    // The mock cluster delays an empty fetch by the full wait, even when records arrive
+    // meanwhile. With the default 500 ms, the first verdict came about 0.5 s after the last
+    // record was published.
+    kafka.fetch_wait_max_ms = Some(10);
     for (topic, _) in kafka.topics().all() {
         cluster
             .create_topic(topic, args.partitions, 1)
@@ -247,6 +251,11 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     scorer.subscribe(&[topics.verdicts.as_str(), topics.dlq.as_str()])?;
     let mut stream = scorer.stream();
 
+    // The producer starts here, so that it has its idempotent producer id before the clock
+    // starts. librdkafka requests one on a 500 ms timer (`rdkafka_idempotence.c`), which added
+    // 0.5 or 1 s to the replay when the producer started with the clock.
+    let producer: FutureProducer = kafka.producer_config()?.create()?;
+
     // Publish only once every consumer group has its partitions, so the figures measure the
     // pipeline rather than group joins. The scorer joins only while its stream is polled, and
     // nothing is published yet, so polling it here takes no record.
@@ -283,7 +292,6 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
 
     readiness.set("mesh", true);
 
-    let producer: FutureProducer = kafka.producer_config()?.create()?;
     let started = Instant::now();
     let publish_progress = if args.json {
         indicatif::ProgressBar::hidden()

@@ -77,6 +77,11 @@ pub struct KafkaArgs {
     /// partitions at once instead of waiting for the session timeout.
     #[arg(long, env = "SPAMFLOW_GROUP_INSTANCE_ID")]
     pub group_instance_id: Option<String>,
+    /// Consumers' `fetch.wait.max.ms`, when not librdkafka's default of 500 ms. A broker
+    /// returns a waiting fetch once records arrive, but librdkafka's mock cluster delays every
+    /// empty fetch by the full wait (`rdkafka_mock_handlers.c`), so `spamctl dev` lowers it.
+    #[arg(skip)]
+    pub fetch_wait_max_ms: Option<u32>,
 }
 
 impl KafkaArgs {
@@ -92,6 +97,7 @@ impl KafkaArgs {
             kafka_sasl_password: None,
             kafka_config: String::new(),
             group_instance_id: None,
+            fetch_wait_max_ms: None,
         }
     }
 
@@ -171,6 +177,9 @@ impl KafkaArgs {
             .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
         if let Some(instance) = &self.group_instance_id {
             config.set("group.instance.id", instance);
+        }
+        if let Some(wait) = self.fetch_wait_max_ms {
+            config.set("fetch.wait.max.ms", wait.to_string());
         }
         Ok(config)
     }
@@ -380,6 +389,19 @@ mod tests {
         let config = args.client_config().unwrap();
         assert_eq!(config.get("compression.type"), Some("zstd"));
         assert_eq!(config.get("client.id"), Some("x"));
+    }
+
+    #[test]
+    fn fetch_wait_reaches_consumers_only() {
+        let mut args = KafkaArgs::for_brokers("127.0.0.1:1", "p");
+        let default = args.consumer_config("g").unwrap();
+        assert_eq!(default.get("fetch.wait.max.ms"), None);
+
+        args.fetch_wait_max_ms = Some(10);
+        let consumer = args.consumer_config("g").unwrap();
+        assert_eq!(consumer.get("fetch.wait.max.ms"), Some("10"));
+        let producer = args.producer_config().unwrap();
+        assert_eq!(producer.get("fetch.wait.max.ms"), None);
     }
 
     #[test]
