@@ -313,10 +313,7 @@ fn check_envelope(raw: &[u8], limits: Limits) -> Result<(), EmailError> {
     // Counted over the whole message, part headers included, before mail-parser reads it.
     let content_types = raw
         .split(|&byte| byte == b'\n')
-        .filter(|line| {
-            line.get(..13)
-                .is_some_and(|name| name.eq_ignore_ascii_case(b"content-type:"))
-        })
+        .filter(|line| names_content_type(line))
         .count();
     if content_types > MAX_CONTENT_TYPE_FIELDS {
         return Err(EmailError::TooManyParts {
@@ -356,6 +353,27 @@ fn check_envelope(raw: &[u8], limits: Limits) -> Result<(), EmailError> {
         return Err(EmailError::NoHeaders);
     }
     Ok(())
+}
+
+/// Checks whether mail-parser 0.11 would read `line` as a `Content-Type` field. Its header
+/// name parser skips ASCII white space anywhere in the name and colons before it, so
+/// `Content-Type :` and ` content - type:` count too.
+fn names_content_type(line: &[u8]) -> bool {
+    const NAME: &[u8] = b"content-type";
+    let mut matched = 0;
+    for &byte in line {
+        if byte == b':' {
+            if matched > 0 {
+                return matched == NAME.len();
+            }
+        } else if !byte.is_ascii_whitespace() {
+            if NAME.get(matched) != Some(&byte.to_ascii_lowercase()) {
+                return false;
+            }
+            matched += 1;
+        }
+    }
+    false
 }
 
 /// Returns the offset of the blank line that ends the header block, or the input length.
@@ -437,6 +455,36 @@ mod tests {
         }
         raw.push_str("From: b@example.org\nSubject: inner\n\nhello\n");
         assert!(Email::parse(raw.as_bytes(), Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn content_type_spellings_all_count() {
+        for spelling in [
+            "Content-Type:",
+            "content-type :",
+            "CONTENT-TYPE\t:",
+            " Content - Type:",
+            ":Content-Type:",
+        ] {
+            assert!(names_content_type(spelling.as_bytes()), "{spelling:?}");
+        }
+        for other in [
+            "Content-Types:",
+            "Content-Typ:",
+            "X-Content-Type:",
+            "Content-Type",
+        ] {
+            assert!(!names_content_type(other.as_bytes()), "{other:?}");
+        }
+        let mut raw = String::from("From: a@example.org\nSubject: deep\n");
+        for _ in 0..=MAX_CONTENT_TYPE_FIELDS {
+            raw.push_str("Content-Type :message/rfc822\n\n");
+        }
+        raw.push_str("From: b@example.org\nSubject: inner\n\nhello\n");
+        assert!(matches!(
+            Email::parse(raw.as_bytes(), Limits::default()),
+            Err(EmailError::TooManyParts { .. })
+        ));
     }
 
     #[test]
