@@ -230,7 +230,7 @@ impl Processor {
         tracing::Span::current().record("message_id", event.message_id.as_str());
         let email = Email::parse(&event.raw, self.limits)?;
         let fingerprints: Vec<pb::Fingerprint> =
-            spamflow_runtime::convert::body_fingerprints(&email.body_text);
+            spamflow_runtime::convert::body_fingerprints(&email.fingerprint_text());
 
         let backoff = Backoff::default();
         let mut attempt = 0;

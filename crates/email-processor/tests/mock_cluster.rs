@@ -92,7 +92,7 @@ async fn verdicts_and_dead_letters() {
     let known: Vec<String> = spamflow_core::fingerprint::fingerprints(
         &spamflow_core::Email::parse(HAM.as_bytes(), Limits::default())
             .unwrap()
-            .body_text,
+            .fingerprint_text(),
     )
     .iter()
     .map(|f| f.bloom_key())

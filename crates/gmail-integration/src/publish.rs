@@ -96,7 +96,7 @@ pub fn feedback_event(
     raw: Vec<u8>,
 ) -> pb::FeedbackEvent {
     let fingerprints = match spamflow_core::email::Email::parse(&raw, Default::default()) {
-        Ok(email) => spamflow_runtime::convert::body_fingerprints(&email.body_text),
+        Ok(email) => spamflow_runtime::convert::body_fingerprints(&email.fingerprint_text()),
         Err(error) => {
             tracing::debug!(message_id, %error, "Feedback message does not parse; no fingerprints");
             Vec::new()

@@ -61,7 +61,7 @@ pub enum SplitFilter {
 
 impl SplitFilter {
     /// Returns the value of `--split` that selects this part.
-    fn flag_value(self) -> &'static str {
+    pub fn flag_value(self) -> &'static str {
         match self {
             Self::Train => "train",
             Self::Test => "test",

@@ -94,7 +94,7 @@ fn read_correction(path: &Path, mailbox: &str, label: pb::Label) -> anyhow::Resu
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .with_context(|| format!("{} has no file name", path.display()))?;
-    let fingerprints = spamflow_runtime::convert::body_fingerprints(&email.body_text);
+    let fingerprints = spamflow_runtime::convert::body_fingerprints(&email.fingerprint_text());
     Ok(Correction {
         event: pb::FeedbackEvent {
             mailbox: mailbox.to_owned(),

@@ -74,5 +74,12 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
             messages.len()
         );
     }
+    if args.split != SplitFilter::All {
+        // Messages of the other split are left out without a warning of their own.
+        eprintln!(
+            "printed {written} messages of the {} split; `--split all` prints every message",
+            args.split.flag_value()
+        );
+    }
     Ok(())
 }

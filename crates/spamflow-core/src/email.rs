@@ -5,6 +5,9 @@
 //! text. This module adds the checks that decide whether bytes are an email at all, and keeps
 //! only the parts the model and the fingerprints need.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use mail_parser::decoders::html::html_to_text;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
@@ -175,13 +178,15 @@ fn collect_bodies(message: &mail_parser::Message<'_>, depth: usize, bodies: &mut
             bodies.texts.push(text.into_owned());
         }
     }
+    // A set, because a hostile message can have tens of thousands of parts.
+    let text_parts: HashSet<u32> = message.text_body.iter().copied().collect();
     for (index, &part_id) in message.html_body.iter().enumerate() {
         if let Some(part) = message.html_part(index as u32)
             && let PartType::Html(content) = &part.body
         {
             bodies.html.push(content.to_string());
             // This HTML part has a plain-text alternative, which is in `texts`.
-            if !message.text_body.contains(&part_id) {
+            if !text_parts.contains(&part_id) {
                 bodies.alternatives.push(html_to_text(content));
             }
         }
@@ -286,6 +291,21 @@ impl Email {
             is_plain_text: true,
             ..Email::default()
         })
+    }
+
+    /// Returns the text that Bloom filter fingerprints digest: the body and its HTML
+    /// alternatives. The plain-text part alone would give every message behind the same decoy
+    /// ("view this message in a browser") the same digest, so one confirmed spam would match
+    /// them all.
+    pub fn fingerprint_text(&self) -> Cow<'_, str> {
+        if self.html_alternative_text.is_empty() {
+            Cow::Borrowed(&self.body_text)
+        } else {
+            Cow::Owned(format!(
+                "{}\n{}",
+                self.body_text, self.html_alternative_text
+            ))
+        }
     }
 
     /// Returns the value of the first kept header with this lowercase name.
@@ -543,6 +563,27 @@ mod tests {
         assert_eq!(email.parts[0].content_type, "text/html");
         // The HTML is the body itself here, not an alternative to a plain-text part.
         assert_eq!(email.html_alternative_text, "");
+    }
+
+    #[test]
+    fn decoy_messages_get_their_own_fingerprints() {
+        let with_html = |html: &str| {
+            parse(&format!(
+                "From: a@b.c\nSubject: x\nMIME-Version: 1.0\n\
+                 Content-Type: multipart/alternative; boundary=\"b\"\n\n\
+                 --b\nContent-Type: text/plain\n\n\
+                 Your mail program cannot show this message. Please view it in a browser.\n\
+                 --b\nContent-Type: text/html\n\n<p>{html}</p>\n--b--\n"
+            ))
+            .unwrap()
+        };
+        let spam = with_html("Refinance your mortgage today at the lowest rates in years");
+        let newsletter = with_html("The quarterly report of the garden club and its meetings");
+        assert_eq!(spam.body_text, newsletter.body_text);
+        assert!(spam.fingerprint_text().contains("mortgage"));
+        let digest =
+            |email: &Email| crate::fingerprint::fingerprints(&email.fingerprint_text())[0].clone();
+        assert_ne!(digest(&spam), digest(&newsletter));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! Relay headers (`Received`) and the mbox `From ` envelope line never become tokens: they
 //! describe the site that collected the mail more than the mail itself.
 
+use std::collections::HashSet;
+
 use crate::email::Email;
 use crate::html::{self, HtmlFacts};
 
@@ -30,14 +32,21 @@ pub fn tokenize(email: &Email) -> Vec<String> {
     let body: String = email.body_text.chars().take(MAX_BODY_CHARS).collect();
     let body_words = words(&body);
     push_unigrams_and_bigrams(&mut tokens, "b:", "b2:", &body_words);
+    let facts = html::scan(&email.body_html);
     // Words of HTML alternatives count as body words: with presence values, the words that
-    // both alternatives share add nothing, and a pitch hidden behind a decoy part shows.
+    // both alternatives share add nothing, and a pitch hidden behind a decoy part shows. Their
+    // hidden words stay `hid:` tokens only, so hidden ham words cannot pass as body words.
+    let hidden: HashSet<String> = words(&facts.hidden_text).into_iter().collect();
     let alternative: String = email
         .html_alternative_text
         .chars()
         .take(MAX_BODY_CHARS)
         .collect();
-    push_unigrams_and_bigrams(&mut tokens, "b:", "b2:", &words(&alternative));
+    let alternative_words: Vec<String> = words(&alternative)
+        .into_iter()
+        .filter(|word| !hidden.contains(word))
+        .collect();
+    push_unigrams_and_bigrams(&mut tokens, "b:", "b2:", &alternative_words);
     push_shape_tokens(&mut tokens, &email.subject, &body, email.is_plain_text);
     push_numeric_tokens(&mut tokens, email, &body);
 
@@ -48,7 +57,6 @@ pub fn tokenize(email: &Email) -> Vec<String> {
     push_consistency_tokens(&mut tokens, email);
     push_recipient_tokens(&mut tokens, email);
 
-    let facts = html::scan(&email.body_html);
     push_html_tokens(&mut tokens, &facts);
 
     let urls = extract_url_hosts(&email.body_text, &email.body_html);
@@ -96,8 +104,9 @@ fn push_words(tokens: &mut Vec<String>, prefix: &str, text: &str) {
 /// Splits text into lowercase words of letters and digits. Numbers longer than four digits
 /// become `<number>`.
 fn words(text: &str) -> Vec<String> {
+    let text = without_invisible(text);
     let mut words = Vec::new();
-    for word in text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '$')) {
+    for word in text.split(|c: char| !is_word_char(c)) {
         if word.chars().any(is_unspaced_script) {
             push_unspaced_words(&mut words, word);
             continue;
@@ -118,46 +127,103 @@ fn words(text: &str) -> Vec<String> {
     words
 }
 
-/// True for characters of scripts written without spaces between words: Chinese, Japanese
-/// kana, and Thai. Korean Hangul, which does use spaces, is included as well: its words carry
-/// attached particles, and pairs of syllables match across them.
+/// Checks whether a character belongs inside a word: letters, digits, combining marks, the
+/// characters of unspaced scripts, and `'` and `$`.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '\'' || c == '$' || is_unspaced_script(c) || is_combining_mark(c)
+}
+
+/// Removes characters that show nothing: zero-width space, joiners, word joiner, byte order
+/// mark and soft hyphen. Spam puts them inside words (`vi\u{200b}agra`) to split them for
+/// filters while readers see the whole word.
+fn without_invisible(text: &str) -> std::borrow::Cow<'_, str> {
+    let invisible = |c: char| {
+        matches!(
+            c,
+            '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{ad}'
+        )
+    };
+    if text.contains(invisible) {
+        text.chars()
+            .filter(|&c| !invisible(c))
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
+/// Checks whether a character is a mark that combines with the character before it: the
+/// combining diacritics used with Latin letters, Thai vowel and tone marks, the kana voicing
+/// marks, and the vowels and final consonants of decomposed Hangul.
+fn is_combining_mark(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036f}'   // Combining Diacritical Marks
+        | '\u{0e31}'
+        | '\u{0e34}'..='\u{0e3a}'
+        | '\u{0e47}'..='\u{0e4e}' // Thai marks
+        | '\u{1160}'..='\u{11ff}' // Hangul Jamo vowels and final consonants
+        | '\u{3099}'..='\u{309a}' // Combining kana voicing marks
+        | '\u{ff9e}'..='\u{ff9f}' // Halfwidth kana voicing marks
+    )
+}
+
+/// Checks whether a character belongs to a script written without spaces between words:
+/// Chinese, Japanese kana, and Thai. Korean Hangul, which does use spaces, is included as well:
+/// its words carry attached particles, and pairs of syllables match across them.
 fn is_unspaced_script(c: char) -> bool {
     matches!(c,
-        '\u{3040}'..='\u{30ff}'   // Hiragana, Katakana
-        | '\u{3400}'..='\u{4dbf}' // CJK Unified Ideographs Extension A
-        | '\u{4e00}'..='\u{9fff}' // CJK Unified Ideographs
-        | '\u{f900}'..='\u{faff}' // CJK Compatibility Ideographs
-        | '\u{ac00}'..='\u{d7af}' // Hangul Syllables
-        | '\u{0e00}'..='\u{0e7f}' // Thai
+        '\u{0e00}'..='\u{0e7f}'       // Thai
+        | '\u{1100}'..='\u{11ff}'     // Hangul Jamo
+        | '\u{3005}'..='\u{3007}'     // Ideographic iteration mark, closing mark, zero
+        | '\u{3040}'..='\u{30ff}'     // Hiragana, Katakana
+        | '\u{3130}'..='\u{318f}'     // Hangul Compatibility Jamo
+        | '\u{3400}'..='\u{4dbf}'     // CJK Unified Ideographs Extension A
+        | '\u{4e00}'..='\u{9fff}'     // CJK Unified Ideographs
+        | '\u{ac00}'..='\u{d7af}'     // Hangul Syllables
+        | '\u{f900}'..='\u{faff}'     // CJK Compatibility Ideographs
+        | '\u{ff66}'..='\u{ff9f}'     // Halfwidth Katakana
+        | '\u{20000}'..='\u{323af}'   // CJK Unified Ideographs Extensions B to H
     )
 }
 
 /// Splits a run of letters that contains an unspaced script into words: each pair of
 /// neighbouring characters of that script is a word (a lone character is one), and the runs of
-/// other letters between them are words as usual. Without this, a Chinese sentence is one long
-/// token that never repeats, or none at all past [`MAX_WORD_CHARS`].
+/// other letters between them are words as usual. A character keeps the combining marks that
+/// follow it. Without this, a Chinese sentence is one long token that never repeats, or none at
+/// all past [`MAX_WORD_CHARS`].
 fn push_unspaced_words(words: &mut Vec<String>, run: &str) {
-    let chars: Vec<char> = run.chars().collect();
-    let mut start = 0;
-    while start < chars.len() {
-        let unspaced = is_unspaced_script(chars[start]);
-        let end = chars[start..]
-            .iter()
-            .position(|&c| is_unspaced_script(c) != unspaced)
-            .map_or(chars.len(), |offset| start + offset);
-        let segment = &chars[start..end];
-        if unspaced {
-            if segment.len() == 1 {
-                words.push(segment[0].to_string());
-            }
-            for pair in segment.windows(2) {
-                words.push(pair.iter().collect());
-            }
-        } else {
-            let other: String = segment.iter().collect();
-            words.extend(self::words(&other));
+    // Each character with its combining marks, as a byte range of `run`.
+    let mut clusters: Vec<(usize, usize)> = Vec::new();
+    for (index, c) in run.char_indices() {
+        let end = index + c.len_utf8();
+        match clusters.last_mut() {
+            Some(last) if is_combining_mark(c) => last.1 = end,
+            _ => clusters.push((index, end)),
         }
-        start = end;
+    }
+    let unspaced =
+        |&(start, _): &(usize, usize)| run[start..].chars().next().is_some_and(is_unspaced_script);
+
+    let mut first = 0;
+    while first < clusters.len() {
+        let in_script = unspaced(&clusters[first]);
+        let after = clusters[first..]
+            .iter()
+            .position(|cluster| unspaced(cluster) != in_script)
+            .map_or(clusters.len(), |offset| first + offset);
+        let segment = &clusters[first..after];
+        let text = &run[segment[0].0..segment[segment.len() - 1].1];
+        if !in_script {
+            words.extend(self::words(text));
+        } else if segment.len() == 1 {
+            words.push(text.to_owned());
+        } else {
+            for pair in segment.windows(2) {
+                words.push(run[pair[0].0..pair[1].1].to_owned());
+            }
+        }
+        first = after;
     }
 }
 
@@ -874,6 +940,42 @@ mod tests {
         assert!(has(&tokens, "b:program"), "{tokens:?}");
         assert!(has(&tokens, "b:mortgage"), "{tokens:?}");
         assert!(has(&tokens, "b2:refinance_your"), "{tokens:?}");
+    }
+
+    #[test]
+    fn hidden_alternative_words_stay_hidden() {
+        let tokens = tokenize(&parse(
+            "From: a@b.example\nSubject: x\nMIME-Version: 1.0\n\
+             Content-Type: multipart/alternative; boundary=\"b\"\n\n\
+             --b\nContent-Type: text/plain\n\nView this message in a browser.\n\
+             --b\nContent-Type: text/html\n\n<p>Cheap pills</p>\
+             <div style=\"display:none\">meeting agenda</div>\n--b--\n",
+        ));
+        assert!(has(&tokens, "b:pills"), "{tokens:?}");
+        assert!(has(&tokens, "hid:agenda"), "{tokens:?}");
+        assert!(!has(&tokens, "b:agenda"), "{tokens:?}");
+        assert!(!has(&tokens, "b:meeting"), "{tokens:?}");
+    }
+
+    #[test]
+    fn marks_stay_with_their_characters() {
+        // Thai: marks above a consonant stay with it, in pairs of clusters.
+        assert_eq!(words("ก\u{e47}ได\u{e49}"), ["ก\u{e47}ไ", "ได\u{e49}"]);
+        // A kana with a combining voicing mark, and the ideographic iteration mark.
+        assert_eq!(words("か\u{3099}い 人々"), ["か\u{3099}い", "人々"]);
+        // Halfwidth katakana with its voicing mark, and an ideograph outside the BMP.
+        assert_eq!(words("ﾌﾟﾚ 𠮷野"), ["ﾌﾟﾚ", "𠮷野"]);
+        // Decomposed Hangul: each syllable is one leading consonant and its vowel.
+        assert_eq!(
+            words("\u{1106}\u{116e}\u{1105}\u{116d}"),
+            ["\u{1106}\u{116e}\u{1105}\u{116d}"]
+        );
+    }
+
+    #[test]
+    fn invisible_characters_do_not_split_words() {
+        assert_eq!(words("免\u{200b}费发\u{feff}票"), ["免费", "费发", "发票"]);
+        assert_eq!(words("vi\u{200b}ag\u{ad}ra"), ["viagra"]);
     }
 
     #[test]

@@ -165,7 +165,9 @@ fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     // NOTE: no test covers this path, because it needs a bind mount.
     let mut file = owner_only_options().truncate(true).open(&target)?;
     file.write_all(contents)?;
-    file.sync_all()
+    file.sync_all()?;
+    remove_stale_temporaries(&target, &name);
+    Ok(())
 }
 
 /// Minimum age of a temporary file beside the cache before a later write removes it. A write
@@ -183,11 +185,8 @@ fn remove_stale_temporaries(target: &Path, name: &str) {
     let Ok(entries) = std::fs::read_dir(folder) else {
         return;
     };
-    let prefix = format!(".{name}.");
     for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let file_name = file_name.to_string_lossy();
-        if !(file_name.starts_with(&prefix) && file_name.ends_with(".tmp")) {
+        if !is_temporary_of(&entry.file_name().to_string_lossy(), name) {
             continue;
         }
         let stale = entry
@@ -200,6 +199,27 @@ fn remove_stale_temporaries(target: &Path, name: &str) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// Checks whether `file_name` is a temporary file of the cache `name`, as [`replace_file`]
+/// names them: `.{name}.{process id}.{16 hex digits}.tmp`. A sibling cache whose name starts
+/// with `name` (`token.json.work`) does not match.
+fn is_temporary_of(file_name: &str, name: &str) -> bool {
+    let Some(middle) = file_name
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(name))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let Some((pid, random)) = middle.split_once('.') else {
+        return false;
+    };
+    !pid.is_empty()
+        && pid.bytes().all(|byte| byte.is_ascii_digit())
+        && random.len() == 16
+        && random.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
 /// Returns options that create or open a file for writing, readable by its owner only.
@@ -263,11 +283,12 @@ mod tests {
         let left = dir.path().join(".token.json.1.00000000000000aa.tmp");
         let in_flight = dir.path().join(".token.json.7.00000000000000bb.tmp");
         let other = dir.path().join(".other.json.1.00000000000000cc.tmp");
+        let sibling = dir.path().join(".token.json.work.1.00000000000000dd.tmp");
         let long_ago = SystemTime::now() - 2 * STALE_TEMPORARY_AGE;
-        for file in [&left, &in_flight, &other] {
+        for file in [&left, &in_flight, &other, &sibling] {
             std::fs::write(file, "refresh").unwrap();
         }
-        for file in [&left, &other] {
+        for file in [&left, &other, &sibling] {
             std::fs::File::options()
                 .write(true)
                 .open(file)
@@ -285,6 +306,7 @@ mod tests {
             "a recent one may belong to a running writer"
         );
         assert!(other.exists(), "another cache's file was removed");
+        assert!(sibling.exists(), "a sibling cache's file was removed");
     }
 
     #[cfg(unix)]

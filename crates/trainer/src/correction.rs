@@ -57,7 +57,10 @@ impl Correction {
             (None, event_fingerprints(&event.fingerprints)?)
         } else {
             let email = Email::parse(&event.raw, limits)?;
-            (Some(event.raw), fingerprint::fingerprints(&email.body_text))
+            (
+                Some(event.raw),
+                fingerprint::fingerprints(&email.fingerprint_text()),
+            )
         };
         if raw.is_none() && fingerprints.is_empty() {
             return Err(CorrectionError::Empty);

@@ -177,7 +177,7 @@ fn pick_message(folder: &str, label: Label, bound: f64) -> PathBuf {
                 Label::Spam => score.probability > bound,
                 Label::Ham => score.probability < bound,
             };
-            let has_digest = fingerprint::fingerprints(&email.body_text)
+            let has_digest = fingerprint::fingerprints(&email.fingerprint_text())
                 .iter()
                 .any(|print| print.kind == FingerprintKind::BodyDigest);
             score.label == label && far && has_digest
@@ -571,7 +571,9 @@ async fn spam_fills_bloom_and_ham_override_wins() {
     let message = pick_message("ham/easy-ham-1", Label::Ham, 0.2);
     let raw = std::fs::read(&message).unwrap();
     let fingerprints: Vec<pb::Fingerprint> = spamflow_runtime::convert::body_fingerprints(
-        &Email::parse(&raw, Limits::default()).unwrap().body_text,
+        &Email::parse(&raw, Limits::default())
+            .unwrap()
+            .fingerprint_text(),
     );
     let model_dir = mesh.dir.join("models");
     std::fs::create_dir_all(&model_dir).unwrap();
