@@ -19,6 +19,9 @@ use crate::html::{self, HtmlFacts};
 const MAX_WORD_CHARS: usize = 30;
 /// Upper bound on body characters tokenized, so one huge message cannot stall a worker.
 const MAX_BODY_CHARS: usize = 200_000;
+/// Combining marks kept after one character of an unspaced script. Thai stacks at most a vowel
+/// and a tone mark on a consonant.
+const MAX_MARKS_PER_CHARACTER: usize = 4;
 /// Bigrams are taken from this many leading body words. The opening of a message carries
 /// most of its phrasing, and the cap bounds the token count of long mail.
 const MAX_BIGRAM_WORDS: usize = 2_000;
@@ -106,25 +109,31 @@ fn push_words(tokens: &mut Vec<String>, prefix: &str, text: &str) {
 fn words(text: &str) -> Vec<String> {
     let text = without_invisible(text);
     let mut words = Vec::new();
-    for word in text.split(|c: char| !is_word_char(c)) {
-        if word.chars().any(is_unspaced_script) {
-            push_unspaced_words(&mut words, word);
-            continue;
-        }
-        let word = word.trim_matches('\'');
-        let chars = word.chars().count();
-        if !(2..=MAX_WORD_CHARS).contains(&chars) {
-            continue;
-        }
-        let lower = word.to_lowercase();
-        // Long numbers are ids and prices; their shape matters more than their digits.
-        if lower.chars().all(|c| c.is_ascii_digit()) && chars > 4 {
-            words.push("<number>".to_owned());
+    for run in text.split(|c: char| !is_word_char(c)) {
+        if run.chars().any(is_unspaced_script) {
+            push_unspaced_words(&mut words, run);
         } else {
-            words.push(lower);
+            push_word(&mut words, run);
         }
     }
     words
+}
+
+/// Pushes one word of a spaced script, lowercased, unless it is too short or too long. Numbers
+/// longer than four digits become `<number>`.
+fn push_word(words: &mut Vec<String>, word: &str) {
+    let word = word.trim_matches('\'');
+    let chars = word.chars().count();
+    if !(2..=MAX_WORD_CHARS).contains(&chars) {
+        return;
+    }
+    let lower = word.to_lowercase();
+    // Long numbers are ids and prices; their shape matters more than their digits.
+    if lower.chars().all(|c| c.is_ascii_digit()) && chars > 4 {
+        words.push("<number>".to_owned());
+    } else {
+        words.push(lower);
+    }
 }
 
 /// Checks whether a character belongs inside a word: letters, digits, combining marks, the
@@ -195,11 +204,22 @@ fn is_unspaced_script(c: char) -> bool {
 fn push_unspaced_words(words: &mut Vec<String>, run: &str) {
     // Each character with its combining marks, as a byte range of `run`.
     let mut clusters: Vec<(usize, usize)> = Vec::new();
+    let mut marks = 0;
     for (index, c) in run.char_indices() {
         let end = index + c.len_utf8();
         match clusters.last_mut() {
-            Some(last) if is_combining_mark(c) => last.1 = end,
-            _ => clusters.push((index, end)),
+            // A mark joins the cluster before it. Past a few marks, which no script needs,
+            // the rest are dropped, so a run of marks cannot make one huge token.
+            Some(last) if is_combining_mark(c) => {
+                if marks < MAX_MARKS_PER_CHARACTER && last.1 == index {
+                    last.1 = end;
+                    marks += 1;
+                }
+            }
+            _ => {
+                clusters.push((index, end));
+                marks = 0;
+            }
         }
     }
     let unspaced =
@@ -213,14 +233,22 @@ fn push_unspaced_words(words: &mut Vec<String>, run: &str) {
             .position(|cluster| unspaced(cluster) != in_script)
             .map_or(clusters.len(), |offset| first + offset);
         let segment = &clusters[first..after];
-        let text = &run[segment[0].0..segment[segment.len() - 1].1];
+        // Built from the clusters, which leave out dropped marks.
+        let text_of = |clusters: &[(usize, usize)]| -> String {
+            clusters
+                .iter()
+                .map(|&(start, end)| &run[start..end])
+                .collect()
+        };
         if !in_script {
-            words.extend(self::words(text));
+            // Not `words`: a mark of an unspaced script after a Latin letter would send the
+            // same text back here forever.
+            push_word(words, &text_of(segment));
         } else if segment.len() == 1 {
-            words.push(text.to_owned());
+            words.push(text_of(segment));
         } else {
             for pair in segment.windows(2) {
-                words.push(run[pair[0].0..pair[1].1].to_owned());
+                words.push(text_of(pair));
             }
         }
         first = after;
@@ -969,6 +997,29 @@ mod tests {
         assert_eq!(
             words("\u{1106}\u{116e}\u{1105}\u{116d}"),
             ["\u{1106}\u{116e}\u{1105}\u{116d}"]
+        );
+    }
+
+    #[test]
+    fn unspaced_marks_after_latin_letters_end() {
+        for mark in ['\u{0e31}', '\u{1160}', '\u{3099}', '\u{ff9e}'] {
+            let text = format!("hello a{mark} there $\u{0301}{mark}");
+            let found = words(&text);
+            assert!(found.contains(&"hello".to_owned()), "{found:?}");
+            assert!(found.contains(&format!("a{mark}")), "{found:?}");
+        }
+    }
+
+    #[test]
+    fn long_mark_runs_are_cut() {
+        let text = format!("中{}文", "\u{0e31}".repeat(10_000));
+        let found = words(&text);
+        assert_eq!(
+            found,
+            [format!(
+                "中{}文",
+                "\u{0e31}".repeat(MAX_MARKS_PER_CHARACTER)
+            )]
         );
     }
 
