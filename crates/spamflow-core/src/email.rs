@@ -58,9 +58,14 @@ pub enum EmailError {
 
 /// The maximum number of `Content-Type` fields in a message. Each level of MIME nesting needs
 /// one, and mail-parser 0.11 builds and drops nested messages recursively without a depth
-/// limit. In a debug build, 20,000 levels (2.7 MB) overflowed a 2 MiB thread stack and 2,000
-/// did not. The SpamAssassin corpus has at most 22 per message.
-const MAX_CONTENT_TYPE_FIELDS: usize = 512;
+/// limit. On a 2 MiB thread stack in a debug build, plain nesting overflowed at 20,000 levels
+/// (2.7 MB) but not at 2,000, and nesting inside a base64 `message/rfc822` part overflowed at
+/// 600 levels but not at 500. The SpamAssassin corpus has at most 22 per message.
+const MAX_CONTENT_TYPE_FIELDS: usize = 256;
+
+/// Messages inside messages that mail-parser 0.11 decodes from base64 or quoted-printable and
+/// parses again, nested (its `MAX_NESTED_ENCODED`). Their fields count toward the limit above.
+const MAX_ENCODED_MESSAGE_LEVELS: usize = 3;
 
 /// A MIME part's type, role and size, as features use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,11 +86,10 @@ pub struct Email {
     pub body_text: String,
     /// Raw HTML of the HTML body parts, for link and markup features.
     pub body_html: String,
-    /// HTML parts that have a plain-text alternative, rendered to text. Readers see the HTML
+    /// Raw HTML of the HTML parts that have a plain-text alternative. Readers see the HTML
     /// part, so spam can put a decoy in the plain-text part ("your mail program does not show
-    /// HTML") and its pitch in the HTML. Kept apart from `body_text`, which is only what a
-    /// plain-text reader is shown.
-    pub html_alternative_text: String,
+    /// HTML") and its pitch in the HTML. `body_text` has only the plain-text part of these.
+    pub html_alternatives: String,
     /// Domain of the first `From` address, lowercased, when present.
     pub from_domain: Option<String>,
     /// Local part (before `@`) of the first `From` address, lowercased, when present.
@@ -162,7 +166,7 @@ struct Bodies {
     texts: Vec<String>,
     /// Raw HTML parts.
     html: Vec<String>,
-    /// HTML parts with a plain-text alternative, rendered to text.
+    /// Raw HTML parts with a plain-text alternative.
     alternatives: Vec<String>,
 }
 
@@ -187,7 +191,7 @@ fn collect_bodies(message: &mail_parser::Message<'_>, depth: usize, bodies: &mut
             bodies.html.push(content.to_string());
             // This HTML part has a plain-text alternative, which is in `texts`.
             if !text_parts.contains(&part_id) {
-                bodies.alternatives.push(html_to_text(content));
+                bodies.alternatives.push(content.to_string());
             }
         }
     }
@@ -242,7 +246,7 @@ impl Email {
         collect_bodies(&message, 0, &mut bodies);
         email.body_text = bodies.texts.join("\n");
         email.body_html = bodies.html.join("\n");
-        email.html_alternative_text = bodies.alternatives.join("\n");
+        email.html_alternatives = bodies.alternatives.join("\n");
 
         for (index, part) in message.parts.iter().enumerate() {
             if matches!(part.body, PartType::Multipart(_)) {
@@ -298,12 +302,13 @@ impl Email {
     /// ("view this message in a browser") the same digest, so one confirmed spam would match
     /// them all.
     pub fn fingerprint_text(&self) -> Cow<'_, str> {
-        if self.html_alternative_text.is_empty() {
+        if self.html_alternatives.is_empty() {
             Cow::Borrowed(&self.body_text)
         } else {
             Cow::Owned(format!(
                 "{}\n{}",
-                self.body_text, self.html_alternative_text
+                self.body_text,
+                html_to_text(&self.html_alternatives)
             ))
         }
     }
@@ -331,10 +336,7 @@ fn check_envelope(raw: &[u8], limits: Limits) -> Result<(), EmailError> {
     }
 
     // Counted over the whole message, part headers included, before mail-parser reads it.
-    let content_types = raw
-        .split(|&byte| byte == b'\n')
-        .filter(|line| names_content_type(line))
-        .count();
+    let content_types = count_content_types(raw, MAX_ENCODED_MESSAGE_LEVELS);
     if content_types > MAX_CONTENT_TYPE_FIELDS {
         return Err(EmailError::TooManyParts {
             count: content_types,
@@ -375,25 +377,153 @@ fn check_envelope(raw: &[u8], limits: Limits) -> Result<(), EmailError> {
     Ok(())
 }
 
-/// Checks whether mail-parser 0.11 would read `line` as a `Content-Type` field. Its header
-/// name parser skips ASCII white space anywhere in the name and colons before it, so
-/// `Content-Type :` and ` content - type:` count too.
-fn names_content_type(line: &[u8]) -> bool {
-    const NAME: &[u8] = b"content-type";
+/// Checks whether mail-parser 0.11 would read `line` as a field named `name` (lowercase). Its
+/// header name parser skips ASCII white space anywhere in the name and colons before it, so
+/// `Content-Type :` and ` content - type:` are `Content-Type` fields too.
+fn names_field(line: &[u8], name: &[u8]) -> bool {
     let mut matched = 0;
     for &byte in line {
         if byte == b':' {
             if matched > 0 {
-                return matched == NAME.len();
+                return matched == name.len();
             }
         } else if !byte.is_ascii_whitespace() {
-            if NAME.get(matched) != Some(&byte.to_ascii_lowercase()) {
+            if name.get(matched) != Some(&byte.to_ascii_lowercase()) {
                 return false;
             }
             matched += 1;
         }
     }
     false
+}
+
+/// Counts `Content-Type` fields in `raw`, and in the decoded body of every part that mail-parser
+/// 0.11 would decode and parse as a message of its own. Such a part has a base64 or
+/// quoted-printable body and the type `message/rfc822`, `message/global` or none (a part of a
+/// `multipart/digest` is a message by default). mail-parser follows `levels` such encoded
+/// messages inside each other. Blocks are read loosely, so body text that looks like such a
+/// part counts too.
+fn count_content_types(raw: &[u8], levels: usize) -> usize {
+    let lines: Vec<&[u8]> = raw.split(|&byte| byte == b'\n').collect();
+    let mut count = 0;
+    let mut index = 0;
+    while index < lines.len() {
+        // A block of non-blank lines: the fields of a header, or body text.
+        let start = index;
+        while index < lines.len() && !lines[index].trim_ascii().is_empty() {
+            index += 1;
+        }
+        let block = &lines[start..index];
+        count += block
+            .iter()
+            .filter(|line| names_field(line, b"content-type"))
+            .count();
+        // The blank line after the block.
+        index += 1;
+        let Some(encoding) = encoded_message(block) else {
+            continue;
+        };
+        if levels == 0 || index >= lines.len() {
+            continue;
+        }
+        // The body runs to the next boundary line, or to the end.
+        let body_end = lines[index..]
+            .iter()
+            .position(|line| line.starts_with(b"--"))
+            .map_or(lines.len(), |offset| index + offset);
+        let decoded = decode_body(encoding, &lines[index..body_end]);
+        count += count_content_types(&decoded, levels - 1);
+        index = body_end;
+    }
+    count
+}
+
+/// A transfer encoding that mail-parser decodes before it parses a message inside a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransferEncoding {
+    Base64,
+    QuotedPrintable,
+}
+
+/// Returns the encoding of a header block that declares base64 or quoted-printable and either a
+/// `message/rfc822` or `message/global` type or no type at all.
+fn encoded_message(block: &[&[u8]]) -> Option<TransferEncoding> {
+    let has_field = |name: &[u8]| block.iter().any(|line| names_field(line, name));
+    if !has_field(b"content-transfer-encoding") {
+        return None;
+    }
+    let text = block.join(&b' ').to_ascii_lowercase();
+    let contains = |needle: &[u8]| text.windows(needle.len()).any(|window| window == needle);
+    let message_type =
+        !has_field(b"content-type") || contains(b"message/rfc822") || contains(b"message/global");
+    if !message_type {
+        return None;
+    }
+    if contains(b"base64") {
+        Some(TransferEncoding::Base64)
+    } else if contains(b"quoted-printable") {
+        Some(TransferEncoding::QuotedPrintable)
+    } else {
+        None
+    }
+}
+
+/// Decodes a body leniently: base64 skips every byte outside its alphabet, and quoted-printable
+/// decodes `=XX` and removes soft line breaks.
+fn decode_body(encoding: TransferEncoding, lines: &[&[u8]]) -> Vec<u8> {
+    let body = lines.join(&b'\n');
+    match encoding {
+        TransferEncoding::Base64 => {
+            let sextets: Vec<u8> = body
+                .iter()
+                .filter_map(|&byte| match byte {
+                    b'A'..=b'Z' => Some(byte - b'A'),
+                    b'a'..=b'z' => Some(byte - b'a' + 26),
+                    b'0'..=b'9' => Some(byte - b'0' + 52),
+                    b'+' => Some(62),
+                    b'/' => Some(63),
+                    _ => None,
+                })
+                .collect();
+            let mut decoded = Vec::with_capacity(sextets.len() / 4 * 3 + 2);
+            for group in sextets.chunks(4) {
+                let bits = group.iter().enumerate().fold(0u32, |bits, (i, &sextet)| {
+                    bits | u32::from(sextet) << (18 - 6 * i)
+                });
+                let bytes = bits.to_be_bytes();
+                decoded.extend_from_slice(&bytes[1..group.len()]);
+            }
+            decoded
+        }
+        TransferEncoding::QuotedPrintable => {
+            let mut decoded = Vec::with_capacity(body.len());
+            let mut index = 0;
+            while index < body.len() {
+                let byte = body[index];
+                if byte != b'=' {
+                    decoded.push(byte);
+                    index += 1;
+                    continue;
+                }
+                let rest = &body[index + 1..];
+                let hex = |byte: u8| (byte as char).to_digit(16);
+                if let [high, low, ..] = rest
+                    && let (Some(high), Some(low)) = (hex(*high), hex(*low))
+                {
+                    decoded.push((high * 16 + low) as u8);
+                    index += 3;
+                } else if rest.starts_with(b"\r\n") {
+                    index += 3;
+                } else if rest.starts_with(b"\n") {
+                    index += 2;
+                } else {
+                    decoded.push(byte);
+                    index += 1;
+                }
+            }
+            decoded
+        }
+    }
 }
 
 /// Returns the offset of the blank line that ends the header block, or the input length.
@@ -478,6 +608,55 @@ mod tests {
     }
 
     #[test]
+    fn encoded_nesting_counts_toward_the_limit() {
+        let mut inner = String::new();
+        for _ in 0..2_000 {
+            inner.push_str("Content-Type: message/rfc822\n\n");
+        }
+        inner.push_str("From: b@example.org\nSubject: inner\n\nhello\n");
+        let base64 = {
+            let mut wrapped = String::new();
+            let encoded = base64_for_test(inner.as_bytes());
+            for chunk in encoded.as_bytes().chunks(76) {
+                wrapped.push_str(std::str::from_utf8(chunk).unwrap());
+                wrapped.push('\n');
+            }
+            wrapped
+        };
+        let quoted = inner.replace("Content", "=43ontent");
+        for (encoding, body) in [("base64", base64), ("quoted-printable", quoted)] {
+            let raw = format!(
+                "From: a@example.org\nSubject: deep\nContent-Type: message/rfc822\n\
+                 Content-Transfer-Encoding: {encoding}\n\n{body}"
+            );
+            let result = Email::parse(raw.as_bytes(), Limits::default());
+            assert!(
+                matches!(result, Err(EmailError::TooManyParts { count, .. }) if count > 2_000),
+                "{encoding}: {result:?}"
+            );
+        }
+    }
+
+    /// Encodes bytes as base64, for building test messages.
+    fn base64_for_test(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let mut group = [0u8; 3];
+            group[..chunk.len()].copy_from_slice(chunk);
+            let bits = u32::from_be_bytes([0, group[0], group[1], group[2]]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[(bits >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
     fn content_type_spellings_all_count() {
         for spelling in [
             "Content-Type:",
@@ -486,7 +665,10 @@ mod tests {
             " Content - Type:",
             ":Content-Type:",
         ] {
-            assert!(names_content_type(spelling.as_bytes()), "{spelling:?}");
+            assert!(
+                names_field(spelling.as_bytes(), b"content-type"),
+                "{spelling:?}"
+            );
         }
         for other in [
             "Content-Types:",
@@ -494,7 +676,7 @@ mod tests {
             "X-Content-Type:",
             "Content-Type",
         ] {
-            assert!(!names_content_type(other.as_bytes()), "{other:?}");
+            assert!(!names_field(other.as_bytes(), b"content-type"), "{other:?}");
         }
         let mut raw = String::from("From: a@example.org\nSubject: deep\n");
         for _ in 0..=MAX_CONTENT_TYPE_FIELDS {
@@ -562,7 +744,7 @@ mod tests {
         assert!(email.body_html.contains("<b>pills</b>"));
         assert_eq!(email.parts[0].content_type, "text/html");
         // The HTML is the body itself here, not an alternative to a plain-text part.
-        assert_eq!(email.html_alternative_text, "");
+        assert_eq!(email.html_alternatives, "");
     }
 
     #[test]
@@ -604,9 +786,9 @@ mod tests {
             email.body_text
         );
         assert!(
-            email.html_alternative_text.contains("Win a prize now"),
+            email.html_alternatives.contains("<p>Win a prize now</p>"),
             "{}",
-            email.html_alternative_text
+            email.html_alternatives
         );
         let types: Vec<&str> = email
             .parts

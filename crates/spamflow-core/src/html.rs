@@ -20,6 +20,44 @@ const VOID_ELEMENTS: &[&str] = &[
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr",
 ];
 
+/// Tags that start a new line or box when rendered, so the text on either side is two words.
+const BLOCK_ELEMENTS: &[&str] = &[
+    "address",
+    "article",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "title",
+    "tr",
+    "ul",
+];
+
 /// A way of hiding text from the reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum HiddenBy {
@@ -52,6 +90,10 @@ pub struct Link {
 pub struct HtmlFacts {
     /// Lowercase text inside elements styled to be invisible, space separated.
     pub hidden_text: String,
+    /// Lowercase text shown to a reader: outside hidden elements, scripts and styles, with
+    /// character references decoded. Inline tags join text (`meet<b></b>ing` is `meeting`),
+    /// and block tags such as `<p>` and `<br>` separate it.
+    pub visible_text: String,
     /// The tricks used, sorted, each once.
     pub hidden_by: Vec<HiddenBy>,
     pub links: Vec<Link>,
@@ -101,6 +143,9 @@ pub fn scan(html: &str) -> HtmlFacts {
 
         if let Some(name) = tag.strip_prefix('/') {
             let name = name.trim();
+            if BLOCK_ELEMENTS.contains(&name) {
+                facts.visible_text.push(' ');
+            }
             if let Some(depth) = stack.iter().rposition(|(open, _)| open == name) {
                 stack.truncate(depth);
             }
@@ -117,6 +162,9 @@ pub fn scan(html: &str) -> HtmlFacts {
             .unwrap_or(tag.len());
         let name = &tag[..name_end];
         let attributes = &tag[name_end..];
+        if BLOCK_ELEMENTS.contains(&name) {
+            facts.visible_text.push(' ');
+        }
         match name {
             "script" | "style" => {
                 if name == "script" {
@@ -164,18 +212,69 @@ fn add_text(
     open_link: &mut Option<Link>,
     facts: &mut HtmlFacts,
 ) {
+    let hidden = stack.iter().rev().find_map(|(_, hidden)| *hidden);
     if text.trim().is_empty() {
+        // White space between two inline elements still separates their words.
+        if hidden.is_none() && !text.is_empty() {
+            facts.visible_text.push(' ');
+        }
         return;
     }
     let text = text.replace("&nbsp;", " ");
     if let Some(link) = open_link {
         link.text.push_str(&text);
     }
-    if let Some(trick) = stack.iter().rev().find_map(|(_, hidden)| *hidden) {
-        facts.hidden_text.push_str(text.trim());
-        facts.hidden_text.push(' ');
-        facts.hidden_by.push(trick);
+    match hidden {
+        Some(trick) => {
+            facts.hidden_text.push_str(text.trim());
+            facts.hidden_text.push(' ');
+            facts.hidden_by.push(trick);
+        }
+        None => facts.visible_text.push_str(&decode_entities(&text)),
     }
+}
+
+/// Decodes the character references that carry words: `&amp;`, `&lt;`, `&gt;`, `&quot;`,
+/// `&apos;`, and decimal or hexadecimal ones such as `&#233;` and `&#xe9;`. Others stay as
+/// they are.
+fn decode_entities(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('&') {
+        return text.into();
+    }
+    let mut decoded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('&') {
+        decoded.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(';').filter(|&end| end <= 10);
+        let replacement = end.and_then(|end| match &rest[1..end] {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            reference => {
+                let number = reference.strip_prefix('#')?;
+                let code = match number.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                    None => number.parse().ok()?,
+                };
+                char::from_u32(code)
+            }
+        });
+        match (end, replacement) {
+            (Some(end), Some(c)) => {
+                decoded.push(c);
+                rest = &rest[end + 1..];
+            }
+            _ => {
+                decoded.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    decoded.push_str(rest);
+    decoded.into()
 }
 
 /// Returns the trick by which an element's attributes hide its text, if any.
@@ -283,6 +382,25 @@ pub(crate) fn floor_char_boundary(text: &str, index: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn character_references_decode() {
+        assert_eq!(
+            decode_entities("caf&#233; &amp; cr&#xE8;me"),
+            "café & crème"
+        );
+        for unchanged in [
+            "a & b",
+            "&#xZZ;",
+            "&#99999999;",
+            "&unknown;",
+            "&",
+            "été&",
+            "&amp",
+        ] {
+            assert_eq!(decode_entities(unchanged), unchanged);
+        }
+    }
 
     #[test]
     fn finds_text_hidden_by_display_none() {

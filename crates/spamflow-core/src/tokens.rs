@@ -10,8 +10,6 @@
 //! Relay headers (`Received`) and the mbox `From ` envelope line never become tokens: they
 //! describe the site that collected the mail more than the mail itself.
 
-use std::collections::HashSet;
-
 use crate::email::Email;
 use crate::html::{self, HtmlFacts};
 
@@ -19,6 +17,8 @@ use crate::html::{self, HtmlFacts};
 const MAX_WORD_CHARS: usize = 30;
 /// Upper bound on body characters tokenized, so one huge message cannot stall a worker.
 const MAX_BODY_CHARS: usize = 200_000;
+/// Upper bound on subject characters tokenized. Real subjects are far shorter.
+const MAX_SUBJECT_CHARS: usize = 1_000;
 /// Combining marks kept after one character of an unspaced script. Thai stacks at most a vowel
 /// and a tone mark on a consonant.
 const MAX_MARKS_PER_CHARACTER: usize = 4;
@@ -30,26 +30,17 @@ const MAX_BIGRAM_WORDS: usize = 2_000;
 pub fn tokenize(email: &Email) -> Vec<String> {
     let mut tokens = Vec::new();
 
-    let subject_words = words(&email.subject);
+    let subject: String = email.subject.chars().take(MAX_SUBJECT_CHARS).collect();
+    let subject_words = words(&subject);
     push_unigrams_and_bigrams(&mut tokens, "s:", "s2:", &subject_words);
     let body: String = email.body_text.chars().take(MAX_BODY_CHARS).collect();
     let body_words = words(&body);
     push_unigrams_and_bigrams(&mut tokens, "b:", "b2:", &body_words);
-    let facts = html::scan(&email.body_html);
     // Words of HTML alternatives count as body words: with presence values, the words that
-    // both alternatives share add nothing, and a pitch hidden behind a decoy part shows. Their
-    // hidden words stay `hid:` tokens only, so hidden ham words cannot pass as body words.
-    let hidden: HashSet<String> = words(&facts.hidden_text).into_iter().collect();
-    let alternative: String = email
-        .html_alternative_text
-        .chars()
-        .take(MAX_BODY_CHARS)
-        .collect();
-    let alternative_words: Vec<String> = words(&alternative)
-        .into_iter()
-        .filter(|word| !hidden.contains(word))
-        .collect();
-    push_unigrams_and_bigrams(&mut tokens, "b:", "b2:", &alternative_words);
+    // both alternatives share add nothing, and a pitch hidden behind a decoy part shows. Only
+    // the text a reader sees counts, so ham words hidden there cannot pass as body words.
+    let alternatives = html::scan(&email.html_alternatives);
+    push_unigrams_and_bigrams(&mut tokens, "b:", "b2:", &words(&alternatives.visible_text));
     push_shape_tokens(&mut tokens, &email.subject, &body, email.is_plain_text);
     push_numeric_tokens(&mut tokens, email, &body);
 
@@ -60,6 +51,7 @@ pub fn tokenize(email: &Email) -> Vec<String> {
     push_consistency_tokens(&mut tokens, email);
     push_recipient_tokens(&mut tokens, email);
 
+    let facts = html::scan(&email.body_html);
     push_html_tokens(&mut tokens, &facts);
 
     let urls = extract_url_hosts(&email.body_text, &email.body_html);
@@ -142,14 +134,27 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '\'' || c == '$' || is_unspaced_script(c) || is_combining_mark(c)
 }
 
-/// Removes characters that show nothing: zero-width space, joiners, word joiner, byte order
-/// mark and soft hyphen. Spam puts them inside words (`vi\u{200b}agra`) to split them for
-/// filters while readers see the whole word.
+/// Removes characters that show nothing: zero-width spaces and joiners, direction marks,
+/// invisible operators, variation selectors, tag characters, Hangul fillers, the combining
+/// grapheme joiner, the byte order mark and the soft hyphen. Spam puts them inside words
+/// (`vi\u{200b}agra`) to split them for filters while readers see the whole word.
 fn without_invisible(text: &str) -> std::borrow::Cow<'_, str> {
     let invisible = |c: char| {
         matches!(
             c,
-            '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{ad}'
+            '\u{ad}'
+                | '\u{34f}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{e0000}'..='\u{e007f}'
         )
     };
     if text.contains(invisible) {
@@ -986,6 +991,35 @@ mod tests {
     }
 
     #[test]
+    fn alternative_words_are_those_a_reader_sees() {
+        let alternative = |html: &str| {
+            tokenize(&parse(&format!(
+                "From: a@b.example\nSubject: x\nMIME-Version: 1.0\n\
+                 Content-Type: multipart/alternative; boundary=\"b\"\n\n\
+                 --b\nContent-Type: text/plain\n\nView this message in a browser.\n\
+                 --b\nContent-Type: text/html\n\n{html}\n--b--\n"
+            )))
+        };
+        // Hidden words split by tags or comments stay hidden.
+        let split = alternative(
+            "<p>Cheap pills</p><div style=\"display:none\">meet<b></b>ing sched<!-- -->ule</div>",
+        );
+        assert!(!has(&split, "b:meeting"), "{split:?}");
+        assert!(!has(&split, "b:schedule"), "{split:?}");
+        // A word shown to the reader stays a body word when it is also hidden.
+        let both = alternative(
+            "<p>cheap viagra pills</p><div style=\"display:none\">viagra pills cheap</div>",
+        );
+        assert!(has(&both, "b:viagra"), "{both:?}");
+        assert!(has(&both, "b2:cheap_viagra"), "{both:?}");
+        // Inline tags join, block tags separate, and character references are decoded.
+        let layout = alternative("<p>re<b>fin</b>ance</p><p>caf&#233; &amp; more</p>");
+        assert!(has(&layout, "b:refinance"), "{layout:?}");
+        assert!(has(&layout, "b:café"), "{layout:?}");
+        assert!(!has(&layout, "b:refinancecafé"), "{layout:?}");
+    }
+
+    #[test]
     fn marks_stay_with_their_characters() {
         // Thai: marks above a consonant stay with it, in pairs of clusters.
         assert_eq!(words("ก\u{e47}ได\u{e49}"), ["ก\u{e47}ไ", "ได\u{e49}"]);
@@ -1002,7 +1036,7 @@ mod tests {
 
     #[test]
     fn unspaced_marks_after_latin_letters_end() {
-        for mark in ['\u{0e31}', '\u{1160}', '\u{3099}', '\u{ff9e}'] {
+        for mark in ['\u{0e31}', '\u{1161}', '\u{3099}', '\u{ff9e}'] {
             let text = format!("hello a{mark} there $\u{0301}{mark}");
             let found = words(&text);
             assert!(found.contains(&"hello".to_owned()), "{found:?}");
@@ -1027,6 +1061,21 @@ mod tests {
     fn invisible_characters_do_not_split_words() {
         assert_eq!(words("免\u{200b}费发\u{feff}票"), ["免费", "费发", "发票"]);
         assert_eq!(words("vi\u{200b}ag\u{ad}ra"), ["viagra"]);
+        for invisible in [
+            '\u{200e}',
+            '\u{2062}',
+            '\u{fe0f}',
+            '\u{180e}',
+            '\u{e0041}',
+            '\u{3164}',
+            '\u{34f}',
+        ] {
+            assert_eq!(
+                words(&format!("vi{invisible}agra")),
+                ["viagra"],
+                "{invisible:?}"
+            );
+        }
     }
 
     #[test]
