@@ -203,22 +203,21 @@ def nested(labels, keys, documents, folds, settings):
     for fold in range(FOLDS):
         train = np.flatnonzero(folds != fold)
         held_out = np.flatnonzero(folds == fold)
-        _, flagged = train_and_judge(
-            labels[train],
-            [keys[i] for i in train],
-            [documents[i] for i in train],
-            [documents[i] for i in held_out],
-            settings,
-        )
+        _, flagged = train_and_judge(labels, keys, documents, train, held_out, settings)
         false_positives += int((flagged & ~labels[held_out]).sum())
         caught += int((flagged & labels[held_out]).sum())
     return false_positives, caught
 
 
-def train_and_judge(train_labels, train_keys, train_documents, test_documents, settings):
+def train_and_judge(labels, keys, documents, train, test, settings):
     """Runs the shipped procedure (out-of-fold logits, Platt calibration, the threshold for
-    0.1% ham false positives, the final fit) on the training messages. Returns the logits of
-    the test messages and whether each is flagged at the threshold."""
+    0.1% ham false positives, the final fit) on the messages at the indices `train`. Returns
+    the logits of the messages at the indices `test` and whether each is flagged at the
+    threshold."""
+    train_labels = labels[train]
+    train_keys = [keys[i] for i in train]
+    train_documents = [documents[i] for i in train]
+    test_documents = [documents[i] for i in test]
     folds = stratified_folds(train_labels, train_keys)
     logits = out_of_fold(train_labels, train_documents, folds, settings)
     slope, offset = platt(logits, train_labels)
@@ -248,13 +247,7 @@ def across_folders(labels, keys, names, documents, variants, train_folders, test
     print("|---|---|---|---|---|---|")
     for variant, settings in variants:
         variant_documents = without_dropped(documents, settings)
-        scores, flagged = train_and_judge(
-            labels[train],
-            [keys[i] for i in train],
-            [variant_documents[i] for i in train],
-            [variant_documents[i] for i in test],
-            settings,
-        )
+        scores, flagged = train_and_judge(labels, keys, variant_documents, train, test, settings)
         recalls = [recall_at(test_labels, scores, int(share * ham)) for share in (0.001, 0.005)]
         print(f"| {variant or 'shipped'} | {roc_auc_score(test_labels, scores):.4f} | "
               f"{recalls[0]:.3f} | {recalls[1]:.3f} | {int((flagged & ~test_labels).sum())} of "

@@ -254,6 +254,8 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     // The producer starts here, so that it has its idempotent producer id before the clock
     // starts. librdkafka requests one on a 500 ms timer (`rdkafka_idempotence.c`), which added
     // 0.5 or 1 s to the replay when the producer started with the clock.
+    // NOTE: nothing waits for the id. Joining the consumer groups below has taken longer than
+    // the timer in every run so far.
     let producer: FutureProducer = kafka.producer_config()?.create()?;
 
     // Publish only once every consumer group has its partitions, so the figures measure the

@@ -63,8 +63,9 @@ pub enum EmailError {
 /// 600 levels but not at 500. The SpamAssassin corpus has at most 22 per message.
 const MAX_CONTENT_TYPE_FIELDS: usize = 256;
 
-/// Messages inside messages that mail-parser 0.11 decodes from base64 or quoted-printable and
-/// parses again, nested (its `MAX_NESTED_ENCODED`). Their fields count toward the limit above.
+/// Levels of encoded messages that mail-parser 0.11 follows (its `MAX_NESTED_ENCODED`): it
+/// decodes a base64 or quoted-printable message part and parses it again. The fields inside
+/// count toward the limit above.
 const MAX_ENCODED_MESSAGE_LEVELS: usize = 3;
 
 /// A MIME part's type, role and size, as features use them.
@@ -410,22 +411,26 @@ fn count_content_types(raw: &[u8], levels: usize) -> usize {
     while index < lines.len() {
         // A block of non-blank lines: the fields of a header, or body text.
         let start = index;
+        let mut content_types = 0;
+        let mut has_encoding = false;
         while index < lines.len() && !lines[index].trim_ascii().is_empty() {
+            if names_field(lines[index], b"content-type") {
+                content_types += 1;
+            } else if names_field(lines[index], b"content-transfer-encoding") {
+                has_encoding = true;
+            }
             index += 1;
         }
+        count += content_types;
         let block = &lines[start..index];
-        count += block
-            .iter()
-            .filter(|line| names_field(line, b"content-type"))
-            .count();
         // The blank line after the block.
         index += 1;
-        let Some(encoding) = encoded_message(block) else {
-            continue;
-        };
-        if levels == 0 || index >= lines.len() {
+        if !has_encoding || levels == 0 || index >= lines.len() {
             continue;
         }
+        let Some(encoding) = encoded_message(block, content_types > 0) else {
+            continue;
+        };
         // The body runs to the next boundary line, or to the end.
         let body_end = lines[index..]
             .iter()
@@ -445,17 +450,13 @@ enum TransferEncoding {
     QuotedPrintable,
 }
 
-/// Returns the encoding of a header block that declares base64 or quoted-printable and either a
-/// `message/rfc822` or `message/global` type or no type at all.
-fn encoded_message(block: &[&[u8]]) -> Option<TransferEncoding> {
-    let has_field = |name: &[u8]| block.iter().any(|line| names_field(line, name));
-    if !has_field(b"content-transfer-encoding") {
-        return None;
-    }
+/// Returns the encoding of a header block with a `Content-Transfer-Encoding` field, when it
+/// declares base64 or quoted-printable and either a `message/rfc822` or `message/global` type or
+/// no type at all (`has_type` false).
+fn encoded_message(block: &[&[u8]], has_type: bool) -> Option<TransferEncoding> {
     let text = block.join(&b' ').to_ascii_lowercase();
     let contains = |needle: &[u8]| text.windows(needle.len()).any(|window| window == needle);
-    let message_type =
-        !has_field(b"content-type") || contains(b"message/rfc822") || contains(b"message/global");
+    let message_type = !has_type || contains(b"message/rfc822") || contains(b"message/global");
     if !message_type {
         return None;
     }

@@ -19,8 +19,8 @@ const MAX_WORD_CHARS: usize = 30;
 const MAX_BODY_CHARS: usize = 200_000;
 /// Upper bound on subject characters tokenized. Real subjects are far shorter.
 const MAX_SUBJECT_CHARS: usize = 1_000;
-/// Combining marks kept after one character of an unspaced script. Thai stacks at most a vowel
-/// and a tone mark on a consonant.
+/// Combining marks kept after one character of an unspaced script. Thai puts a vowel and a
+/// tone mark on a consonant, so 4 leaves room.
 const MAX_MARKS_PER_CHARACTER: usize = 4;
 /// Bigrams are taken from this many leading body words. The opening of a message carries
 /// most of its phrasing, and the cap bounds the token count of long mail.
@@ -213,8 +213,8 @@ fn push_unspaced_words(words: &mut Vec<String>, run: &str) {
     for (index, c) in run.char_indices() {
         let end = index + c.len_utf8();
         match clusters.last_mut() {
-            // A mark joins the cluster before it. Past a few marks, which no script needs,
-            // the rest are dropped, so a run of marks cannot make one huge token.
+            // A mark joins the cluster before it. Marks past `MAX_MARKS_PER_CHARACTER` are
+            // dropped, so a run of marks cannot make one huge token.
             Some(last) if is_combining_mark(c) => {
                 if marks < MAX_MARKS_PER_CHARACTER && last.1 == index {
                     last.1 = end;
