@@ -12,7 +12,7 @@
 
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2, Ix1};
+use ndarray::{Array1, Array2, Ix1, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -738,12 +738,17 @@ pub(crate) fn vocabulary_and_vectors<'a>(
 }
 
 /// Lays sparse feature vectors out as the dense matrix linfa-logistic fits on.
+///
+/// The matrix is column-major. linfa-logistic's gradient multiplies the transposed matrix by a
+/// vector, which ndarray (without BLAS) computes as one dot product per row of the transpose.
+/// In column-major order those rows are contiguous; in row-major order each element of them is
+/// a feature count apart, and the gradient is bound by cache misses.
 pub(crate) fn design_matrix(
     vectors: &[FeatureVector],
     is_spam: &[bool],
     features: usize,
 ) -> Dataset<f32, bool, Ix1> {
-    let mut records = Array2::<f32>::zeros((vectors.len(), features));
+    let mut records = Array2::<f32>::zeros((vectors.len(), features).f());
     for (row, vector) in vectors.iter().enumerate() {
         for &(index, value) in &vector.entries {
             records[[row, index as usize]] = value;
