@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use spamflow_core::features::{CharacterGrams, FeatureSettings};
 use spamflow_core::metrics::{Confusion, roc_auc};
 use spamflow_core::model::{Example, TrainOptions, train_with_progress};
 use spamflow_core::{Email, Label, Limits, Model};
@@ -40,6 +41,10 @@ pub struct TrainArgs {
     /// Largest vocabulary, in tokens.
     #[arg(long, default_value_t = TrainOptions::default().features.max_vocabulary)]
     pub max_vocabulary: u32,
+    /// Add a block of this many character 4-grams of the words to the vocabulary; 0 leaves it
+    /// out. Off by default (docs/model.md).
+    #[arg(long, default_value_t = 0)]
+    pub max_character_grams: u32,
     /// Solver iterations.
     #[arg(long, default_value_t = TrainOptions::default().max_iterations)]
     pub max_iterations: u64,
@@ -75,8 +80,12 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         max_ham_fpr: args.max_ham_fpr,
         threshold: args.threshold,
         max_iterations: args.max_iterations,
-        features: spamflow_core::features::FeatureSettings {
+        features: FeatureSettings {
             max_vocabulary: args.max_vocabulary,
+            character_grams: (args.max_character_grams > 0).then(|| CharacterGrams {
+                max_vocabulary: args.max_character_grams,
+                ..CharacterGrams::default()
+            }),
             ..TrainOptions::default().features
         },
     };

@@ -77,6 +77,8 @@ pub enum ModelError {
     OneClass { spam: usize, ham: usize },
     #[error("invalid training options: {0}")]
     InvalidOptions(String),
+    #[error("invalid feature settings in the model file: {0}")]
+    InvalidSettings(String),
     #[error("training failed: {0}")]
     Training(String),
 }
@@ -285,13 +287,16 @@ impl Model {
         if !(0.0..=1.0).contains(&file.threshold) {
             return Err(ModelError::InvalidThreshold(file.threshold));
         }
+        if let Some(problem) = file.features.character_grams.and_then(|g| g.problem()) {
+            return Err(ModelError::InvalidSettings(problem));
+        }
         Ok(Self {
             version: file.model_version,
             threshold: file.threshold,
             intercept: file.intercept,
             calibration: file.calibration,
             weights: file.weights,
-            vocabulary: Vocabulary::from_tokens(file.vocabulary, file.features.values),
+            vocabulary: Vocabulary::from_tokens(file.vocabulary, &file.features),
             features: file.features,
             training: file.training,
         })
@@ -654,6 +659,9 @@ fn validate_options(options: &TrainOptions, smallest_class: usize) -> Result<(),
             options.folds
         )));
     }
+    if let Some(problem) = options.features.character_grams.and_then(|g| g.problem()) {
+        return Err(ModelError::InvalidOptions(problem));
+    }
     if !(0.0..=1.0).contains(&options.max_ham_fpr) {
         return Err(ModelError::InvalidOptions(format!(
             "maximum ham false-positive rate {} is outside [0, 1]",
@@ -741,8 +749,8 @@ pub(crate) fn vocabulary_and_vectors<'a>(
 ///
 /// The matrix is column-major. linfa-logistic's gradient multiplies the transposed matrix by a
 /// vector, which ndarray (without BLAS) computes as one dot product per row of the transpose.
-/// In column-major order those rows are contiguous; in row-major order each element of them is
-/// a feature count apart, and the gradient is bound by cache misses.
+/// In column-major order those rows are contiguous. In row-major order their elements are a
+/// vocabulary's length apart, so the gradient waits on cache misses.
 pub(crate) fn design_matrix(
     vectors: &[FeatureVector],
     is_spam: &[bool],
@@ -839,6 +847,7 @@ pub(crate) fn model_version(training_digest: &str, model: &Model) -> String {
 mod tests {
     use super::*;
     use crate::email::Limits;
+    use crate::features::CharacterGrams;
 
     fn example(text: &str, label: Label) -> Example {
         let email = Email::from_plain_text(text, Limits::default()).unwrap();
@@ -989,6 +998,54 @@ mod tests {
             Model::from_json(&json),
             Err(ModelError::TokenizerMismatch { found: 1, .. })
         ));
+    }
+
+    fn options_with_grams() -> TrainOptions {
+        let mut options = options();
+        options.features.character_grams = Some(CharacterGrams::default());
+        options
+    }
+
+    #[test]
+    fn gram_block_round_trips_and_explains() {
+        let model = train(&toy_set(), &options_with_grams(), String::new()).unwrap();
+        let loaded = Model::from_json(&model.to_json()).unwrap();
+        assert_eq!(loaded, model);
+        // "prizes" is not a training word, but it shares grams with "prize".
+        let email = Email::from_plain_text("prizes", Limits::default()).unwrap();
+        let score = loaded.score(&email);
+        // Its strongest features are those grams, toward spam.
+        assert!(score.top_features[0].0.starts_with("c:"), "{score:?}");
+        assert!(
+            score
+                .top_features
+                .iter()
+                .any(|(t, c)| t == "c:<pri" && *c > 0.0),
+            "{score:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_unusable_gram_settings() {
+        let model = train(&toy_set(), &options_with_grams(), String::new()).unwrap();
+        for (from, to) in [
+            ("\"length\":4", "\"length\":0"),
+            ("\"scale\":0.5", "\"scale\":-1.0"),
+        ] {
+            let json = model.to_json().replace(from, to);
+            assert_ne!(json, model.to_json(), "{from} is in the model file");
+            let error = Model::from_json(&json).unwrap_err();
+            assert!(
+                matches!(error, ModelError::InvalidSettings(_)),
+                "{to}: {error}"
+            );
+        }
+        let mut options = options_with_grams();
+        if let Some(grams) = &mut options.features.character_grams {
+            grams.scale = f32::NAN;
+        }
+        let error = train(&toy_set(), &options, String::new()).unwrap_err();
+        assert!(error.to_string().contains("scale NaN"), "{error}");
     }
 
     #[test]
