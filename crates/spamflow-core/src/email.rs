@@ -48,8 +48,9 @@ pub enum EmailError {
     )]
     BinaryHeader { offset: usize },
     #[error(
-        "message has {count} Content-Type fields, above the limit of {limit}; MIME nesting that \
-         deep is an attack on the parser, not mail"
+        "message has {count} Content-Type fields, above the limit of {limit}, which bounds MIME \
+         nesting because deep nesting overflows the parser's stack; split a digest or archive \
+         this large into its messages"
     )]
     TooManyParts { count: usize, limit: usize },
     #[error("mail-parser could not parse the message")]
