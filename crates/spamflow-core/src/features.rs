@@ -122,7 +122,7 @@ impl Default for FeatureSettings {
             // repeated word adds little evidence beyond its first occurrence (docs/model.md).
             values: FeatureValues::Presence,
             // Off: the gram block ranked TRAIN's folds better but let far more ham through on
-            // mail from another year (docs/model.md).
+            // mail from another period (docs/model.md).
             character_grams: None,
         }
     }
@@ -133,8 +133,8 @@ impl Default for CharacterGrams {
         Self {
             length: 4,
             max_vocabulary: 16_000,
-            // At 1.0, a model trained on the later half of the corpus flagged 41 of 2,500 ham of
-            // the earlier half; at 0.5, none (docs/model.md).
+            // At 1.0, a model trained on the corpus's later folders flagged 41 of the 2,500 ham of
+            // its earlier folders, and at 0.5 none (docs/model.md).
             scale: 0.5,
         }
     }
