@@ -163,12 +163,14 @@ def without_dropped(documents, settings):
 
 def grams(document):
     """Returns the distinct character grams of the subject and body words of a document, as
-    `spamflow_core::features::for_each_gram` reads them. The dump writes the space of a word
-    pair as `_`, which no word contains."""
+    `spamflow_core::features::for_each_gram` reads them. Rust keeps the `s:` and `b:` tokens
+    made only of word characters. Of tokenizer 5's `s:` and `b:` tokens, that leaves out exactly
+    the shape tokens, which contain `:`, and `<number>`."""
     found = set()
     for token in document:
-        if token.startswith(("b:", "s:")) and "_" not in token:
-            word = "<" + token[2:] + ">"
+        text = token[2:]
+        if token.startswith(("b:", "s:")) and ":" not in text and text != "<number>":
+            word = "<" + text + ">"
             found.update(word[i:i + GRAM_LENGTH] for i in range(len(word) - GRAM_LENGTH + 1))
     return list(found)
 

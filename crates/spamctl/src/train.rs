@@ -132,8 +132,12 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         skipped,
         started.elapsed().as_secs_f64()
     );
+    let grams = match model.vocabulary_grams() {
+        0 => String::new(),
+        count => format!(", {count} of them character grams"),
+    };
     println!(
-        "vocabulary {} tokens; training accuracy {:.4}, training ROC AUC {:.4}",
+        "vocabulary {} entries{grams}; training accuracy {:.4}, training ROC AUC {:.4}",
         model.vocabulary_size(),
         info.training_accuracy,
         info.training_auc

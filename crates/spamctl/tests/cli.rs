@@ -267,6 +267,26 @@ fn unknown_flag_exits_64() {
 }
 
 #[test]
+fn negative_number_names_its_flag() {
+    let folder = std::env::temp_dir();
+    for flag in ["--max-vocabulary", "--max-character-grams", "--folds"] {
+        let output = spamctl()
+            .args(["train", "--out", "m.json", flag, "-1", "--spam"])
+            .arg(&folder)
+            .arg("--ham")
+            .arg(&folder)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{flag}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("invalid value '-1' for '{flag}")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn missing_corpus_path_names_fetch_script() {
     let output = spamctl()
         .args([

@@ -17,6 +17,8 @@ use foldhash::fast::RandomState;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tokens::is_word_char;
+
 /// Settings that turn tokens into features, stored in the model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,18 +53,44 @@ pub struct CharacterGrams {
 }
 
 impl CharacterGrams {
+    /// Maximum gram length, in characters. Grams that long are mostly whole words, which the
+    /// token block already has.
+    pub const MAX_LENGTH: u32 = 32;
+    /// Maximum block scale. Far above it, the gram block alone decides every
+    /// score and probabilities saturate at 0 or 1.
+    pub const MAX_SCALE: f32 = 100.0;
+
     /// Returns why these settings cannot be used, if they cannot.
     pub fn problem(&self) -> Option<String> {
-        if self.length == 0 {
-            return Some("character gram length is 0; give at least 1 character".to_owned());
-        }
-        if !(self.scale.is_finite() && self.scale > 0.0) {
+        if !(1..=Self::MAX_LENGTH).contains(&self.length) {
             return Some(format!(
-                "character gram block scale {} must be a positive number",
-                self.scale
+                "character gram length {} is outside 1..={}",
+                self.length,
+                Self::MAX_LENGTH
+            ));
+        }
+        if !(self.scale.is_finite() && self.scale > 0.0 && self.scale <= Self::MAX_SCALE) {
+            return Some(format!(
+                "character gram block scale {} must be a positive number no larger than {}",
+                self.scale,
+                Self::MAX_SCALE
             ));
         }
         None
+    }
+
+    /// Returns the first vocabulary entry that contradicts `grams`: a `c:` entry whose gram is
+    /// not `length` characters long, or any `c:` entry when there is no gram block. No token of
+    /// the tokenizer starts with `c:`.
+    pub fn mismatched_entry<'a>(grams: Option<&Self>, vocabulary: &'a [String]) -> Option<&'a str> {
+        vocabulary
+            .iter()
+            .find(|entry| match (entry.strip_prefix(GRAM_PREFIX), grams) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(gram), Some(grams)) => gram.chars().count() != grams.length as usize,
+            })
+            .map(String::as_str)
     }
 }
 
@@ -149,8 +177,10 @@ pub struct FeatureVector {
 /// Token → index map, built from training documents.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vocabulary {
-    /// Index of each token; gram entries are in `grams` instead. The keys are fixed once built,
-    /// so a fast hash without flooding protection is safe for lookups of untrusted text.
+    /// Index of each token; gram entries are in `grams` instead. Untrusted text is only looked
+    /// up in these maps, never inserted, so foldhash's weak protection against flooding is
+    /// enough. The sets that do take message words (`for_each_gram`, training) hold one
+    /// message's words, or the training set's, which bounds them.
     index: HashMap<String, u32, RandomState>,
     /// Index of each gram, keyed without [`GRAM_PREFIX`].
     grams: HashMap<String, u32, RandomState>,
@@ -255,6 +285,11 @@ impl Vocabulary {
         self.tokens.is_empty()
     }
 
+    /// Counts the entries of the gram block.
+    pub fn gram_count(&self) -> usize {
+        self.grams.len()
+    }
+
     pub fn tokens(&self) -> &[String] {
         &self.tokens
     }
@@ -302,9 +337,9 @@ impl Vocabulary {
 }
 
 /// Calls `each` with every character n-gram of `length` characters of the distinct subject and
-/// body words among `tokens`. Those are the `s:` and `b:` tokens without a space, because word
-/// pairs have one. Each word is read as `<word>`, and a gram comes once per distinct word that
-/// has it.
+/// body words among `tokens`. Those are the `s:` and `b:` tokens made only of word characters,
+/// which leaves out shape tokens (`b:shape:length:2`) and `<number>`. Each word is read as
+/// `<word>`, and a gram comes once per distinct word that has it.
 pub fn for_each_gram(tokens: &[String], length: u32, mut each: impl FnMut(&str)) {
     let length = length as usize;
     let mut seen: HashSet<&str> = HashSet::default();
@@ -317,7 +352,7 @@ pub fn for_each_gram(tokens: &[String], length: u32, mut each: impl FnMut(&str))
         else {
             continue;
         };
-        if text.contains(' ') || !seen.insert(text) {
+        if !text.chars().all(is_word_char) || !seen.insert(text) {
             continue;
         }
         word.clear();
@@ -474,18 +509,25 @@ mod tests {
     }
 
     #[test]
-    fn grams_mark_word_edges_and_skip_pairs() {
+    fn grams_come_from_words_only() {
         let tokens = doc(&[
             "b:free",
             "s:ok",
-            "b:two words",
+            "b2:two_words",
             "h:type:text",
             "s:free",
-            "b:é√x",
+            "b:shape:length:2",
+            "s:shape:mostly_upper",
+            "b:<number>",
+            "b:éxé",
+            "b:免费",
         ]);
         let mut grams = Vec::new();
         for_each_gram(&tokens, 4, |gram| grams.push(gram.to_owned()));
-        assert_eq!(grams, ["<fre", "free", "ree>", "<ok>", "<é√x", "é√x>"]);
+        assert_eq!(
+            grams,
+            ["<fre", "free", "ree>", "<ok>", "<éxé", "éxé>", "<免费>"]
+        );
     }
 
     fn with_grams(scale: f32, max_vocabulary: u32) -> FeatureSettings {

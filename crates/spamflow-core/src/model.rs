@@ -22,7 +22,7 @@ use crate::calibration::{
     Calibration, log_loss, spam_recall_at, stratified_folds, threshold_for_ham_fpr,
 };
 use crate::email::Email;
-use crate::features::{FeatureSettings, FeatureVector, Vocabulary};
+use crate::features::{CharacterGrams, FeatureSettings, FeatureVector, Vocabulary};
 use crate::metrics::{Confusion, roc_auc};
 use crate::tokens::tokenize;
 
@@ -290,6 +290,20 @@ impl Model {
         if let Some(problem) = file.features.character_grams.and_then(|g| g.problem()) {
             return Err(ModelError::InvalidSettings(problem));
         }
+        let grams = file.features.character_grams.as_ref();
+        if let Some(entry) = CharacterGrams::mismatched_entry(grams, &file.vocabulary) {
+            return Err(ModelError::InvalidSettings(match grams {
+                Some(grams) => format!(
+                    "vocabulary entry `{entry}` is not a gram of {} characters, the length in \
+                     `features.character_grams`",
+                    grams.length
+                ),
+                None => format!(
+                    "vocabulary entry `{entry}` is a character gram, but \
+                     `features.character_grams` is missing"
+                ),
+            }));
+        }
         Ok(Self {
             version: file.model_version,
             threshold: file.threshold,
@@ -343,6 +357,11 @@ impl Model {
 
     pub fn vocabulary_size(&self) -> usize {
         self.vocabulary.len()
+    }
+
+    /// Counts the vocabulary entries that are character grams.
+    pub fn vocabulary_grams(&self) -> usize {
+        self.vocabulary.gram_count()
     }
 
     pub fn training(&self) -> &TrainingInfo {
@@ -1028,17 +1047,27 @@ mod tests {
     #[test]
     fn rejects_unusable_gram_settings() {
         let model = train(&toy_set(), &options_with_grams(), String::new()).unwrap();
-        for (from, to) in [
-            ("\"length\":4", "\"length\":0"),
-            ("\"scale\":0.5", "\"scale\":-1.0"),
+        // The top-level `features` come last; `training.options` has a copy of them.
+        let settings = ",\"character_grams\":{\"length\":4,\"max_vocabulary\":16000,\"scale\":0.5}";
+        for (from, to, reason) in [
+            ("\"length\":4", "\"length\":0", "length 0 is outside"),
+            ("\"length\":4", "\"length\":4294967295", "outside 1..=32"),
+            ("\"length\":4", "\"length\":5", "not a gram of 5 characters"),
+            ("\"scale\":0.5", "\"scale\":-1.0", "scale -1 must be"),
+            ("\"scale\":0.5", "\"scale\":1e30", "no larger than 100"),
+            (settings, "", "`features.character_grams` is missing"),
         ] {
-            let json = model.to_json().replace(from, to);
-            assert_ne!(json, model.to_json(), "{from} is in the model file");
+            let original = model.to_json();
+            let at = original
+                .rfind(from)
+                .expect("the setting is in the model file");
+            let json = format!("{}{to}{}", &original[..at], &original[at + from.len()..]);
             let error = Model::from_json(&json).unwrap_err();
             assert!(
                 matches!(error, ModelError::InvalidSettings(_)),
                 "{to}: {error}"
             );
+            assert!(error.to_string().contains(reason), "{to}: {error}");
         }
         let mut options = options_with_grams();
         if let Some(grams) = &mut options.features.character_grams {

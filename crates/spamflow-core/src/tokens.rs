@@ -130,7 +130,7 @@ fn push_word(words: &mut Vec<String>, word: &str) {
 
 /// Checks whether a character belongs inside a word: letters, digits, combining marks, the
 /// characters of unspaced scripts, and `'` and `$`.
-fn is_word_char(c: char) -> bool {
+pub(crate) fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '\'' || c == '$' || is_unspaced_script(c) || is_combining_mark(c)
 }
 

@@ -10,15 +10,7 @@ pub const EXIT_FAILURE: i32 = 1;
 /// Parses the process arguments, exiting 0 for `--help` and `--version` and 64 for a bad
 /// flag or environment value, with clap's message naming it.
 pub fn parse_or_exit<T: Parser>() -> T {
-    match T::try_parse() {
-        Ok(args) => args,
-        Err(error) => {
-            let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
-            // Printing to a closed stdout or stderr is not worth a panic at exit.
-            let _ = error.print();
-            std::process::exit(code);
-        }
-    }
+    parse_with_matches_or_exit().0
 }
 
 /// Parses the process arguments like [`parse_or_exit`], and also returns the matches, so a
@@ -27,7 +19,7 @@ pub fn parse_or_exit<T: Parser>() -> T {
 pub fn parse_with_matches_or_exit<T: Parser>() -> (T, clap::ArgMatches) {
     // `from_arg_matches` clones the values it reads; the `_mut` variant would take them out
     // of the matches, and with them the value sources callers look at.
-    let parsed = T::command()
+    let parsed = command_of::<T>()
         .try_get_matches()
         .and_then(|matches| T::from_arg_matches(&matches).map(|args| (args, matches)));
     match parsed {
@@ -39,6 +31,20 @@ pub fn parse_with_matches_or_exit<T: Parser>() -> (T, clap::ArgMatches) {
             std::process::exit(code);
         }
     }
+}
+
+/// Builds the command of `T` with every value taking negative numbers, so that `--folds -1`
+/// fails on its value and names the flag, instead of reading `-1` as an unknown flag.
+pub fn command_of<T: clap::CommandFactory>() -> clap::Command {
+    fn allow_negative_numbers(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| {
+                let takes_values = arg.get_action().takes_values();
+                arg.allow_negative_numbers(takes_values)
+            })
+            .mut_subcommands(allow_negative_numbers)
+    }
+    allow_negative_numbers(T::command())
 }
 
 /// Runs a binary's async main on a multi-threaded runtime with telemetry for `service_name`
