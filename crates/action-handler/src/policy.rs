@@ -229,24 +229,7 @@ fn check_probability(flag: &'static str, value: f64) -> Result<(), PolicyError> 
     }
 }
 
-/// Parses a probability flag value for clap, so a bad value exits 64 naming the flag.
-///
-/// # Errors
-///
-/// Returns a message when the text is not a number between 0 and 1.
-pub fn parse_probability(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number; pass a probability such as 0.7"))?;
-    if (0.0..=1.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!(
-            "{value} is outside [0, 1]; pass a probability such as 0.7"
-        ))
-    }
-}
+pub use spamflow_runtime::cli::parse_probability;
 
 /// A valid name for a Gmail user label, such as `spamflow/suspected`. A `/` nests the label
 /// under its parent in Gmail's label list.

@@ -9,6 +9,7 @@ use spamflow_core::features::{CharacterGrams, FeatureSettings};
 use spamflow_core::metrics::{Confusion, roc_auc};
 use spamflow_core::model::{Example, TrainOptions, train_with_progress};
 use spamflow_core::{Email, Label, Limits, Model};
+use spamflow_runtime::cli::{parse_positive_number, parse_probability};
 
 use crate::corpus::{self, CorpusMessage, LabelledPaths, SplitFilter};
 use crate::evaluation::{self, ReportContext, ScoredRun};
@@ -26,17 +27,30 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "train")]
     pub split: SplitFilter,
     /// L2 regularization strengths tried by cross-validation (comma separated).
-    #[arg(long, value_delimiter = ',', default_values_t = TrainOptions::default().alphas)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values_t = TrainOptions::default().alphas,
+        value_parser = parse_positive_number
+    )]
     pub alpha: Vec<f64>,
-    /// Cross-validation folds.
-    #[arg(long, default_value_t = TrainOptions::default().folds)]
+    /// Cross-validation folds, at least 2.
+    #[arg(
+        long,
+        default_value_t = TrainOptions::default().folds,
+        value_parser = clap::value_parser!(u32).range(2..)
+    )]
     pub folds: u32,
     /// Largest share of training ham (scored out of fold) allowed at or above the tuned
     /// threshold.
-    #[arg(long, default_value_t = TrainOptions::default().max_ham_fpr)]
+    #[arg(
+        long,
+        default_value_t = TrainOptions::default().max_ham_fpr,
+        value_parser = parse_probability
+    )]
     pub max_ham_fpr: f64,
     /// A fixed spam-probability threshold instead of the tuned one.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_probability)]
     pub threshold: Option<f64>,
     /// Largest vocabulary, in tokens.
     #[arg(long, default_value_t = TrainOptions::default().features.max_vocabulary)]
@@ -45,8 +59,12 @@ pub struct TrainArgs {
     /// out. Off by default (docs/model.md).
     #[arg(long, default_value_t = 0)]
     pub max_character_grams: u32,
-    /// Solver iterations.
-    #[arg(long, default_value_t = TrainOptions::default().max_iterations)]
+    /// Solver iterations, at least 1.
+    #[arg(
+        long,
+        default_value_t = TrainOptions::default().max_iterations,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub max_iterations: u64,
 }
 

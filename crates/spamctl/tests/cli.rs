@@ -269,7 +269,15 @@ fn unknown_flag_exits_64() {
 #[test]
 fn negative_number_names_its_flag() {
     let folder = std::env::temp_dir();
-    for flag in ["--max-vocabulary", "--max-character-grams", "--folds"] {
+    for flag in [
+        "--max-vocabulary",
+        "--max-character-grams",
+        "--folds",
+        "--alpha",
+        "--max-ham-fpr",
+        "--threshold",
+        "--max-iterations",
+    ] {
         let output = spamctl()
             .args(["train", "--out", "m.json", flag, "-1", "--spam"])
             .arg(&folder)

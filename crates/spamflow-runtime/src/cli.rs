@@ -47,6 +47,44 @@ pub fn command_of<T: clap::CommandFactory>() -> clap::Command {
     allow_negative_numbers(T::command())
 }
 
+/// Parses a probability flag value for clap, so a bad value exits 64 naming the flag.
+///
+/// # Errors
+///
+/// Returns a message when the text is not a number between 0 and 1.
+pub fn parse_probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number; pass a probability such as 0.7"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is outside [0, 1]; pass a probability such as 0.7"
+        ))
+    }
+}
+
+/// Parses a flag value that must be a positive, finite number, for clap.
+///
+/// # Errors
+///
+/// Returns a message when the text is not a number above 0.
+pub fn parse_positive_number(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number; pass a positive number such as 0.001"))?;
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is not a positive number; pass one such as 0.001"
+        ))
+    }
+}
+
 /// Runs a binary's async main on a multi-threaded runtime with telemetry for `service_name`
 /// installed, and turns its result into an exit code: 0 on success, 1 with the error chain on
 /// failure. Buffered spans are flushed before it returns.
