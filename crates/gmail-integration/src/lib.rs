@@ -410,7 +410,7 @@ async fn mailbox_loop(
                 // change after it.
                 tracing::warn!(
                     mailbox = %tag,
-                    error = format!("{error:#}"),
+                    error = spamflow_runtime::cli::error_chain(&error),
                     "Mailbox sync failed; retrying from the checkpoint at the next poll"
                 );
             }

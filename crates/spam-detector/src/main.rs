@@ -64,7 +64,7 @@ fn spawn_updates(
         // A detector without model updates still serves its current model.
         if let Err(error) = updates::follow(detector, &kafka, &name, stopping).await {
             tracing::error!(
-                error = format!("{error:#}"),
+                error = spamflow_runtime::cli::error_chain(&error),
                 "Stopped following model announcements; the current model stays"
             );
         }

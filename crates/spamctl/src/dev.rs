@@ -430,7 +430,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         match task.await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(
-                error = format!("{error:#}"),
+                error = spamflow_runtime::cli::error_chain(&error),
                 "A service failed during shutdown"
             ),
             Err(error) => tracing::warn!(%error, "A service task panicked"),

@@ -97,7 +97,7 @@ fn report_error(result: impl FnOnce() -> anyhow::Result<()>) -> i32 {
     match result() {
         Ok(()) => 0,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", cli::error_chain(&error));
             cli::EXIT_FAILURE
         }
     }

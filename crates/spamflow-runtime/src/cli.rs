@@ -85,6 +85,23 @@ pub fn parse_positive_number(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Formats an error and its causes as `outer: cause: cause`, like anyhow's `{:#}`, but leaves
+/// out a cause whose text already ends the message. Many errors in this workspace print their
+/// source in their own message and also return it from `source()`, which `{:#}` repeats.
+pub fn error_chain(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.is_empty() {
+            message = text;
+        } else if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
 /// Runs a binary's async main on a multi-threaded runtime with telemetry for `service_name`
 /// installed, and turns its result into an exit code: 0 on success, 1 with the error chain on
 /// failure. Buffered spans are flushed before it returns.
@@ -110,7 +127,7 @@ where
     let code = match runtime.block_on(main) {
         Ok(()) => 0,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_chain(&error));
             EXIT_FAILURE
         }
     };
@@ -120,4 +137,25 @@ where
     // abandoned at shutdown) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("invalid file: {0}")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_skips_repeated_causes() {
+        let io = std::io::Error::other("line 1 column 11");
+        let error = anyhow::Error::new(Outer(io)).context("failed to load m.json");
+        assert_eq!(
+            error_chain(&error),
+            "failed to load m.json: invalid file: line 1 column 11"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_chain(&plain), "outer: inner");
+    }
 }

@@ -297,7 +297,7 @@ pub async fn run_schedule(
         let retrained = match retrained {
             Ok(Ok(retrained)) => retrained,
             Ok(Err(error)) => {
-                retrain_failed(&format!("{error:#}"));
+                retrain_failed(&spamflow_runtime::cli::error_chain(&error));
                 continue;
             }
             Err(error) => {
