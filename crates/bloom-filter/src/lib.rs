@@ -77,7 +77,8 @@ pub struct Config {
     #[arg(
         long,
         env = "SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE",
-        default_value_t = 0.001
+        default_value_t = 0.001,
+        value_parser = spamflow_runtime::cli::parse_open_rate
     )]
     pub false_positive_rate: f64,
     #[command(flatten)]

@@ -46,8 +46,8 @@ pub struct DevArgs {
     /// Model file for the detector; the shipped default model when absent.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Partitions of each topic.
-    #[arg(long, default_value_t = 4)]
+    /// Partitions of each topic, at least 1.
+    #[arg(long, default_value_t = 4, value_parser = spamflow_runtime::cli::whole_number_from(1i32))]
     pub partitions: i32,
     /// gRPC address of the detector; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]

@@ -74,8 +74,8 @@ fn main() {
 /// `spamctl create-topics` flags.
 #[derive(Debug, clap::Args)]
 struct CreateTopicsArgs {
-    /// Partitions of each topic.
-    #[arg(long, default_value_t = 6)]
+    /// Partitions of each topic, at least 1.
+    #[arg(long, default_value_t = 6, value_parser = cli::whole_number_from(1i32))]
     partitions: i32,
     #[command(flatten)]
     kafka: spamflow_runtime::kafka::KafkaArgs,

@@ -9,7 +9,7 @@ use spamflow_core::features::{CharacterGrams, FeatureSettings};
 use spamflow_core::metrics::{Confusion, roc_auc};
 use spamflow_core::model::{Example, TrainOptions, train_with_progress};
 use spamflow_core::{Email, Label, Limits, Model};
-use spamflow_runtime::cli::{parse_positive_number, parse_probability};
+use spamflow_runtime::cli::{parse_positive_number, parse_probability, whole_number_from};
 
 use crate::corpus::{self, CorpusMessage, LabelledPaths, SplitFilter};
 use crate::evaluation::{self, ReportContext, ScoredRun};
@@ -38,7 +38,7 @@ pub struct TrainArgs {
     #[arg(
         long,
         default_value_t = TrainOptions::default().folds,
-        value_parser = clap::value_parser!(u32).range(2..)
+        value_parser = whole_number_from(2u32)
     )]
     pub folds: u32,
     /// Largest share of training ham (scored out of fold) allowed at or above the tuned
@@ -63,7 +63,7 @@ pub struct TrainArgs {
     #[arg(
         long,
         default_value_t = TrainOptions::default().max_iterations,
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = whole_number_from(1u64)
     )]
     pub max_iterations: u64,
 }

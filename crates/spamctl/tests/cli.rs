@@ -295,6 +295,20 @@ fn negative_number_names_its_flag() {
 }
 
 #[test]
+fn partitions_below_one_name_their_flag() {
+    for command in ["dev", "create-topics"] {
+        let output = spamctl()
+            .args([command, "--partitions", "0"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{command}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("'--partitions"), "{command}: {stderr}");
+        assert!(stderr.contains("pass at least 1"), "{command}: {stderr}");
+    }
+}
+
+#[test]
 fn missing_corpus_path_names_fetch_script() {
     let output = spamctl()
         .args([

@@ -79,6 +79,8 @@ pub enum ModelError {
     InvalidOptions(String),
     #[error("invalid feature settings in the model file: {0}")]
     InvalidSettings(String),
+    #[error("model is inconsistent: vocabulary entry {0:?} appears more than once")]
+    DuplicateEntry(String),
     #[error("training failed: {0}")]
     Training(String),
 }
@@ -290,16 +292,24 @@ impl Model {
         if let Some(problem) = file.features.character_grams.and_then(|g| g.problem()) {
             return Err(ModelError::InvalidSettings(problem));
         }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(entry) = file
+            .vocabulary
+            .iter()
+            .find(|entry| !seen.insert(entry.as_str()))
+        {
+            return Err(ModelError::DuplicateEntry(entry.clone()));
+        }
         let grams = file.features.character_grams.as_ref();
         if let Some(entry) = CharacterGrams::mismatched_entry(grams, &file.vocabulary) {
             return Err(ModelError::InvalidSettings(match grams {
                 Some(grams) => format!(
-                    "vocabulary entry `{entry}` is not a gram of {} characters, the length in \
+                    "vocabulary entry {entry:?} is not a gram of {} characters, the length in \
                      `features.character_grams`",
                     grams.length
                 ),
                 None => format!(
-                    "vocabulary entry `{entry}` is a character gram, but \
+                    "vocabulary entry {entry:?} is a character gram, but \
                      `features.character_grams` is missing"
                 ),
             }));
@@ -1069,6 +1079,11 @@ mod tests {
             );
             assert!(error.to_string().contains(reason), "{to}: {error}");
         }
+        let json = model.to_json().replacen("\"c:<at>\"", "\"c:<cas\"", 1);
+        let error = Model::from_json(&json).unwrap_err();
+        assert!(matches!(error, ModelError::DuplicateEntry(_)), "{error}");
+        assert!(error.to_string().contains("\"c:<cas\""), "{error}");
+
         let mut options = options_with_grams();
         if let Some(grams) = &mut options.features.character_grams {
             grams.scale = f32::NAN;

@@ -53,17 +53,26 @@ pub fn command_of<T: clap::CommandFactory>() -> clap::Command {
 ///
 /// Returns a message when the text is not a number between 0 and 1.
 pub fn parse_probability(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number; pass a probability such as 0.7"))?;
-    if (0.0..=1.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!(
-            "{value} is outside [0, 1]; pass a probability such as 0.7"
-        ))
-    }
+    parse_number(
+        text,
+        |value| (0.0..=1.0).contains(&value),
+        "outside [0, 1]",
+        "a probability such as 0.7",
+    )
+}
+
+/// Parses a rate that must lie strictly between 0 and 1, for clap.
+///
+/// # Errors
+///
+/// Returns a message when the text is not a number above 0 and below 1.
+pub fn parse_open_rate(text: &str) -> Result<f64, String> {
+    parse_number(
+        text,
+        |value| value > 0.0 && value < 1.0,
+        "outside (0, 1)",
+        "a rate such as 0.001",
+    )
 }
 
 /// Parses a flag value that must be a positive, finite number, for clap.
@@ -72,16 +81,49 @@ pub fn parse_probability(text: &str) -> Result<f64, String> {
 ///
 /// Returns a message when the text is not a number above 0.
 pub fn parse_positive_number(text: &str) -> Result<f64, String> {
+    parse_number(
+        text,
+        |value| value.is_finite() && value > 0.0,
+        "not a positive number",
+        "a positive number such as 0.001",
+    )
+}
+
+/// Parses a number that `accepts`, with messages that quote the text, say the `rule` it
+/// breaks and give an `example`.
+fn parse_number(
+    text: &str,
+    accepts: impl Fn(f64) -> bool,
+    rule: &str,
+    example: &str,
+) -> Result<f64, String> {
     let value: f64 = text
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not a number; pass a positive number such as 0.001"))?;
-    if value.is_finite() && value > 0.0 {
+        .map_err(|_| format!("{text:?} is not a number; pass {example}"))?;
+    if accepts(value) {
         Ok(value)
     } else {
-        Err(format!(
-            "{value} is not a positive number; pass one such as 0.001"
-        ))
+        Err(format!("{text:?} is {rule}; pass {example}"))
+    }
+}
+
+/// Returns a clap parser for a whole number of at least `minimum`.
+pub fn whole_number_from<T>(minimum: T) -> impl Fn(&str) -> Result<T, String> + Clone
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |text: &str| {
+        let value: T = text.trim().parse().map_err(|_| {
+            format!("{text:?} is not a whole number; pass one of at least {minimum}")
+        })?;
+        if value >= minimum {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{text:?} is below {minimum}; pass at least {minimum}"
+            ))
+        }
     }
 }
 
