@@ -1,5 +1,6 @@
 //! `spamctl classify`: score one message in process and explain the score.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -36,34 +37,38 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         format!("cannot classify {}{hint}", args.file.display())
     })?;
     let score = model.score(&email);
-    println!(
+    let explanation = model.explain(&email, EXPLAINED_FEATURES);
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "{}: {} (spam probability {:.4}, threshold {:.4}, model {})",
         args.file.display(),
         score.label,
         score.probability,
         model.threshold(),
         model.version()
-    );
-    let explanation = model.explain(&email, EXPLAINED_FEATURES);
-    println!(
+    )?;
+    writeln!(
+        out,
         "features (weight x value, added to the logit before calibration; intercept {:+.4}):",
         explanation.intercept
-    );
-    println!("  pushed toward spam:");
-    print_features(&explanation.toward_spam);
-    println!("  pushed toward ham:");
-    print_features(&explanation.toward_ham);
+    )?;
+    writeln!(out, "  pushed toward spam:")?;
+    write_features(&mut out, &explanation.toward_spam)?;
+    writeln!(out, "  pushed toward ham:")?;
+    write_features(&mut out, &explanation.toward_ham)?;
     Ok(())
 }
 
 /// How many features `spamctl classify` lists in each direction.
 const EXPLAINED_FEATURES: usize = 10;
 
-fn print_features(features: &[(String, f64)]) {
+fn write_features(out: &mut impl Write, features: &[(String, f64)]) -> std::io::Result<()> {
     if features.is_empty() {
-        println!("    (none)");
+        writeln!(out, "    (none)")?;
     }
     for (feature, contribution) in features {
-        println!("    {contribution:+.4}  {feature}");
+        writeln!(out, "    {contribution:+.4}  {feature}")?;
     }
+    Ok(())
 }

@@ -415,7 +415,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         println!("decided by: {}", reasons.join(", "));
         println!("latency is from publish to verdict, through Kafka and both gRPC services");
     }
-    summary.print(args.json);
+    summary.write_to(&mut std::io::stdout().lock(), args.json)?;
 
     if args.keep_running {
         eprintln!(

@@ -91,11 +91,23 @@ async fn create_topics(args: &CreateTopicsArgs) -> anyhow::Result<()> {
 
 /// Runs a command without a Tokio runtime, with logging only, and turns its result into an
 /// exit code.
+/// Checks whether an error comes from writing to a pipe whose reader has closed it.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn report_error(result: impl FnOnce() -> anyhow::Result<()>) -> i32 {
     // Without a runtime the OTLP exporter cannot start, so this installs logging only.
     spamflow_runtime::telemetry::init(SERVICE_NAME).shutdown();
     match result() {
         Ok(()) => 0,
+        // The reader of standard output went away (`spamctl tokens ... | head`): nothing is
+        // wrong with the command, and there is no one left to tell.
+        Err(error) if is_broken_pipe(&error) => 0,
         Err(error) => {
             eprintln!("error: {}", cli::error_chain(&error));
             cli::EXIT_FAILURE

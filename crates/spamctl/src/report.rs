@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use spamflow_core::metrics::{Confusion, percentile, spam_recall_at_ham_fpr};
+use std::io::Write;
 
 /// Spam recall at the best threshold that keeps ham FPR at or below a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -106,59 +107,67 @@ impl Summary {
         self
     }
 
-    /// Prints the human-readable report followed by the one-line `summary`, or the JSON
+    /// Writes the human-readable report followed by the one-line `summary`, or the JSON
     /// object alone.
-    pub fn print(&self, json: bool) {
+    pub fn write_to(&self, out: &mut impl Write, json: bool) -> std::io::Result<()> {
         if json {
             // The summary holds only numbers and strings, so it always serializes.
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::to_string(self).expect("summary serializes")
-            );
-            return;
+            )?;
+            return Ok(());
         }
         let c = &self.confusion;
-        println!();
-        println!(
+        writeln!(out)?;
+        writeln!(
+            out,
             "model {} at threshold {:.4}",
             self.model_version, self.threshold
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "messages: {} ({} spam, {} ham)",
             self.messages, self.spam, self.ham
-        );
-        println!();
-        println!("                 labelled spam  labelled ham");
-        println!(
+        )?;
+        writeln!(out)?;
+        writeln!(out, "                 labelled spam  labelled ham")?;
+        writeln!(
+            out,
             "  actual spam    {:>13}  {:>12}",
             c.true_positives, c.false_negatives
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "  actual ham     {:>13}  {:>12}",
             c.false_positives, c.true_negatives
-        );
-        println!();
-        println!("accuracy        {:.4}", self.accuracy);
-        println!("ham FPR         {:.4}", self.ham_fpr);
-        println!("spam recall     {:.4}", self.spam_recall);
-        println!("spam precision  {:.4}", self.spam_precision);
-        println!("F1              {:.4}", self.f1);
+        )?;
+        writeln!(out)?;
+        writeln!(out, "accuracy        {:.4}", self.accuracy)?;
+        writeln!(out, "ham FPR         {:.4}", self.ham_fpr)?;
+        writeln!(out, "spam recall     {:.4}", self.spam_recall)?;
+        writeln!(out, "spam precision  {:.4}", self.spam_precision)?;
+        writeln!(out, "F1              {:.4}", self.f1)?;
         if let Some(auc) = self.auc {
-            println!("ROC AUC         {auc:.4}");
+            writeln!(out, "ROC AUC         {auc:.4}")?;
         }
         for point in &self.recall_at_ham_fpr {
-            println!(
+            writeln!(
+                out,
                 "spam recall at ham FPR {:.1}%: {:.4}",
                 point.ham_fpr * 100.0,
                 point.spam_recall
-            );
+            )?;
         }
-        println!("throughput      {:.1} emails/s", self.emails_per_sec);
-        println!(
+        writeln!(out, "throughput      {:.1} emails/s", self.emails_per_sec)?;
+        writeln!(
+            out,
             "latency         p50 {:.2} ms, p99 {:.2} ms",
             self.p50_ms, self.p99_ms
-        );
-        println!("{}", self.summary_line());
+        )?;
+        writeln!(out, "{}", self.summary_line())?;
+        Ok(())
     }
 
     /// Formats the last line, in a fixed form for scripts.

@@ -210,7 +210,7 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
         };
         evaluation::write_report(dir, &context, &runs)?;
     }
-    summary.print(args.json);
+    summary.write_to(&mut std::io::stdout().lock(), args.json)?;
     Ok(())
 }
 

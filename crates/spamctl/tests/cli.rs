@@ -309,6 +309,26 @@ fn partitions_below_one_name_their_flag() {
 }
 
 #[test]
+fn closed_stdout_is_not_an_error() {
+    let file = std::env::temp_dir().join(format!("spamflow-pipe-{}.txt", std::process::id()));
+    std::fs::write(&file, "win a cash prize now").unwrap();
+    let mut child = spamctl()
+        .args(["classify", "--text"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before spamctl has loaded its model and written anything.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn missing_corpus_path_names_fetch_script() {
     let output = spamctl()
         .args([
