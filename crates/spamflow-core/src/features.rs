@@ -210,14 +210,7 @@ impl Vocabulary {
             let mut seen: Vec<&str> = document.iter().map(String::as_str).collect();
             seen.sort_unstable();
             seen.dedup();
-            for token in seen {
-                let counts = document_frequency.entry(token).or_default();
-                if is_spam {
-                    counts.0 += 1;
-                } else {
-                    counts.1 += 1;
-                }
-            }
+            count_documents(&mut document_frequency, seen, is_spam);
         }
         let candidates = ranked(&document_frequency, settings, spam_documents, ham_documents);
         let mut tokens: Vec<String> = top(candidates, settings.max_vocabulary)
@@ -227,20 +220,13 @@ impl Vocabulary {
         if let Some(grams) = settings.character_grams {
             let mut gram_frequency: HashMap<String, (u32, u32)> = HashMap::new();
             for (document, is_spam) in gram_documents {
-                let mut seen = HashSet::default();
+                let mut seen: HashSet<String> = HashSet::default();
                 for_each_gram(document, grams.length, |gram| {
                     if !seen.contains(gram) {
                         seen.insert(gram.to_owned());
                     }
                 });
-                for gram in seen {
-                    let counts = gram_frequency.entry(gram).or_default();
-                    if is_spam {
-                        counts.0 += 1;
-                    } else {
-                        counts.1 += 1;
-                    }
-                }
+                count_documents(&mut gram_frequency, seen, is_spam);
             }
             let candidates = ranked(&gram_frequency, settings, spam_documents, ham_documents);
             tokens.extend(
@@ -364,6 +350,22 @@ pub fn for_each_gram(tokens: &[String], length: u32, mut each: impl FnMut(&str))
         starts.push(word.len());
         for window in starts.windows(length + 1) {
             each(&word[window[0]..window[length]]);
+        }
+    }
+}
+
+/// Adds one document of its class to the count of each distinct key it contains.
+fn count_documents<K: std::hash::Hash + Eq>(
+    document_frequency: &mut HashMap<K, (u32, u32)>,
+    distinct: impl IntoIterator<Item = K>,
+    is_spam: bool,
+) {
+    for key in distinct {
+        let counts = document_frequency.entry(key).or_default();
+        if is_spam {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
         }
     }
 }
