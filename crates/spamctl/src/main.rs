@@ -105,8 +105,8 @@ fn report_error(result: impl FnOnce() -> anyhow::Result<()>) -> i32 {
     spamflow_runtime::telemetry::init(SERVICE_NAME).shutdown();
     match result() {
         Ok(()) => 0,
-        // The reader of standard output went away (`spamctl tokens ... | head`): nothing is
-        // wrong with the command, and there is no one left to tell.
+        // The reader closed standard output (`spamctl tokens ... | head`). The command did
+        // nothing wrong, and no one is left to read an error.
         Err(error) if is_broken_pipe(&error) => 0,
         Err(error) => {
             eprintln!("error: {}", cli::error_chain(&error));

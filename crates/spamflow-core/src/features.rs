@@ -48,7 +48,7 @@ pub struct CharacterGrams {
     pub length: u32,
     /// At most this many grams, ranked by `FeatureSettings::selection` like the tokens.
     pub max_vocabulary: u32,
-    /// Length of the gram block of a feature vector; the token block has length 1.
+    /// Length of the gram block of a feature vector. The token block has length 1.
     pub scale: f32,
 }
 
@@ -60,7 +60,7 @@ impl CharacterGrams {
     /// score and probabilities saturate at 0 or 1.
     pub const MAX_SCALE: f32 = 100.0;
 
-    /// Returns why these settings cannot be used, if they cannot.
+    /// Returns the reason these settings are invalid, or `None` when they are valid.
     pub fn problem(&self) -> Option<String> {
         if !(1..=Self::MAX_LENGTH).contains(&self.length) {
             return Some(format!(
@@ -177,10 +177,8 @@ pub struct FeatureVector {
 /// Token → index map, built from training documents.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vocabulary {
-    /// Index of each token; gram entries are in `grams` instead. Untrusted text is only looked
-    /// up in these maps, never inserted, so foldhash's weak protection against flooding is
-    /// enough. The sets that do take message words (`for_each_gram`, training) hold one
-    /// message's words, or the training set's, which bounds them.
+    /// Index of each token. Gram entries are in `grams` instead. Message text is only looked
+    /// up here, never inserted, so a fast hash without protection against flooding is enough.
     index: HashMap<String, u32, RandomState>,
     /// Index of each gram, keyed without [`GRAM_PREFIX`].
     grams: HashMap<String, u32, RandomState>,
