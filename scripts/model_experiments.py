@@ -10,6 +10,10 @@ a comma-separated list of settings that differ from the shipped ones:
     grams=INT                    add a block of at most INT character 4-grams of the words,
                                  chosen by chi-square like the tokens, as
                                  `spamctl train --max-character-grams INT` does (off when 0)
+    idf=POWER                    multiply each token's value by its inverse document
+                                 frequency in the training part, ln((n + 1) / (df + 1)) + 1,
+                                 raised to POWER, before unit-length scaling (off when 0;
+                                 `spamctl train` has no such setting)
     drop=PREFIX                  leave out tokens that start with PREFIX (repeatable)
 
 With --train-folders and --test-folders (comma-separated subfolders of the corpus's spam/ and
@@ -42,7 +46,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 FOLDS = 5
-SHIPPED = {"values": "presence", "alpha": 0.0001, "vocabulary": 8000, "grams": 0, "drop": []}
+SHIPPED = {
+    "values": "presence", "alpha": 0.0001, "vocabulary": 8000, "grams": 0, "idf": 0.0, "drop": [],
+}
 # `CharacterGrams::default()`: characters per gram, and the length of the gram block of a
 # feature vector against the token block's 1.
 GRAM_LENGTH = 4
@@ -96,6 +102,8 @@ def parse_variant(text):
                 settings["vocabulary"] = int(value)
             elif name == "grams" and int(value) >= 0:
                 settings["grams"] = int(value)
+            elif name == "idf" and math.isfinite(float(value)) and float(value) >= 0:
+                settings["idf"] = float(value)
             elif name == "drop" and value:
                 settings["drop"].append(value)
             else:
@@ -103,7 +111,7 @@ def parse_variant(text):
         except ValueError:
             print(
                 f"variant {text!r}: cannot read {item!r}; expected values=presence|log_count, "
-                "alpha=POSITIVE_NUMBER, vocabulary=COUNT, grams=COUNT or drop=PREFIX",
+                "alpha=POSITIVE_NUMBER, vocabulary=COUNT, grams=COUNT, idf=POWER or drop=PREFIX",
                 file=sys.stderr,
             )
             sys.exit(USAGE_ERROR)
@@ -134,12 +142,25 @@ def vocabulary(documents, labels, size):
     return {token: index for index, token in enumerate(sorted(candidates))}
 
 
-def matrix(documents, index, values):
+def inverse_document_frequency(documents, index, power):
+    """Returns the weight ln((n + 1) / (df + 1)) + 1 of each vocabulary entry, raised to
+    `power`. df counts the `documents` that contain the entry. Returns None when `power` is 0."""
+    if not power:
+        return None
+    frequency = collections.Counter()
+    for document in documents:
+        frequency.update(token for token in set(document) if token in index)
+    n = len(documents)
+    return {token: (math.log((n + 1) / (frequency[token] + 1)) + 1) ** power for token in index}
+
+
+def matrix(documents, index, values, idf=None):
     rows, columns, data = [], [], []
     for row, document in enumerate(documents):
         counts = collections.Counter(token for token in document if token in index)
         entries = [
-            (index[token], 1.0 if values == "presence" else math.log1p(count))
+            (index[token], (1.0 if values == "presence" else math.log1p(count))
+             * (idf[token] if idf else 1.0))
             for token, count in counts.items()
         ]
         norm = math.sqrt(sum(v * v for _, v in entries)) or 1.0
@@ -177,10 +198,12 @@ def grams(document):
 
 def design(train_documents, train_labels, documents, settings):
     """Returns the feature matrices of the training documents and of `documents`: the token
-    block and, unless `grams=0`, the gram block, each scaled to unit length on its own."""
+    block and, unless `grams=0`, the gram block, each scaled to unit length on its own. The
+    `idf` setting weights the token block only."""
     index = vocabulary(train_documents, train_labels, settings["vocabulary"])
-    blocks = [(matrix(train_documents, index, settings["values"]),
-               matrix(documents, index, settings["values"]))]
+    idf = inverse_document_frequency(train_documents, index, settings["idf"])
+    blocks = [(matrix(train_documents, index, settings["values"], idf),
+               matrix(documents, index, settings["values"], idf))]
     if settings["grams"]:
         train_grams = [grams(document) for document in train_documents]
         gram_index = vocabulary(train_grams, train_labels, settings["grams"])
