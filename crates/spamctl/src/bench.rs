@@ -220,30 +220,38 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(report)?);
+        outln!("{}", serde_json::to_string(report)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "model {} ({} tokens), {} messages x {} rounds, {} in flight for the concurrent stage",
         report.model_version,
         report.vocabulary,
         report.corpus_messages,
         report.rounds,
         report.concurrency
-    );
-    println!(
+    )?;
+    outln!(
         "{:<26} {:>9} {:>12} {:>12} {:>14}",
-        "stage", "messages", "median µs", "p99 µs", "messages/s"
-    );
+        "stage",
+        "messages",
+        "median µs",
+        "p99 µs",
+        "messages/s"
+    )?;
     for stage in &report.stages {
-        println!(
+        outln!(
             "{:<26} {:>9} {:>12.1} {:>12.1} {:>14.1}",
-            stage.name, stage.messages, stage.median_us, stage.p99_us, stage.messages_per_sec
-        );
+            stage.name,
+            stage.messages,
+            stage.median_us,
+            stage.p99_us,
+            stage.messages_per_sec
+        )?;
     }
     match report.peak_rss_kib {
-        Some(kib) => println!("peak resident memory {:.1} MiB", kib as f64 / 1024.0),
-        None => println!("peak resident memory unknown (no /proc/self/status)"),
+        Some(kib) => outln!("peak resident memory {:.1} MiB", kib as f64 / 1024.0)?,
+        None => outln!("peak resident memory unknown (no /proc/self/status)")?,
     }
     Ok(())
 }

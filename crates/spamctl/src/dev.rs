@@ -221,7 +221,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     }
 
     if !args.json {
-        println!(
+        outln!(
             "spamflow dev: mock Kafka at {}, spam-detector at {detector_addr}, bloom-filter at {bloom_addr}, store {}",
             cluster.bootstrap_servers(),
             if store.is_durable() {
@@ -229,12 +229,12 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
             } else {
                 "in memory"
             }
-        );
-        println!(
+        )?;
+        outln!(
             "replaying {} messages ({:?} split)",
             messages.len(),
             args.split
-        );
+        )?;
     }
 
     // Subscribe the scorer before publishing so no verdict is missed. It reports its first
@@ -347,15 +347,15 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
                     }
                 };
                 verdict_progress.suspend(|| {
-                    println!(
+                    outln!(
                         "{:<48} verdict={:<4} truth={:<4} p={:.4} reason={}",
                         verdict.message_id,
                         name(verdict.label),
                         name(verdict.true_label),
                         verdict.spam_probability,
                         verdict.reason
-                    );
-                });
+                    )
+                })?;
             }
             outcomes.insert(
                 key,
@@ -404,16 +404,16 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     )
     .for_pipeline(dead_lettered, missing);
     if !args.json {
-        println!(
+        outln!(
             "verdicts: {} spam, {} ham; dead-lettered: {dead_lettered}; missing: {missing}",
             confusion.true_positives + confusion.false_positives,
             confusion.true_negatives + confusion.false_negatives,
-        );
+        )?;
         let mut reasons: Vec<_> = by_reason.into_iter().collect();
         reasons.sort();
         let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
-        println!("decided by: {}", reasons.join(", "));
-        println!("latency is from publish to verdict, through Kafka and both gRPC services");
+        outln!("decided by: {}", reasons.join(", "))?;
+        outln!("latency is from publish to verdict, through Kafka and both gRPC services")?;
     }
     summary.write_to(&mut std::io::stdout().lock(), args.json)?;
 

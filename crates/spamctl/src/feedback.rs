@@ -73,14 +73,14 @@ pub async fn run(args: &FeedbackArgs) -> anyhow::Result<()> {
     for correction in &corrections {
         publish(&producer, &topic, &args.mailbox, correction).await?;
     }
-    println!(
+    outln!(
         "published {} corrections labelled {} to {topic}",
         corrections.len(),
         label
             .as_str_name()
             .trim_start_matches("LABEL_")
             .to_lowercase()
-    );
+    )?;
     Ok(())
 }
 

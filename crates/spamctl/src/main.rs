@@ -2,6 +2,15 @@
 
 #![forbid(unsafe_code)]
 
+/// Writes a line to standard output like `println!`, but returns the error instead of
+/// panicking. A closed pipe (`spamctl ... | head`) then ends the command quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod bench;
 mod classify;
 mod corpus;
@@ -84,22 +93,13 @@ struct CreateTopicsArgs {
 async fn create_topics(args: &CreateTopicsArgs) -> anyhow::Result<()> {
     spamflow_runtime::kafka::ensure_topics(&args.kafka, args.partitions).await?;
     for (topic, compacted) in args.kafka.topics().all() {
-        println!("{topic}{}", if compacted { " (compacted)" } else { "" });
+        outln!("{topic}{}", if compacted { " (compacted)" } else { "" })?;
     }
     Ok(())
 }
 
 /// Runs a command without a Tokio runtime, with logging only, and turns its result into an
 /// exit code.
-/// Checks whether an error comes from writing to a pipe whose reader has closed it.
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
 fn report_error(result: impl FnOnce() -> anyhow::Result<()>) -> i32 {
     // Without a runtime the OTLP exporter cannot start, so this installs logging only.
     spamflow_runtime::telemetry::init(SERVICE_NAME).shutdown();
@@ -107,7 +107,7 @@ fn report_error(result: impl FnOnce() -> anyhow::Result<()>) -> i32 {
         Ok(()) => 0,
         // The reader closed standard output (`spamctl tokens ... | head`). The command did
         // nothing wrong, and no one is left to read an error.
-        Err(error) if is_broken_pipe(&error) => 0,
+        Err(error) if cli::is_broken_pipe(&error) => 0,
         Err(error) => {
             eprintln!("error: {}", cli::error_chain(&error));
             cli::EXIT_FAILURE

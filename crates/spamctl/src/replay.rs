@@ -60,10 +60,10 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     )
     .await?;
     progress.finish_and_clear();
-    println!(
+    outln!(
         "published {published} messages to {}",
         args.kafka.topics().raw
-    );
+    )?;
     Ok(())
 }
 

@@ -9,7 +9,9 @@ use spamflow_core::features::{CharacterGrams, FeatureSettings};
 use spamflow_core::metrics::{Confusion, roc_auc};
 use spamflow_core::model::{Example, TrainOptions, train_with_progress};
 use spamflow_core::{Email, Label, Limits, Model};
-use spamflow_runtime::cli::{parse_positive_number, parse_probability, whole_number_from};
+use spamflow_runtime::cli::{
+    parse_positive_number, parse_probability, parse_threshold, whole_number_from,
+};
 
 use crate::corpus::{self, CorpusMessage, LabelledPaths, SplitFilter};
 use crate::evaluation::{self, ReportContext, ScoredRun};
@@ -49,8 +51,8 @@ pub struct TrainArgs {
         value_parser = parse_probability
     )]
     pub max_ham_fpr: f64,
-    /// A fixed spam-probability threshold instead of the tuned one.
-    #[arg(long, value_parser = parse_probability)]
+    /// A fixed spam-probability threshold instead of the tuned one, above 0 and below 1.
+    #[arg(long, value_parser = parse_threshold)]
     pub threshold: Option<f64>,
     /// Largest vocabulary, in tokens.
     #[arg(long, default_value_t = TrainOptions::default().features.max_vocabulary)]
@@ -141,7 +143,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     std::fs::write(&args.out, model.to_json())
         .with_context(|| format!("failed to write the model to {}", args.out.display()))?;
     let info = model.training();
-    println!(
+    outln!(
         "trained {} on {} messages ({} spam, {} ham, {} skipped) in {:.1}s",
         model.version(),
         info.messages,
@@ -149,20 +151,20 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         info.ham,
         skipped,
         started.elapsed().as_secs_f64()
-    );
+    )?;
     let grams = match model.vocabulary_grams() {
         0 => String::new(),
         count => format!(", {count} of them character grams"),
     };
-    println!(
+    outln!(
         "vocabulary {} entries{grams}; training accuracy {:.4}, training ROC AUC {:.4}",
         model.vocabulary_size(),
         info.training_accuracy,
         info.training_auc
-    );
+    )?;
     let cv = &info.cross_validation;
     for result in &cv.results {
-        println!(
+        outln!(
             "cross-validation alpha {}: log loss {:.4}, ROC AUC {:.5}{}",
             result.alpha,
             result.log_loss,
@@ -172,16 +174,16 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             } else {
                 ""
             }
-        );
+        )?;
     }
-    println!(
+    outln!(
         "threshold {:.6}: out-of-fold ham FPR {:.4}, spam recall {:.4} ({} folds)",
         model.threshold(),
         cv.ham_fpr,
         cv.spam_recall,
         cv.folds
-    );
-    println!("wrote {}", args.out.display());
+    )?;
+    outln!("wrote {}", args.out.display())?;
     Ok(())
 }
 

@@ -295,6 +295,24 @@ fn negative_number_names_its_flag() {
 }
 
 #[test]
+fn threshold_of_zero_or_one_is_rejected() {
+    let folder = std::env::temp_dir();
+    for value in ["0", "1"] {
+        let output = spamctl()
+            .args(["train", "--out", "m.json", "--threshold", value, "--spam"])
+            .arg(&folder)
+            .arg("--ham")
+            .arg(&folder)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("'--threshold"), "{value}: {stderr}");
+        assert!(stderr.contains("outside (0, 1)"), "{value}: {stderr}");
+    }
+}
+
+#[test]
 fn partitions_below_one_name_their_flag() {
     for command in ["dev", "create-topics"] {
         let output = spamctl()
@@ -308,24 +326,61 @@ fn partitions_below_one_name_their_flag() {
     }
 }
 
-#[test]
-fn closed_stdout_is_not_an_error() {
-    let file = std::env::temp_dir().join(format!("spamflow-pipe-{}.txt", std::process::id()));
-    std::fs::write(&file, "win a cash prize now").unwrap();
+/// Runs spamctl with `args` and its standard output closed before it writes anything, and
+/// returns its exit code and standard error.
+fn run_with_closed_stdout(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
     let mut child = spamctl()
-        .args(["classify", "--text"])
-        .arg(&file)
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The reader goes away before spamctl has loaded its model and written anything.
     drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
-    std::fs::remove_file(&file).unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    let folder = ScratchDir::new("closed-stdout");
+    let (spam, ham) = (folder.join("spam"), folder.join("ham"));
+    std::fs::create_dir_all(&spam).unwrap();
+    std::fs::create_dir_all(&ham).unwrap();
+    let message =
+        "Subject: lunch\r\n\r\nShall we meet at noon on Friday for lunch near the office?\r\n";
+    std::fs::write(
+        spam.join("spam.txt"),
+        message.replace("lunch", "cash prize"),
+    )
+    .unwrap();
+    std::fs::write(ham.join("ham.txt"), message).unwrap();
+
+    let text = folder.join("text.txt");
+    std::fs::write(&text, "win a cash prize now").unwrap();
+    let corpus = [
+        "--spam".as_ref(),
+        spam.as_os_str(),
+        "--ham".as_ref(),
+        ham.as_os_str(),
+        "--split".as_ref(),
+        "all".as_ref(),
+    ];
+
+    // `classify` runs without an async runtime, `bench` inside one.
+    let classify = [&["classify".as_ref(), "--text".as_ref(), text.as_os_str()][..]].concat();
+    let bench = [
+        &["bench".as_ref(), "--rounds".as_ref(), "1".as_ref()][..],
+        &corpus,
+    ]
+    .concat();
+    for args in [classify, bench] {
+        let (code, stderr) = run_with_closed_stdout(&args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]

@@ -75,6 +75,21 @@ pub fn parse_open_rate(text: &str) -> Result<f64, String> {
     )
 }
 
+/// Parses a fixed spam-probability threshold, which must lie strictly between 0 and 1, for
+/// clap. A threshold of 0 would flag every message and one of 1 none.
+///
+/// # Errors
+///
+/// Returns a message when the text is not a number above 0 and below 1.
+pub fn parse_threshold(text: &str) -> Result<f64, String> {
+    parse_number(
+        text,
+        |value| value > 0.0 && value < 1.0,
+        "outside (0, 1), where 0 would flag every message and 1 none",
+        "a probability such as 0.9",
+    )
+}
+
 /// Parses a flag value that must be a positive, finite number, for clap.
 ///
 /// # Errors
@@ -168,6 +183,9 @@ where
     };
     let code = match runtime.block_on(main) {
         Ok(()) => 0,
+        // The reader closed standard output (`spamctl dev | head`). The command did nothing
+        // wrong, and no one is left to read an error.
+        Err(error) if is_broken_pipe(&error) => 0,
         Err(error) => {
             eprintln!("error: {}", error_chain(&error));
             EXIT_FAILURE
@@ -179,6 +197,15 @@ where
     // abandoned at shutdown) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// Checks whether an error comes from writing to a pipe whose reader has closed it.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[cfg(test)]
