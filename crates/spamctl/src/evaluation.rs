@@ -5,6 +5,8 @@
 //! Lines starting with `#` are comments, except `#version<TAB>peer<TAB>version` lines. Every
 //! other line is `peer<TAB>message name<TAB>ham|spam<TAB>score<TAB>ham|spam`: the true label,
 //! the peer's score (higher means more spam-like) and the peer's own verdict.
+//! `spamctl eval --scores FILE` writes spamflow's scores in the same format, so that the
+//! messages it got wrong are one `awk` away and another model's scores can join a report.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -48,6 +50,38 @@ impl ScoredRun {
                 .collect(),
         }
     }
+}
+
+/// Writes one line per message in the peers format: `spamflow`, the message name, the true
+/// label, the spam probability and the verdict at `threshold`. `#version` names the model.
+/// Tabs and line breaks in a name become spaces.
+///
+/// # Errors
+///
+/// Fails naming the file when it cannot be written.
+pub fn write_scores(
+    path: &Path,
+    model_version: &str,
+    threshold: f64,
+    scores: &[(&str, f64, bool)],
+) -> anyhow::Result<()> {
+    let label = |is_spam: bool| if is_spam { "spam" } else { "ham" };
+    let mut text = String::from(
+        "# peer<TAB>message<TAB>label<TAB>score<TAB>verdict; written by spamctl eval --scores\n",
+    );
+    // Writing to a String cannot fail.
+    let _ = writeln!(text, "#version\tspamflow\t{model_version}");
+    for &(name, probability, is_spam) in scores {
+        let name = name.replace(['\t', '\n', '\r'], " ");
+        let _ = writeln!(
+            text,
+            "spamflow\t{name}\t{}\t{probability:.6}\t{}",
+            label(is_spam),
+            label(probability >= threshold)
+        );
+    }
+    std::fs::write(path, text)
+        .with_context(|| format!("failed to write scores to {}", path.display()))
 }
 
 /// Reads the peers file written by `scripts/compare-peers`, one [`ScoredRun`] per peer in
@@ -138,6 +172,21 @@ const COLOURS: [(RGBColor, &str); 8] = [
     (RGBColor(227, 119, 194), "pink"),
     (RGBColor(23, 190, 207), "cyan"),
 ];
+
+/// Returns the name of the run at `index`, followed by its version in parentheses when another
+/// run has the same name, such as two spamflow models in one report.
+fn display_name(runs: &[ScoredRun], index: usize) -> String {
+    let run = &runs[index];
+    let shared = runs
+        .iter()
+        .enumerate()
+        .any(|(other, peer)| other != index && peer.name == run.name);
+    if shared && !run.version.is_empty() {
+        format!("{} ({})", run.name, run.version)
+    } else {
+        run.name.clone()
+    }
+}
 
 /// Writes `evaluation.md`, `roc.png` and `precision-recall.png` into `dir`.
 ///
@@ -301,9 +350,9 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
         );
     }
 
-    for run in runs {
+    for (index, run) in runs.iter().enumerate() {
         let c = &run.confusion;
-        let _ = writeln!(md, "\n## Confusion matrix: {}\n", run.name);
+        let _ = writeln!(md, "\n## Confusion matrix: {}\n", display_name(runs, index));
         let _ = writeln!(md, "| | labelled spam | labelled ham |");
         let _ = writeln!(md, "|---|---|---|");
         let _ = writeln!(
@@ -321,7 +370,10 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
     let legend: Vec<String> = runs
         .iter()
         .enumerate()
-        .map(|(index, run)| format!("{} {}", COLOURS[index % COLOURS.len()].1, run.name))
+        .map(|(index, _)| {
+            let colour = COLOURS[index % COLOURS.len()].1;
+            format!("{colour} {}", display_name(runs, index))
+        })
         .collect();
     let _ = writeln!(md, "\n## Curves\n");
     let _ = writeln!(

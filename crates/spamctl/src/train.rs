@@ -91,6 +91,10 @@ pub struct EvalArgs {
     /// rows of the report.
     #[arg(long, value_name = "FILE", requires = "report")]
     pub peers: Option<PathBuf>,
+    /// Also write each message's name, true label, spam probability and verdict to this file,
+    /// tab-separated, in the format that `--peers` reads.
+    #[arg(long, value_name = "FILE")]
+    pub scores: Option<PathBuf>,
 }
 
 pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
@@ -192,6 +196,14 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     let messages = args.corpus.load(args.split)?;
     corpus::require_both_classes(&messages)?;
     let (summary, scores) = evaluate(&model, &messages, !args.json);
+    if let Some(path) = &args.scores {
+        let named: Vec<(&str, f64, bool)> = messages
+            .iter()
+            .zip(&scores)
+            .map(|(message, &(probability, is_spam))| (message.name.as_str(), probability, is_spam))
+            .collect();
+        evaluation::write_scores(path, model.version(), model.threshold(), &named)?;
+    }
     if let Some(dir) = &args.report {
         let mut runs = vec![ScoredRun {
             name: "spamflow".to_owned(),

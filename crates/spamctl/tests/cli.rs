@@ -207,6 +207,86 @@ fn eval_report_writes_markdown_and_plots() {
 }
 
 #[test]
+fn eval_scores_list_every_message() {
+    let corpus = corpus();
+    let dir = ScratchDir::new("scores-cli");
+    let scores = dir.join("scores.tsv");
+    let paths = |command: &mut Command| {
+        command
+            .args(["eval", "--split", "all", "--spam"])
+            .arg(corpus.join("spam/spam-1"))
+            .arg("--ham")
+            .arg(corpus.join("ham/hard-ham-1"));
+    };
+    let mut eval = spamctl();
+    paths(&mut eval);
+    let output = eval
+        .arg("--json")
+        .arg("--scores")
+        .arg(&scores)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| line.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len() as u64, summary["messages"].as_u64().unwrap());
+    assert!(
+        rows.iter()
+            .all(|row| row.len() == 5 && row[0] == "spamflow")
+    );
+    let count = |label: &str, verdict: &str| {
+        rows.iter()
+            .filter(|row| row[2] == label && row[4] == verdict)
+            .count() as u64
+    };
+    let confusion = &summary["confusion"];
+    assert_eq!(
+        count("spam", "spam"),
+        confusion["true_positives"].as_u64().unwrap()
+    );
+    assert_eq!(
+        count("ham", "spam"),
+        confusion["false_positives"].as_u64().unwrap()
+    );
+    assert_eq!(
+        count("spam", "ham"),
+        confusion["false_negatives"].as_u64().unwrap()
+    );
+
+    // The file reads back as a peer of a report.
+    let mut report = spamctl();
+    paths(&mut report);
+    let output = report
+        .arg("--report")
+        .arg(dir.path())
+        .arg("--peers")
+        .arg(&scores)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let markdown = std::fs::read_to_string(dir.join("evaluation.md")).unwrap();
+    let version = summary["model_version"].as_str().unwrap();
+    let rows = format!("| spamflow | {version} |");
+    assert_eq!(markdown.matches(&rows).count(), 2, "{markdown}");
+    let heading = format!("## Confusion matrix: spamflow ({version})");
+    assert_eq!(markdown.matches(&heading).count(), 2, "{markdown}");
+}
+
+#[test]
 fn tokens_prints_one_line_per_message() {
     let dir = ScratchDir::new("tokens");
     std::fs::create_dir_all(dir.join("spam")).unwrap();
