@@ -18,6 +18,9 @@ use spamflow_core::metrics::{
     spam_recall_at_ham_fpr,
 };
 
+/// The name of the run that `spamctl eval --known-spam` scores.
+pub const KNOWN_SPAM_RUN: &str = "spamflow + known spam";
+
 /// The ham false-positive rates at which the report gives spam recall.
 pub const RECALL_AT_HAM_FPR: [f64; 2] = [0.001, 0.005];
 
@@ -52,15 +55,16 @@ impl ScoredRun {
     }
 }
 
-/// Writes one line per message in the peers format: `spamflow`, the message name, the true
-/// label, the spam probability and the verdict at `threshold`. `#version` names the model.
-/// Tabs and line breaks in a name become spaces.
+/// Writes one line per message in the peers format: the run's `name`, the message name, the
+/// true label, the score and the verdict at `threshold`. `#version` names the model. Tabs and
+/// line breaks in a name become spaces.
 ///
 /// # Errors
 ///
 /// Fails naming the file when it cannot be written.
 pub fn write_scores(
     path: &Path,
+    run: &str,
     model_version: &str,
     threshold: f64,
     scores: &[(&str, f64, bool)],
@@ -70,12 +74,12 @@ pub fn write_scores(
         "# peer<TAB>message<TAB>label<TAB>score<TAB>verdict; written by spamctl eval --scores\n",
     );
     // Writing to a String cannot fail.
-    let _ = writeln!(text, "#version\tspamflow\t{model_version}");
+    let _ = writeln!(text, "#version\t{run}\t{model_version}");
     for &(name, probability, is_spam) in scores {
         let name = name.replace(['\t', '\n', '\r'], " ");
         let _ = writeln!(
             text,
-            "spamflow\t{name}\t{}\t{probability:.6}\t{}",
+            "{run}\t{name}\t{}\t{probability:.6}\t{}",
             label(is_spam),
             label(probability >= threshold)
         );
@@ -302,10 +306,21 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
          its threshold.\n"
     );
 
+    if runs.iter().any(|run| run.name == KNOWN_SPAM_RUN) {
+        let _ = writeln!(
+            md,
+            "The row `{KNOWN_SPAM_RUN}` is the verdict of the whole mesh, written by `spamctl \
+             eval --known-spam --scores FILE`: the model and the Bloom filter of known spam, \
+             holding the fingerprints of every TRAIN spam, less those a TRAIN ham shares. An \
+             exact match of the normalized body makes a message spam, and a near-duplicate \
+             match halves the threshold. Its score is the model's probability, 1 for an exact \
+             match and twice the probability for a near-duplicate one.\n"
+        );
+    }
     if runs.len() > 1 {
         let _ = writeln!(
             md,
-            "Rows other than spamflow come from `scripts/compare-peers`, which trains each filter \
+            "The other filters' rows come from `scripts/compare-peers`, which trains each filter \
              on the same TRAIN split with network tests off and scores the same messages: \
              bogofilter registers every TRAIN message and counts its `unsure` verdict as ham. \
              SpamAssassin runs its local rules with Bayes trained by `sa-learn`, and its score \

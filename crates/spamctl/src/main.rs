@@ -17,6 +17,7 @@ mod corpus;
 mod dev;
 mod evaluation;
 mod feedback;
+mod known_spam;
 mod replay;
 mod report;
 mod tokens;
@@ -110,7 +111,7 @@ fn report_error(result: impl FnOnce() -> anyhow::Result<()>) -> i32 {
         Err(error) if cli::is_broken_pipe(&error) => 0,
         Err(error) => {
             eprintln!("error: {}", cli::error_chain(&error));
-            cli::EXIT_FAILURE
+            cli::exit_code_of(&error)
         }
     }
 }

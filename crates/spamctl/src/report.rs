@@ -12,6 +12,15 @@ pub struct RecallAtHamFpr {
     pub spam_recall: f64,
 }
 
+/// The known-spam fingerprints of a run and the verdicts they changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KnownSpamEffect {
+    /// Spam messages whose fingerprints were known.
+    pub spam_messages: u64,
+    /// Messages whose label differs from the model's alone because of a match.
+    pub verdicts_changed: u64,
+}
+
 /// A scored run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -36,6 +45,9 @@ pub struct Summary {
     pub recall_at_ham_fpr: Vec<RecallAtHamFpr>,
     pub model_version: String,
     pub threshold: f64,
+    /// The effect of known-spam fingerprints (`spamctl eval --known-spam` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_spam: Option<KnownSpamEffect>,
     /// Replayed messages that went to the dead-letter topic (`spamctl dev` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_lettered: Option<u64>,
@@ -80,6 +92,7 @@ impl Summary {
             recall_at_ham_fpr: Vec::new(),
             model_version,
             threshold,
+            known_spam: None,
             dead_lettered: None,
             missing: None,
             auc_in_line: true,
@@ -96,6 +109,12 @@ impl Summary {
     }
 
     /// Adds spam recall at ham FPR 0.1% and 0.5% from (spam probability, is spam) pairs.
+    /// Records the effect of known-spam fingerprints on this run.
+    pub fn with_known_spam(mut self, effect: KnownSpamEffect) -> Self {
+        self.known_spam = Some(effect);
+        self
+    }
+
     pub fn with_recall_at_ham_fpr(mut self, scores: &[(f64, bool)]) -> Self {
         self.recall_at_ham_fpr = crate::evaluation::RECALL_AT_HAM_FPR
             .iter()
@@ -158,6 +177,13 @@ impl Summary {
                 "spam recall at ham FPR {:.1}%: {:.4}",
                 point.ham_fpr * 100.0,
                 point.spam_recall
+            )?;
+        }
+        if let Some(known) = self.known_spam {
+            writeln!(
+                out,
+                "known spam      fingerprints of {} TRAIN spam changed {} verdicts",
+                known.spam_messages, known.verdicts_changed
             )?;
         }
         writeln!(out, "throughput      {:.1} emails/s", self.emails_per_sec)?;

@@ -8,14 +8,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use spamflow_core::features::{CharacterGrams, FeatureSettings};
 use spamflow_core::metrics::{Confusion, roc_auc};
 use spamflow_core::model::{Example, TrainOptions, train_with_progress};
-use spamflow_core::{Email, Label, Limits, Model};
+use spamflow_core::{Email, Label, Limits, Model, verdict};
 use spamflow_runtime::cli::{
-    parse_positive_number, parse_probability, parse_threshold, whole_number_from,
+    UsageError, parse_positive_number, parse_probability, parse_threshold, whole_number_from,
 };
 
 use crate::corpus::{self, CorpusMessage, LabelledPaths, SplitFilter};
 use crate::evaluation::{self, ReportContext, ScoredRun};
-use crate::report::Summary;
+use crate::known_spam::KnownSpam;
+use crate::report::{KnownSpamEffect, Summary};
 
 /// `spamctl train` flags.
 #[derive(Debug, clap::Args)]
@@ -87,10 +88,15 @@ pub struct EvalArgs {
     /// Also write evaluation.md, roc.png and precision-recall.png into this folder.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
-    /// Other filters' scores on the same messages, written by scripts/compare-peers, to add as
-    /// rows of the report.
+    /// Other filters' scores on the same messages, written by scripts/compare-peers or by
+    /// `--scores`, to add as rows of the report; repeatable.
     #[arg(long, value_name = "FILE", requires = "report")]
-    pub peers: Option<PathBuf>,
+    pub peers: Vec<PathBuf>,
+    /// Also judge with known-spam fingerprints, as the mesh does with its Bloom filter: those
+    /// of the TRAIN spam under the same paths, less those of the TRAIN ham. Needs `--split
+    /// test`.
+    #[arg(long)]
+    pub known_spam: bool,
     /// Also write each message's name, true label, spam probability and verdict to this file,
     /// tab-separated, in the format that `--peers` reads.
     #[arg(long, value_name = "FILE")]
@@ -195,23 +201,43 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref())?;
     let messages = args.corpus.load(args.split)?;
     corpus::require_both_classes(&messages)?;
-    let (summary, scores) = evaluate(&model, &messages, !args.json);
+    let known = if args.known_spam {
+        if args.split != SplitFilter::Test {
+            return Err(UsageError(format!(
+                "--known-spam takes its fingerprints from the TRAIN split, so it needs --split \
+                 test, not --split {}",
+                args.split.flag_value()
+            ))
+            .into());
+        }
+        Some(KnownSpam::from_messages(
+            &args.corpus.load(SplitFilter::Train)?,
+        ))
+    } else {
+        None
+    };
+    let (summary, scores) = evaluate(&model, &messages, known.as_ref(), !args.json);
+    let run_name = if known.is_some() {
+        evaluation::KNOWN_SPAM_RUN
+    } else {
+        "spamflow"
+    };
     if let Some(path) = &args.scores {
         let named: Vec<(&str, f64, bool)> = messages
             .iter()
             .zip(&scores)
             .map(|(message, &(probability, is_spam))| (message.name.as_str(), probability, is_spam))
             .collect();
-        evaluation::write_scores(path, model.version(), model.threshold(), &named)?;
+        evaluation::write_scores(path, run_name, model.version(), model.threshold(), &named)?;
     }
     if let Some(dir) = &args.report {
         let mut runs = vec![ScoredRun {
-            name: "spamflow".to_owned(),
+            name: run_name.to_owned(),
             version: model.version().to_owned(),
             confusion: summary.confusion,
             scores: scores.clone(),
         }];
-        if let Some(peers) = &args.peers {
+        for peers in &args.peers {
             runs.extend(evaluation::load_peers(peers)?);
         }
         let context = ReportContext {
@@ -258,12 +284,14 @@ fn describe_machine() -> String {
     format!("{cpu}, {cores} cores available")
 }
 
-/// Scores every message in process and summarizes; also returns the (spam probability, is
-/// spam) pairs. A message that does not parse counts as labelled ham, as the pipeline would
-/// not flag it either, with probability 0.
+/// Scores every message in process and summarizes; also returns the (score, is spam) pairs.
+/// The score is the spam probability, or with `known` spam fingerprints the
+/// [`verdict::decision_score`] of the probability and the matches. A message that does not
+/// parse counts as labelled ham, as the pipeline would not flag it either, with score 0.
 pub fn evaluate(
     model: &Model,
     messages: &[CorpusMessage],
+    known: Option<&KnownSpam>,
     show_progress: bool,
 ) -> (Summary, Vec<(f64, bool)>) {
     let progress = if show_progress {
@@ -271,13 +299,27 @@ pub fn evaluate(
     } else {
         ProgressBar::hidden()
     };
+    let threshold = model.threshold();
+    let mut decided_by_fingerprints = 0;
     let mut scores = Vec::with_capacity(messages.len());
     let mut latencies_ms = Vec::with_capacity(messages.len());
     let started = Instant::now();
     for message in messages {
         let begin = Instant::now();
         let probability = match Email::parse(&message.raw, Limits::default()) {
-            Ok(email) => model.score(&email).probability,
+            Ok(email) => {
+                let probability = model.score(&email).probability;
+                match known {
+                    Some(known) => {
+                        let score = verdict::decision_score(probability, &known.matches(&email));
+                        if (score >= threshold) != (probability >= threshold) {
+                            decided_by_fingerprints += 1;
+                        }
+                        score
+                    }
+                    None => probability,
+                }
+            }
             Err(error) => {
                 tracing::warn!(message = %message.name, %error, "Message does not parse; counted as ham");
                 0.0
@@ -298,6 +340,13 @@ pub fn evaluate(
         model.threshold(),
     )
     .with_recall_at_ham_fpr(&scores);
+    let summary = match known {
+        Some(known) => summary.with_known_spam(KnownSpamEffect {
+            spam_messages: known.spam_messages as u64,
+            verdicts_changed: decided_by_fingerprints,
+        }),
+        None => summary,
+    };
     (summary, scores)
 }
 

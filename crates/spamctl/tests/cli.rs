@@ -287,6 +287,85 @@ fn eval_scores_list_every_message() {
 }
 
 #[test]
+fn known_spam_decides_by_train_fingerprints() {
+    let dir = ScratchDir::new("known-spam");
+    let body = |topic: &str| {
+        format!(
+            "Hello team,\n\nthe {topic} review moves to Thursday at ten in the small meeting \
+             room. Please bring the notes from last week and the updated schedule.\n"
+        )
+    };
+    let message = |subject: &str, topic: &str| {
+        format!(
+            "From: pat@example.org\nSubject: {subject}\n\n{}",
+            body(topic)
+        )
+    };
+    // The split follows the name: a, c and d are in TRAIN, b, e and i in TEST.
+    let files = [
+        ("spam", "a.txt", message("review", "budget")),
+        ("spam", "b.txt", message("review moved", "budget")),
+        ("spam", "c.txt", message("review", "design")),
+        ("ham", "d.txt", message("review", "design")),
+        ("spam", "e.txt", message("review moved", "design")),
+        ("ham", "i.txt", message("lunch", "lunch")),
+    ];
+    for (class, name, text) in &files {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        std::fs::write(dir.join(class).join(name), text).unwrap();
+    }
+    let scores = dir.join("scores.tsv");
+    let eval = |extra: &[&str]| {
+        let output = spamctl()
+            .args(["eval", "--json", "--spam"])
+            .arg(dir.join("spam"))
+            .arg("--ham")
+            .arg(dir.join("ham"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let model_alone = eval(&[]);
+    let combined = eval(&["--known-spam", "--scores", scores.to_str().unwrap()]);
+
+    // b.txt repeats the body of TRAIN spam a.txt. e.txt repeats that of c.txt, which TRAIN ham
+    // d.txt shares, so its fingerprints are overridden.
+    assert_eq!(combined["known_spam"]["spam_messages"], 2);
+    assert_eq!(combined["known_spam"]["verdicts_changed"], 1);
+    let caught = |summary: &serde_json::Value| summary["confusion"]["true_positives"].as_u64();
+    assert_eq!(caught(&combined), caught(&model_alone).map(|n| n + 1));
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let row = |name: &str| {
+        text.lines()
+            .find(|line| line.split('\t').nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name} in {text}"))
+            .to_owned()
+    };
+    assert!(row("b.txt").ends_with("\t1.000000\tspam"), "{text}");
+    assert!(row("e.txt").ends_with("\tham"), "{text}");
+
+    let output = spamctl()
+        .args(["eval", "--known-spam", "--split", "all", "--spam"])
+        .arg(dir.join("spam"))
+        .arg("--ham")
+        .arg(dir.join("ham"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--known-spam") && stderr.contains("--split test"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn tokens_prints_one_line_per_message() {
     let dir = ScratchDir::new("tokens");
     std::fs::create_dir_all(dir.join("spam")).unwrap();

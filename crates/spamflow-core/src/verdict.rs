@@ -61,9 +61,47 @@ pub fn decide(probability: f64, threshold: f64, matches: &[FingerprintKind]) -> 
     }
 }
 
+/// Returns a score that reaches a threshold exactly when [`decide`] labels the message spam
+/// at that threshold: 1 for an exact digest match, twice the probability (at most 1) for a
+/// near-duplicate match, else the probability. Ranking by it gives the ROC curve of the
+/// combined verdict rather than of the model alone.
+pub fn decision_score(probability: f64, matches: &[FingerprintKind]) -> f64 {
+    if matches.contains(&FingerprintKind::BodyDigest) {
+        1.0
+    } else if matches.contains(&FingerprintKind::NearDuplicate) {
+        (2.0 * probability).min(1.0)
+    } else {
+        probability
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decision_score_agrees_with_decide() {
+        let cases: [&[FingerprintKind]; 4] = [
+            &[],
+            &[FingerprintKind::NearDuplicate],
+            &[FingerprintKind::BodyDigest],
+            &[FingerprintKind::NearDuplicate, FingerprintKind::BodyDigest],
+        ];
+        for matches in cases {
+            for p in 0..=100 {
+                let probability = f64::from(p) / 100.0;
+                for t in 1..=100 {
+                    let threshold = f64::from(t) / 100.0;
+                    let spam = decide(probability, threshold, matches).label == Label::Spam;
+                    assert_eq!(
+                        decision_score(probability, matches) >= threshold,
+                        spam,
+                        "p {probability}, threshold {threshold}, {matches:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn digest_match_forces_spam() {

@@ -188,7 +188,7 @@ where
         Err(error) if is_broken_pipe(&error) => 0,
         Err(error) => {
             eprintln!("error: {}", error_chain(&error));
-            EXIT_FAILURE
+            exit_code_of(&error)
         }
     };
     // The runtime's worker threads still drive the exporter's connection while it flushes.
@@ -197,6 +197,22 @@ where
     // abandoned at shutdown) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// A combination of flags that cannot work together, found after parsing. The binaries exit
+/// with [`EXIT_USAGE`] for it, as for a bad flag.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Returns the exit code for a failed command: [`EXIT_USAGE`] when a [`UsageError`] caused it,
+/// else [`EXIT_FAILURE`].
+pub fn exit_code_of(error: &anyhow::Error) -> i32 {
+    if error.chain().any(|cause| cause.is::<UsageError>()) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
 }
 
 /// Checks whether an error comes from writing to a pipe whose reader has closed it.
