@@ -28,6 +28,7 @@ use spamflow_runtime::store::{RedisArgs, Store};
 use tokio::task::JoinHandle;
 
 use crate::corpus::{self, SplitFilter};
+use crate::known_spam::KnownSpam;
 use crate::report::Summary;
 
 /// `spamctl dev` flags.
@@ -58,6 +59,11 @@ pub struct DevArgs {
     /// Give up waiting for verdicts after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,
+    /// Before replaying, insert into the Bloom filter the fingerprints of the TRAIN spam under
+    /// the same paths, less those a TRAIN ham shares, as if a user had confirmed those spam.
+    /// Needs `--split test`.
+    #[arg(long)]
+    pub known_spam: bool,
     /// Print one line per verdict.
     #[arg(long)]
     pub show_verdicts: bool,
@@ -80,6 +86,9 @@ struct Outcome {
 }
 
 pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
+    if args.known_spam {
+        KnownSpam::check_split(args.split)?;
+    }
     let (spam, ham) = if args.spam.is_empty() && args.ham.is_empty() {
         let default = PathBuf::from("data/corpus");
         if !default.join("spam").is_dir() || !default.join("ham").is_dir() {
@@ -96,6 +105,11 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         (args.spam.clone(), args.ham.clone())
     };
     let messages = corpus::load(&spam, &ham, args.split)?;
+    let known = if args.known_spam {
+        Some(KnownSpam::from_train_split(&spam, &ham)?)
+    } else {
+        None
+    };
 
     let model = crate::train::load_model(args.model.as_deref())?;
     let model_version = model.version().to_owned();
@@ -141,6 +155,12 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let bloom_listener = spamflow_runtime::grpc::bind(args.bloom_addr).await?;
     let bloom_addr = bloom_listener.local_addr()?;
     let filter = bloom_filter::Filter::open(store.clone(), 1_000_000, 0.001).await?;
+    if let Some(known) = &known {
+        filter
+            .insert(&known.keys())
+            .await
+            .context("failed to insert the known-spam fingerprints into the Bloom filter")?;
+    }
 
     // Every in-process service counts into the one process-wide registry, so one endpoint
     // serves the metrics of the whole mesh.
@@ -230,6 +250,12 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
                 "in memory"
             }
         )?;
+        if let Some(known) = &known {
+            outln!(
+                "bloom-filter holds the fingerprints of {} TRAIN spam as known spam",
+                known.spam_messages
+            )?;
+        }
         outln!(
             "replaying {} messages ({:?} split)",
             messages.len(),

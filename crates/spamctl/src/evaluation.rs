@@ -123,6 +123,9 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
         let is_spam = parse_label(label).with_context(invalid)?;
         let predicted_spam = parse_label(verdict).with_context(invalid)?;
         let score: f64 = score.parse().with_context(invalid)?;
+        if !score.is_finite() {
+            bail!("{}; the score {score} is not a finite number", invalid());
+        }
         let position = match runs.iter().position(|run| run.name == peer) {
             Some(position) => position,
             None => {
@@ -177,18 +180,29 @@ const COLOURS: [(RGBColor, &str); 8] = [
     (RGBColor(23, 190, 207), "cyan"),
 ];
 
-/// Returns the name of the run at `index`, followed by its version in parentheses when another
-/// run has the same name, such as two spamflow models in one report.
+/// Returns the name of the run at `index` for headings and the legend. When another run has the
+/// same name, such as two spamflow models in one report, the version follows in parentheses,
+/// and the row number too when the version is also the same.
 fn display_name(runs: &[ScoredRun], index: usize) -> String {
     let run = &runs[index];
-    let shared = runs
-        .iter()
-        .enumerate()
-        .any(|(other, peer)| other != index && peer.name == run.name);
-    if shared && !run.version.is_empty() {
-        format!("{} ({})", run.name, run.version)
+    let others = || {
+        runs.iter()
+            .enumerate()
+            .filter(move |&(other, peer)| other != index && peer.name == run.name)
+    };
+    let name = run.name.replace('|', "\\|");
+    if others().next().is_none() {
+        return name;
+    }
+    let version = if run.version.is_empty() {
+        "-"
     } else {
-        run.name.clone()
+        run.version.as_str()
+    };
+    if others().any(|(_, peer)| peer.version == run.version) {
+        format!("{name} ({version}, row {})", index + 1)
+    } else {
+        format!("{name} ({version})")
     }
 }
 
@@ -309,15 +323,15 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
     if runs.iter().any(|run| run.name == KNOWN_SPAM_RUN) {
         let _ = writeln!(
             md,
-            "The row `{KNOWN_SPAM_RUN}` is the verdict of the whole mesh, written by `spamctl \
-             eval --known-spam --scores FILE`: the model and the Bloom filter of known spam, \
+            "The row `{KNOWN_SPAM_RUN}` is the verdict of the whole mesh, from `spamctl eval \
+             --known-spam`: the model and the Bloom filter of known spam, \
              holding the fingerprints of every TRAIN spam, less those a TRAIN ham shares. An \
              exact match of the normalized body makes a message spam, and a near-duplicate \
              match halves the threshold. Its score is the model's probability, 1 for an exact \
              match and twice the probability for a near-duplicate one.\n"
         );
     }
-    if runs.len() > 1 {
+    if runs.iter().any(|run| !run.name.starts_with("spamflow")) {
         let _ = writeln!(
             md,
             "The other filters' rows come from `scripts/compare-peers`, which trains each filter \
@@ -347,7 +361,7 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {:.4} | {:.4} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
-            run.name,
+            run.name.replace('|', "\\|"),
             if run.version.is_empty() {
                 "-"
             } else {
@@ -448,6 +462,36 @@ mod tests {
         let error = format!("{:#}", load_peers(&path).unwrap_err());
         assert!(error.contains("line 1"), "{error}");
         assert!(error.contains("maybe"), "{error}");
+    }
+
+    #[test]
+    fn peers_file_rejects_non_finite_score() {
+        for score in ["NaN", "inf", "1e400"] {
+            let line = format!("p\ta.txt\tspam\t{score}\tspam\n");
+            let (_dir, path) = write_temp("peers-nan.tsv", &line);
+            let error = format!("{:#}", load_peers(&path).unwrap_err());
+            assert!(error.contains("not a finite number"), "{error}");
+        }
+    }
+
+    #[test]
+    fn runs_sharing_a_name_are_told_apart() {
+        let run = |name: &str, version: &str| ScoredRun {
+            name: name.into(),
+            version: version.into(),
+            confusion: Confusion::default(),
+            scores: Vec::new(),
+        };
+        let runs = [
+            run("spamflow", "lr2-a"),
+            run("spamflow", "lr2-b"),
+            run("spamflow", "lr2-b"),
+            run("bogo|filter", "1.2.5"),
+        ];
+        assert_eq!(display_name(&runs, 0), "spamflow (lr2-a)");
+        assert_eq!(display_name(&runs, 1), "spamflow (lr2-b, row 2)");
+        assert_eq!(display_name(&runs, 2), "spamflow (lr2-b, row 3)");
+        assert_eq!(display_name(&runs, 3), "bogo\\|filter");
     }
 
     #[test]

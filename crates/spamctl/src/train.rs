@@ -10,7 +10,7 @@ use spamflow_core::metrics::{Confusion, roc_auc};
 use spamflow_core::model::{Example, TrainOptions, train_with_progress};
 use spamflow_core::{Email, Label, Limits, Model, verdict};
 use spamflow_runtime::cli::{
-    UsageError, parse_positive_number, parse_probability, parse_threshold, whole_number_from,
+    parse_positive_number, parse_probability, parse_threshold, whole_number_from,
 };
 
 use crate::corpus::{self, CorpusMessage, LabelledPaths, SplitFilter};
@@ -198,21 +198,17 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
+    if args.known_spam {
+        KnownSpam::check_split(args.split)?;
+    }
     let model = load_model(args.model.as_deref())?;
     let messages = args.corpus.load(args.split)?;
     corpus::require_both_classes(&messages)?;
     let known = if args.known_spam {
-        if args.split != SplitFilter::Test {
-            return Err(UsageError(format!(
-                "--known-spam takes its fingerprints from the TRAIN split, so it needs --split \
-                 test, not --split {}",
-                args.split.flag_value()
-            ))
-            .into());
-        }
-        Some(KnownSpam::from_messages(
-            &args.corpus.load(SplitFilter::Train)?,
-        ))
+        Some(KnownSpam::from_train_split(
+            &args.corpus.spam,
+            &args.corpus.ham,
+        )?)
     } else {
         None
     };
@@ -238,7 +234,19 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
             scores: scores.clone(),
         }];
         for peers in &args.peers {
-            runs.extend(evaluation::load_peers(peers)?);
+            for run in evaluation::load_peers(peers)? {
+                if run.scores.len() != messages.len() {
+                    anyhow::bail!(
+                        "{}: run {:?} scored {} messages, but this evaluation has {}; write \
+                         the peers file from the same --split of the same corpus",
+                        peers.display(),
+                        run.name,
+                        run.scores.len(),
+                        messages.len()
+                    );
+                }
+                runs.push(run);
+            }
         }
         let context = ReportContext {
             command: command_line(),
