@@ -444,7 +444,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     summary.write_to(&mut std::io::stdout().lock(), args.json)?;
 
     if args.keep_running {
-        eprintln!(
+        errln!(
             "The mesh keeps running: metrics at http://{metrics_addr}/metrics, health at \
              http://{metrics_addr}/healthz. Press Ctrl-C to stop."
         );

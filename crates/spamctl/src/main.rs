@@ -11,6 +11,15 @@ macro_rules! outln {
     }};
 }
 
+/// Writes a line to standard error like `eprintln!`, but ignores a closed stream instead of
+/// panicking: with no one left to read it, the line has nowhere to go.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod classify;
 mod corpus;
@@ -110,7 +119,7 @@ fn report_error(result: impl FnOnce() -> anyhow::Result<()>) -> i32 {
         // nothing wrong, and no one is left to read an error.
         Err(error) if cli::is_broken_pipe(&error) => 0,
         Err(error) => {
-            eprintln!("error: {}", cli::error_chain(&error));
+            errln!("error: {}", cli::error_chain(&error));
             cli::exit_code_of(&error)
         }
     }

@@ -45,7 +45,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
         let email = match Email::parse(&message.raw, Limits::default()) {
             Ok(email) => email,
             Err(error) => {
-                eprintln!("skipping {}: {error}", message.name);
+                errln!("skipping {}: {error}", message.name);
                 continue;
             }
         };
@@ -76,7 +76,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
     }
     if args.split != SplitFilter::All {
         // Messages of the other split are left out without a warning of their own.
-        eprintln!(
+        errln!(
             "printed {written} messages of the {} split; `--split all` prints every message",
             args.split.flag_value()
         );

@@ -568,6 +568,46 @@ fn closed_stdout_is_not_an_error() {
 }
 
 #[test]
+fn closed_stderr_is_not_an_error() {
+    let folder = ScratchDir::new("closed-stderr");
+    std::fs::create_dir_all(folder.join("spam")).unwrap();
+    std::fs::write(
+        folder.join("spam").join("spam.txt"),
+        "Subject: cash prize\r\n\r\nClaim your cash prize now.\r\n",
+    )
+    .unwrap();
+    // `tokens` ends with a count on standard error, and a bad flag value fails there too.
+    let cases = [
+        (
+            vec![
+                "tokens".into(),
+                "--spam".into(),
+                folder.join("spam").into_os_string(),
+            ],
+            0,
+        ),
+        (
+            vec![
+                "eval".into(),
+                "--spam".into(),
+                folder.join("missing").into_os_string(),
+            ],
+            64,
+        ),
+    ];
+    for (args, code) in cases {
+        let mut child = spamctl()
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        assert_eq!(child.wait().unwrap().code(), Some(code), "{args:?}");
+    }
+}
+
+#[test]
 fn missing_corpus_path_names_fetch_script() {
     let output = spamctl()
         .args([

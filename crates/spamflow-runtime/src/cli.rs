@@ -172,7 +172,7 @@ where
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: failed to start the async runtime: {error}");
+            report_failure(&format!("failed to start the async runtime: {error}"));
             return EXIT_FAILURE;
         }
     };
@@ -187,7 +187,7 @@ where
         // wrong, and no one is left to read an error.
         Err(error) if is_broken_pipe(&error) => 0,
         Err(error) => {
-            eprintln!("error: {}", error_chain(&error));
+            report_failure(&error_chain(&error));
             exit_code_of(&error)
         }
     };
@@ -197,6 +197,13 @@ where
     // abandoned at shutdown) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
+}
+
+/// Prints `error: ` and the message to standard error. A closed standard error is ignored, since
+/// no one is left to read the message, where `eprintln!` would panic.
+fn report_failure(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
 }
 
 /// A combination of flags that cannot work together, found after parsing. The binaries exit
