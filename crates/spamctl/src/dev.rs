@@ -156,8 +156,12 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let bloom_addr = bloom_listener.local_addr()?;
     let filter = bloom_filter::Filter::open(store.clone(), 1_000_000, 0.001).await?;
     if let Some(known) = &known {
+        // With Redis, an earlier run may have inserted them already, and every insert grows the
+        // filter's insert log.
+        let mut keys = known.keys();
+        keys.retain(|key| !filter.contains(key));
         filter
-            .insert(&known.keys())
+            .insert(&keys)
             .await
             .context("failed to insert the known-spam fingerprints into the Bloom filter")?;
     }
