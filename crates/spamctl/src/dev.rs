@@ -6,7 +6,7 @@
 //! Kafka clients. Only the broker is librdkafka's in-process mock, and the store is in memory
 //! unless a Redis URL is given.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -416,7 +416,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let mut confusion = Confusion::default();
     let mut scores = Vec::new();
     let mut latencies_ms = Vec::new();
-    let mut by_reason: HashMap<String, u64> = HashMap::new();
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
     for verdict in outcomes.values().filter_map(|o| o.verdict.as_ref()) {
         let is_spam = verdict.true_label == pb::Label::Spam as i32;
         confusion.add(verdict.label == pb::Label::Spam as i32, is_spam);
@@ -432,16 +432,14 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         model_version,
         threshold,
     )
-    .for_pipeline(dead_lettered, missing);
+    .for_pipeline(dead_lettered, missing, by_reason.clone());
     if !args.json {
         outln!(
             "verdicts: {} spam, {} ham; dead-lettered: {dead_lettered}; missing: {missing}",
             confusion.true_positives + confusion.false_positives,
             confusion.true_negatives + confusion.false_negatives,
         )?;
-        let mut reasons: Vec<_> = by_reason.into_iter().collect();
-        reasons.sort();
-        let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        let reasons: Vec<String> = by_reason.iter().map(|(r, n)| format!("{r}={n}")).collect();
         outln!("decided by: {}", reasons.join(", "))?;
         outln!("latency is from publish to verdict, through Kafka and both gRPC services")?;
     }

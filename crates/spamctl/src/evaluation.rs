@@ -328,7 +328,7 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
              holding the fingerprints of every TRAIN spam, less those a TRAIN ham shares. An \
              exact match of the normalized body makes a message spam, and a near-duplicate \
              match halves the threshold. Its score is the model's probability, 1 for an exact \
-             match and twice the probability for a near-duplicate one.\n"
+             match and twice the probability, at most 1, for a near-duplicate one.\n"
         );
     }
     if runs.iter().any(|run| !run.name.starts_with("spamflow")) {

@@ -1,6 +1,8 @@
 //! The figures printed at the end of `spamctl eval` and `spamctl dev`, for people and for
 //! scripts.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use spamflow_core::metrics::{Confusion, percentile, spam_recall_at_ham_fpr};
 use std::io::Write;
@@ -48,6 +50,10 @@ pub struct Summary {
     /// The effect of known-spam fingerprints (`spamctl eval --known-spam` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_spam: Option<KnownSpamEffect>,
+    /// Verdicts per rule of the verdict policy, such as `model` or `bloom_near_duplicate`
+    /// (`spamctl dev` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<BTreeMap<String, u64>>,
     /// Replayed messages that went to the dead-letter topic (`spamctl dev` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_lettered: Option<u64>,
@@ -93,6 +99,7 @@ impl Summary {
             model_version,
             threshold,
             known_spam: None,
+            decided_by: None,
             dead_lettered: None,
             missing: None,
             auc_in_line: true,
@@ -101,20 +108,26 @@ impl Summary {
 
     /// Adds the pipeline's loss counts and leaves ROC AUC out of the `summary` line, as
     /// `spamctl dev` reports them.
-    pub fn for_pipeline(mut self, dead_lettered: u64, missing: u64) -> Self {
+    pub fn for_pipeline(
+        mut self,
+        dead_lettered: u64,
+        missing: u64,
+        decided_by: BTreeMap<String, u64>,
+    ) -> Self {
+        self.decided_by = Some(decided_by);
         self.dead_lettered = Some(dead_lettered);
         self.missing = Some(missing);
         self.auc_in_line = false;
         self
     }
 
-    /// Adds spam recall at ham FPR 0.1% and 0.5% from (spam probability, is spam) pairs.
     /// Records the effect of known-spam fingerprints on this run.
     pub fn with_known_spam(mut self, effect: KnownSpamEffect) -> Self {
         self.known_spam = Some(effect);
         self
     }
 
+    /// Adds spam recall at ham FPR 0.1% and 0.5% from (spam probability, is spam) pairs.
     pub fn with_recall_at_ham_fpr(mut self, scores: &[(f64, bool)]) -> Self {
         self.recall_at_ham_fpr = crate::evaluation::RECALL_AT_HAM_FPR
             .iter()

@@ -75,6 +75,33 @@ fn dev_on_test_split_meets_accuracy_bar() {
 }
 
 #[test]
+fn dev_known_spam_counts_bloom_verdicts() {
+    corpus();
+    let output = spamctl()
+        .args([
+            "dev",
+            "--known-spam",
+            "--json",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let decided_by = summary["decided_by"].as_object().unwrap();
+    let total: u64 = decided_by.values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(total, summary["messages"].as_u64().unwrap(), "{summary}");
+    // TEST repeats the bodies of some TRAIN spam word for word.
+    let digests = decided_by.get("bloom_body_digest").and_then(|n| n.as_u64());
+    assert!(digests.is_some_and(|n| n > 0), "{summary}");
+}
+
+#[test]
 fn eval_json_reports_auc() {
     let corpus = corpus();
     let output = spamctl()
