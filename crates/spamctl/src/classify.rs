@@ -1,6 +1,6 @@
 //! `spamctl classify`: score one message in process and explain the score.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -9,7 +9,7 @@ use spamflow_core::{Email, Limits};
 /// `spamctl classify` flags.
 #[derive(Debug, clap::Args)]
 pub struct ClassifyArgs {
-    /// The message: a raw RFC 5322 file, or plain text with --text.
+    /// The message: a raw RFC 5322 file, or plain text with --text; `-` reads standard input.
     pub file: PathBuf,
     /// Treat the file as plain text rather than an RFC 5322 message.
     #[arg(long)]
@@ -21,7 +21,7 @@ pub struct ClassifyArgs {
 
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     let model = crate::train::load_model(args.model.as_deref())?;
-    let raw = std::fs::read(&args.file)
+    let raw = read_message(&args.file)
         .with_context(|| format!("failed to read {}", args.file.display()))?;
     let email = if args.text {
         Email::from_plain_text(&String::from_utf8_lossy(&raw), Limits::default())
@@ -58,6 +58,18 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     writeln!(out, "  pushed toward ham:")?;
     write_features(&mut out, &explanation.toward_ham)?;
     Ok(())
+}
+
+/// Reads the file, or standard input for `-`. Standard input is read up to one byte past the
+/// size limit, so that an endless stream gets the size error instead of filling memory.
+fn read_message(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    if path.as_os_str() != "-" {
+        return std::fs::read(path);
+    }
+    let mut raw = Vec::new();
+    let limit = Limits::default().max_message_bytes as u64 + 1;
+    std::io::stdin().lock().take(limit).read_to_end(&mut raw)?;
+    Ok(raw)
 }
 
 /// How many features `spamctl classify` lists in each direction.

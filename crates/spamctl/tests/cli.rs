@@ -102,6 +102,32 @@ fn dev_known_spam_counts_bloom_verdicts() {
 }
 
 #[test]
+fn classify_reads_standard_input() {
+    use std::io::Write as _;
+    let mut child = spamctl()
+        .args(["classify", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"From: a@example.org\nSubject: win cash\n\nClaim your cash prize now.\n")
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("-: "), "{stdout}");
+    assert!(stdout.contains("spam probability"), "{stdout}");
+}
+
+#[test]
 fn eval_json_reports_auc() {
     let corpus = corpus();
     let output = spamctl()
