@@ -20,7 +20,7 @@ use spamflow_runtime::cli::UsageError;
 #[derive(Debug, Default)]
 pub struct KnownSpam {
     keys: HashSet<String>,
-    /// Spam messages whose fingerprints were added.
+    /// Spam messages read, those too short for a fingerprint included.
     pub spam_messages: usize,
 }
 
