@@ -2,8 +2,9 @@
 //! precision-recall curves drawn as PNG, and other filters' rows beside spamflow's.
 //!
 //! Other filters' results come from a tab-separated file written by `scripts/compare-peers`.
-//! Lines starting with `#` are comments, except `#version<TAB>peer<TAB>version` lines. Every
-//! other line is `peer<TAB>message name<TAB>ham|spam<TAB>score<TAB>ham|spam`: the true label,
+//! Lines starting with `#` are comments, except `#version<TAB>peer<TAB>version` lines and
+//! `#seconds<TAB>peer<TAB>seconds` lines, the wall time of scoring every message. Every other
+//! line is `peer<TAB>message name<TAB>ham|spam<TAB>score<TAB>ham|spam`: the true label,
 //! the peer's score (higher means more spam-like) and the peer's own verdict.
 //! `spamctl eval --scores FILE` writes spamflow's scores in the same format, so that the
 //! messages it got wrong are one `awk` away and another model's scores can join a report.
@@ -32,6 +33,8 @@ pub struct ScoredRun {
     /// (score, is spam): higher scores are more spam-like.
     pub scores: Vec<(f64, bool)>,
     pub confusion: Confusion,
+    /// Wall time of scoring every message, when the run measured it.
+    pub scoring_seconds: Option<f64>,
 }
 
 /// The figures of one row of the report's table.
@@ -56,8 +59,8 @@ impl ScoredRun {
 }
 
 /// Writes one line per message in the peers format: the run's `name`, the message name, the
-/// true label, the score and the verdict at `threshold`. `#version` names the model. Tabs and
-/// line breaks in a name become spaces.
+/// true label, the score and the verdict at `threshold`. `#version` names the model, and
+/// `#seconds` gives `scoring_seconds`. Tabs and line breaks in a name become spaces.
 ///
 /// # Errors
 ///
@@ -66,6 +69,7 @@ pub fn write_scores(
     path: &Path,
     run: &str,
     model_version: &str,
+    scoring_seconds: f64,
     threshold: f64,
     scores: &[(&str, f64, bool)],
 ) -> anyhow::Result<()> {
@@ -75,6 +79,9 @@ pub fn write_scores(
     );
     // Writing to a String cannot fail.
     let _ = writeln!(text, "#version\t{run}\t{model_version}");
+    if scoring_seconds > 0.0 {
+        let _ = writeln!(text, "#seconds\t{run}\t{scoring_seconds:.6}");
+    }
     for &(name, probability, is_spam) in scores {
         let name = name.replace(['\t', '\n', '\r'], " ");
         let _ = writeln!(
@@ -99,11 +106,28 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
         .with_context(|| format!("failed to read peer scores {}", path.display()))?;
     let mut runs: Vec<ScoredRun> = Vec::new();
     let mut versions: Vec<(String, String)> = Vec::new();
+    let mut timings: Vec<(String, f64)> = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let fields: Vec<&str> = line.split('\t').collect();
         if let Some(first) = fields.first().and_then(|f| f.strip_prefix('#')) {
             if first == "version" && fields.len() == 3 {
                 versions.push((fields[1].to_owned(), fields[2].to_owned()));
+            }
+            if first == "seconds" && fields.len() == 3 {
+                let seconds = fields[2]
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
+                    .with_context(|| {
+                        format!(
+                            "invalid line {} of {}: the scoring time {:?} is not a positive \
+                             number of seconds",
+                            index + 1,
+                            path.display(),
+                            fields[2]
+                        )
+                    })?;
+                timings.push((fields[1].to_owned(), seconds));
             }
             continue;
         }
@@ -134,6 +158,7 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
                     version: String::new(),
                     scores: Vec::new(),
                     confusion: Confusion::default(),
+                    scoring_seconds: None,
                 });
                 runs.len() - 1
             }
@@ -144,6 +169,9 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
     for run in &mut runs {
         if let Some((_, version)) = versions.iter().find(|(peer, _)| *peer == run.name) {
             run.version = version.clone();
+        }
+        if let Some((_, seconds)) = timings.iter().find(|(peer, _)| *peer == run.name) {
+            run.scoring_seconds = Some(*seconds);
         }
     }
     Ok(runs)
@@ -317,7 +345,9 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
         "Spam is the positive class: a false positive is ham labelled spam. Accuracy, ham FPR, \
          recall and precision are at each filter's own default verdict. ROC AUC and the \
          recall at a fixed ham FPR come from each filter's scores, so they do not depend on \
-         its threshold.\n"
+         its threshold. Messages/s divides the messages by the wall time of scoring them on \
+         one core, where the run measured it. For spamflow that is parsing and scoring in one \
+         thread of `spamctl eval`.\n"
     );
 
     if runs.iter().any(|run| run.name == KNOWN_SPAM_RUN) {
@@ -339,7 +369,9 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
              bogofilter registers every TRAIN message and counts its `unsure` verdict as ham. \
              SpamAssassin runs its local rules with Bayes trained by `sa-learn`, and its score \
              is the rule score. CRM114 uses an OSB unique microgroom classifier trained on \
-             every TRAIN message, and its score is the spam class's pR. Rows marked \
+             every TRAIN message, and its score is the spam class's pR. The scoring time is \
+             bogofilter's bulk mode, SpamAssassin's checks in one Perl process after its rules \
+             are compiled, and one `crm` process per message for CRM114. Rows marked \
              `(no delivery fields)` come from the same filter trained and scored on copies of \
              the messages without the mbox `From ` line and the fields added on delivery \
              (`Received`, `Return-Path`, `Delivered-To`, `Delivery-Date`, `X-Keywords`, \
@@ -352,15 +384,15 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
     let _ = writeln!(
         md,
         "| filter | version | messages | accuracy | ham FPR | false positives | spam recall | \
-         spam precision | ROC AUC | recall at 0.1% FPR | recall at 0.5% FPR |"
+         spam precision | ROC AUC | recall at 0.1% FPR | recall at 0.5% FPR | messages/s |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for run in runs {
         let metrics = run.metrics();
         let c = &metrics.confusion;
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.4} | {:.4} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            "| {} | {} | {} | {:.4} | {:.4} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
             run.name.replace('|', "\\|"),
             if run.version.is_empty() {
                 "-"
@@ -376,6 +408,10 @@ fn render_markdown(context: &ReportContext, runs: &[ScoredRun]) -> String {
             metrics.roc_auc,
             metrics.recall_at_ham_fpr[0],
             metrics.recall_at_ham_fpr[1],
+            run.scoring_seconds.map_or_else(
+                || "-".to_owned(),
+                |seconds| format!("{:.0}", c.total() as f64 / seconds)
+            ),
         );
     }
 
@@ -465,6 +501,22 @@ mod tests {
     }
 
     #[test]
+    fn peers_file_reads_scoring_time() {
+        let text = "#seconds\tp\t2.5\np\ta.txt\tspam\t0.9\tspam\nq\tb.txt\tham\t0.1\tham\n";
+        let (_dir, path) = write_temp("peers-seconds.tsv", text);
+        let runs = load_peers(&path).unwrap();
+        assert_eq!(runs[0].scoring_seconds, Some(2.5));
+        assert_eq!(runs[1].scoring_seconds, None);
+
+        let (_dir, path) = write_temp("peers-bad-seconds.tsv", "#seconds\tp\t-1\n");
+        let error = format!("{:#}", load_peers(&path).unwrap_err());
+        assert!(
+            error.contains("line 1") && error.contains("\"-1\""),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn peers_file_rejects_non_finite_score() {
         for score in ["NaN", "inf", "1e400"] {
             let line = format!("p\ta.txt\tspam\t{score}\tspam\n");
@@ -481,6 +533,7 @@ mod tests {
             version: version.into(),
             confusion: Confusion::default(),
             scores: Vec::new(),
+            scoring_seconds: None,
         };
         let runs = [
             run("spamflow", "lr2-a"),
@@ -503,6 +556,7 @@ mod tests {
             version: "lr2-test".into(),
             confusion: Confusion::from_scores(&scores, 0.5),
             scores,
+            scoring_seconds: Some(0.5),
         };
         let context = ReportContext {
             command: "spamctl eval --report DIR".into(),
@@ -518,6 +572,7 @@ mod tests {
             markdown.contains("| spamflow | lr2-test | 4 | 1.0000 | 0.0000 | 0 | 1.0000"),
             "{markdown}"
         );
+        assert!(markdown.contains("| 1.0000 | 1.0000 | 8 |"), "{markdown}");
         for image in ["roc.png", "precision-recall.png"] {
             let bytes = std::fs::read(dir.join(image)).unwrap();
             assert_eq!(&bytes[1..4], b"PNG", "{image}");

@@ -37,6 +37,9 @@ pub struct Summary {
     /// Harmonic mean of spam precision and recall.
     pub f1: f64,
     pub emails_per_sec: f64,
+    /// Wall time of the run, which `emails_per_sec` divides the messages by.
+    #[serde(skip)]
+    elapsed_seconds: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// ROC AUC, when the run has probabilities for every message.
@@ -92,6 +95,7 @@ impl Summary {
             } else {
                 0.0
             },
+            elapsed_seconds,
             p50_ms: percentile(latencies_ms, 50.0),
             p99_ms: percentile(latencies_ms, 99.0),
             auc,
@@ -119,6 +123,11 @@ impl Summary {
         self.missing = Some(missing);
         self.auc_in_line = false;
         self
+    }
+
+    /// Returns the wall time of the run in seconds.
+    pub fn scoring_seconds(&self) -> f64 {
+        self.elapsed_seconds
     }
 
     /// Records the effect of known-spam fingerprints on this run.

@@ -224,11 +224,19 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
             .zip(&scores)
             .map(|(message, &(probability, is_spam))| (message.name.as_str(), probability, is_spam))
             .collect();
-        evaluation::write_scores(path, run_name, model.version(), model.threshold(), &named)?;
+        evaluation::write_scores(
+            path,
+            run_name,
+            model.version(),
+            summary.scoring_seconds(),
+            model.threshold(),
+            &named,
+        )?;
     }
     if let Some(dir) = &args.report {
         let mut runs = vec![ScoredRun {
             name: run_name.to_owned(),
+            scoring_seconds: Some(summary.scoring_seconds()),
             version: model.version().to_owned(),
             confusion: summary.confusion,
             scores: scores.clone(),
