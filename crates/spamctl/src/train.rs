@@ -97,8 +97,9 @@ pub struct EvalArgs {
     /// test`.
     #[arg(long)]
     pub known_spam: bool,
-    /// Also write each message's name, true label, spam probability and verdict to this file,
-    /// tab-separated, in the format that `--peers` reads.
+    /// Also write one tab-separated line per message to this file: the run's name, the
+    /// message's name, its true label, its score and the verdict, in the format that `--peers`
+    /// reads.
     #[arg(long, value_name = "FILE")]
     pub scores: Option<PathBuf>,
 }
