@@ -14,8 +14,7 @@ fn main() {
     let config: Config = cli::parse_or_exit();
     // Check the rules that span several flags. Clap has already checked each flag on its own.
     if let Err(error) = action_handler::config::check_flags(&config.policy, &config.gmail) {
-        eprintln!("error: {error}");
-        std::process::exit(cli::EXIT_USAGE);
+        cli::exit_usage(error);
     }
     std::process::exit(cli::run_main("action-handler", async move {
         let store = Store::connect(&config.redis)

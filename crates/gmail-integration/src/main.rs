@@ -16,14 +16,14 @@ fn main() {
     if let Some(Command::Auth(auth)) = cli.command {
         std::process::exit(cli::run_main("gmail-integration", async move {
             let mailbox = spamflow_gmail::sign_in(&auth.gmail, auth.redirect_port).await?;
-            eprintln!(
+            cli::print_to_stderr(&format!(
                 "Signed in; the token cache {} is ready for {mailbox}",
                 auth.gmail
                     .token_file
                     .as_deref()
                     .map(|path| path.display().to_string())
                     .unwrap_or_default()
-            );
+            ));
             Ok(())
         }));
     }
@@ -33,8 +33,7 @@ fn main() {
         .validate()
         .and_then(|()| config.gmail.check().map_err(|error| error.to_string()));
     if let Err(message) = checked {
-        eprintln!("error: {message}");
-        std::process::exit(cli::EXIT_USAGE);
+        cli::exit_usage(message);
     }
     std::process::exit(cli::run_main("gmail-integration", async move {
         let store = Store::connect(&config.redis)

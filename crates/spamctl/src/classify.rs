@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use spamflow_core::{Email, Limits};
+use spamflow_core::{Email, EmailError, Limits};
 
 /// `spamctl classify` flags.
 #[derive(Debug, clap::Args)]
@@ -28,13 +28,19 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     } else {
         Email::parse(&raw, Limits::default())
     }
-    .with_context(|| {
-        let hint = if args.text {
-            ""
-        } else {
-            "; pass --text to classify plain text"
+    .map_err(|error| {
+        // Only a header that does not parse suggests plain text.
+        let hint = match error {
+            EmailError::MalformedHeader { .. }
+            | EmailError::NoHeaders
+            | EmailError::BinaryHeader { .. }
+                if !args.text =>
+            {
+                "; pass --text to classify plain text"
+            }
+            _ => "",
         };
-        format!("cannot classify {}{hint}", args.file.display())
+        anyhow::Error::new(error).context(format!("cannot classify {}{hint}", args.file.display()))
     })?;
     let score = model.score(&email);
     let explanation = model.explain(&email, EXPLAINED_FEATURES);
@@ -61,14 +67,23 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
 }
 
 /// Reads the file, or standard input for `-`. Standard input is read up to one byte past the
-/// size limit, so that an endless stream gets the size error instead of filling memory.
+/// size limit, so that an endless stream gets an error instead of filling memory.
 fn read_message(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     if path.as_os_str() != "-" {
         return std::fs::read(path);
     }
     let mut raw = Vec::new();
-    let limit = Limits::default().max_message_bytes as u64 + 1;
-    std::io::stdin().lock().take(limit).read_to_end(&mut raw)?;
+    let limit = Limits::default().max_message_bytes;
+    std::io::stdin()
+        .lock()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut raw)?;
+    if raw.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("standard input holds more than {limit} bytes, the size limit of a message"),
+        ));
+    }
     Ok(raw)
 }
 

@@ -95,6 +95,24 @@ pub fn write_scores(
         .with_context(|| format!("failed to write scores to {}", path.display()))
 }
 
+/// The shortest scoring time a peers file may give. Shorter ones come from a clock that did not
+/// run, and would put an absurd figure in the messages/s column.
+const MIN_SCORING_SECONDS: f64 = 1e-6;
+
+/// Reads the seconds of the fields of a `#seconds` line.
+fn parse_seconds(fields: &[&str]) -> anyhow::Result<f64> {
+    let [_, _, seconds] = fields else {
+        bail!("the line has {} fields instead of 3", fields.len());
+    };
+    let value: f64 = seconds
+        .parse()
+        .with_context(|| format!("{seconds:?} is not a number"))?;
+    if !(value.is_finite() && value >= MIN_SCORING_SECONDS) {
+        bail!("{seconds:?} is not a number of seconds of at least {MIN_SCORING_SECONDS}");
+    }
+    Ok(value)
+}
+
 /// Reads the peers file written by `scripts/compare-peers`, one [`ScoredRun`] per peer in
 /// order of first appearance.
 ///
@@ -113,20 +131,23 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
             if first == "version" && fields.len() == 3 {
                 versions.push((fields[1].to_owned(), fields[2].to_owned()));
             }
-            if first == "seconds" && fields.len() == 3 {
-                let seconds = fields[2]
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
-                    .with_context(|| {
-                        format!(
-                            "invalid line {} of {}: the scoring time {:?} is not a positive \
-                             number of seconds",
-                            index + 1,
-                            path.display(),
-                            fields[2]
-                        )
-                    })?;
+            if first == "seconds" {
+                let seconds = parse_seconds(&fields).with_context(|| {
+                    format!(
+                        "invalid line {} of {}: expected `#seconds<TAB>peer<TAB>seconds` with \
+                         at least {MIN_SCORING_SECONDS} seconds",
+                        index + 1,
+                        path.display()
+                    )
+                })?;
+                if timings.iter().any(|(peer, _)| peer == fields[1]) {
+                    bail!(
+                        "invalid line {} of {}: a second scoring time for {:?}",
+                        index + 1,
+                        path.display(),
+                        fields[1]
+                    );
+                }
                 timings.push((fields[1].to_owned(), seconds));
             }
             continue;
@@ -173,6 +194,15 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
         if let Some((_, seconds)) = timings.iter().find(|(peer, _)| *peer == run.name) {
             run.scoring_seconds = Some(*seconds);
         }
+    }
+    if let Some((peer, _)) = timings
+        .iter()
+        .find(|(peer, _)| !runs.iter().any(|run| run.name == *peer))
+    {
+        bail!(
+            "{}: the scoring time names {peer:?}, which has no scores in the file",
+            path.display()
+        );
     }
     Ok(runs)
 }
@@ -508,12 +538,18 @@ mod tests {
         assert_eq!(runs[0].scoring_seconds, Some(2.5));
         assert_eq!(runs[1].scoring_seconds, None);
 
-        let (_dir, path) = write_temp("peers-bad-seconds.tsv", "#seconds\tp\t-1\n");
-        let error = format!("{:#}", load_peers(&path).unwrap_err());
-        assert!(
-            error.contains("line 1") && error.contains("\"-1\""),
-            "{error}"
-        );
+        let row = "p\ta.txt\tspam\t0.9\tspam\n";
+        for (bad, expected) in [
+            ("#seconds\tp\t-1\n", "\"-1\""),
+            ("#seconds\tp\t1e-300\n", "at least"),
+            ("#seconds\tp\n", "2 fields"),
+            ("#seconds\tp\t1\n#seconds\tp\t2\n", "a second scoring time"),
+            ("#seconds\tq\t1\n", "has no scores"),
+        ] {
+            let (_dir, path) = write_temp("peers-bad-seconds.tsv", &format!("{bad}{row}"));
+            let error = format!("{:#}", load_peers(&path).unwrap_err());
+            assert!(error.contains(expected), "{bad:?}: {error}");
+        }
     }
 
     #[test]

@@ -92,14 +92,14 @@ pub struct EvalArgs {
     /// `--scores`, to add as rows of the report; repeatable.
     #[arg(long, value_name = "FILE", requires = "report")]
     pub peers: Vec<PathBuf>,
-    /// Also judge with known-spam fingerprints, as the mesh does with its Bloom filter: those
-    /// of the TRAIN spam under the same paths, less those of the TRAIN ham. Needs `--split
-    /// test`.
+    /// Judge with the model and known-spam fingerprints, as the mesh does with its Bloom
+    /// filter: those of the TRAIN spam under the same paths, less those of the TRAIN ham. The
+    /// run is then named `spamflow + known spam`. Needs `--split test`.
     #[arg(long)]
     pub known_spam: bool,
     /// Also write one tab-separated line per message to this file: the run's name, the
-    /// message's name, its true label, its score and the verdict, in the format that `--peers`
-    /// reads.
+    /// message's name, its true label, its score (the spam probability, or with --known-spam
+    /// the decision score) and the verdict, in the format that `--peers` reads.
     #[arg(long, value_name = "FILE")]
     pub scores: Option<PathBuf>,
 }
@@ -213,6 +213,23 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Read before `--scores` writes, which may name the same file.
+    let mut peer_runs = Vec::new();
+    for peers in &args.peers {
+        for run in evaluation::load_peers(peers)? {
+            if run.scores.len() != messages.len() {
+                anyhow::bail!(
+                    "{}: run {:?} scored {} messages, but this evaluation has {}; write the \
+                     peers file from the same --split of the same corpus",
+                    peers.display(),
+                    run.name,
+                    run.scores.len(),
+                    messages.len()
+                );
+            }
+            peer_runs.push(run);
+        }
+    }
     let (summary, scores) = evaluate(&model, &messages, known.as_ref(), !args.json);
     let run_name = if known.is_some() {
         evaluation::KNOWN_SPAM_RUN
@@ -242,21 +259,7 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
             confusion: summary.confusion,
             scores: scores.clone(),
         }];
-        for peers in &args.peers {
-            for run in evaluation::load_peers(peers)? {
-                if run.scores.len() != messages.len() {
-                    anyhow::bail!(
-                        "{}: run {:?} scored {} messages, but this evaluation has {}; write \
-                         the peers file from the same --split of the same corpus",
-                        peers.display(),
-                        run.name,
-                        run.scores.len(),
-                        messages.len()
-                    );
-                }
-                runs.push(run);
-            }
-        }
+        runs.extend(peer_runs);
         let context = ReportContext {
             command: command_line(),
             split: format!("{:?}", args.split).to_lowercase(),

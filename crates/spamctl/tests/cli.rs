@@ -316,6 +316,24 @@ fn eval_scores_list_every_message() {
         confusion["false_negatives"].as_u64().unwrap()
     );
 
+    // `--scores` may name a peers file of the same run: it is read before it is written.
+    let mut again = spamctl();
+    paths(&mut again);
+    let output = again
+        .arg("--report")
+        .arg(dir.path())
+        .arg("--peers")
+        .arg(&scores)
+        .arg("--scores")
+        .arg(&scores)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
     // The file reads back as a peer of a report.
     let mut report = spamctl();
     paths(&mut report);

@@ -6,6 +6,7 @@
 //! with advice to run the one-time sign-in ([`sign_in`]) instead of waiting for a browser.
 
 use std::future::Future;
+use std::io::Write as _;
 use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
@@ -226,8 +227,12 @@ impl InstalledFlowDelegate for PrintUrl {
         _need_code: bool,
     ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
         Box::pin(async move {
-            eprintln!("Open this URL in a browser and allow access; waiting for the redirect:");
-            println!("{url}");
+            spamflow_runtime::cli::print_to_stderr(
+                "Open this URL in a browser and allow access; waiting for the redirect:",
+            );
+            // Standard output, so that a script can read the URL. A closed output leaves the
+            // user without it, but must not end the sign-in in a panic.
+            let _ = writeln!(std::io::stdout().lock(), "{url}");
             Ok(String::new())
         })
     }

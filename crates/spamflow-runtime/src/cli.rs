@@ -199,11 +199,23 @@ where
     code
 }
 
-/// Prints `error: ` and the message to standard error. A closed standard error is ignored, since
-/// no one is left to read the message, where `eprintln!` would panic.
+/// Prints `error: ` and the message to standard error.
 fn report_failure(message: &str) {
+    print_to_stderr(&format!("error: {message}"));
+}
+
+/// Prints a line to standard error like `eprintln!`, but ignores a closed or full stream
+/// instead of panicking, since no one is left to read the line.
+pub fn print_to_stderr(line: &str) {
     use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Prints `error: ` and the message to standard error and exits with [`EXIT_USAGE`], for a
+/// combination of flags that a binary checks before it starts.
+pub fn exit_usage(message: impl std::fmt::Display) -> ! {
+    report_failure(&message.to_string());
+    std::process::exit(EXIT_USAGE);
 }
 
 /// A combination of flags that cannot work together, found after parsing. The binaries exit

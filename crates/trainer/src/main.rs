@@ -9,8 +9,7 @@ use trainer::{Config, Trainer};
 fn main() {
     let config: Config = cli::parse_or_exit();
     if let Err(message) = config.validate() {
-        eprintln!("error: {message}");
-        std::process::exit(cli::EXIT_USAGE);
+        cli::exit_usage(message);
     }
     std::process::exit(cli::run_main("trainer", async move {
         let trainer = Trainer::new(&config)?;

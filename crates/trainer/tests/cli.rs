@@ -32,6 +32,23 @@ fn bad_flags_exit_64_naming_them() {
 }
 
 #[test]
+fn full_stderr_still_exits_64() {
+    let missing = std::env::temp_dir().join(format!("spamflow-no-corpus-{}", std::process::id()));
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let status = Command::new(workspace_binary("trainer").unwrap())
+        .arg("--base-corpus")
+        .arg(missing)
+        .env_remove("SPAMFLOW_BASE_CORPUS")
+        .stderr(full)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(64));
+}
+
+#[test]
 fn help_lists_learning_loop_flags() {
     let output = trainer(&["--help"]);
     assert!(output.status.success());
