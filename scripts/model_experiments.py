@@ -14,6 +14,10 @@ a comma-separated list of settings that differ from the shipped ones:
                                  frequency in the training part, ln((n + 1) / (df + 1)) + 1,
                                  raised to POWER, before unit-length scaling (off when 0;
                                  `spamctl train` has no such setting)
+    thresholds=single|list       one threshold, or one for mail with a `List-Id` field and
+                                 one for other mail, sharing the same false-positive budget
+                                 (only --nested and --train-folders use thresholds;
+                                 `spamctl train` has no such setting)
     drop=PREFIX                  leave out tokens that start with PREFIX (repeatable)
 
 With --train-folders and --test-folders (comma-separated subfolders of the corpus's spam/ and
@@ -47,8 +51,11 @@ from sklearn.metrics import roc_auc_score
 
 FOLDS = 5
 SHIPPED = {
-    "values": "presence", "alpha": 0.0001, "vocabulary": 8000, "grams": 0, "idf": 0.0, "drop": [],
+    "values": "presence", "alpha": 0.0001, "vocabulary": 8000, "grams": 0, "idf": 0.0,
+    "thresholds": "single", "drop": [],
 }
+# The token of mail that came through a mailing list, for `thresholds=list`.
+LIST_MAIL_TOKEN = "h:has:list-id"
 # `CharacterGrams::default()`: characters per gram, and the length of the gram block of a
 # feature vector against the token block's 1.
 GRAM_LENGTH = 4
@@ -104,6 +111,8 @@ def parse_variant(text):
                 settings["grams"] = int(value)
             elif name == "idf" and math.isfinite(float(value)) and float(value) >= 0:
                 settings["idf"] = float(value)
+            elif name == "thresholds" and value in ("single", "list"):
+                settings["thresholds"] = value
             elif name == "drop" and value:
                 settings["drop"].append(value)
             else:
@@ -111,7 +120,8 @@ def parse_variant(text):
         except ValueError:
             print(
                 f"variant {text!r}: cannot read {item!r}; expected values=presence|log_count, "
-                "alpha=POSITIVE_NUMBER, vocabulary=COUNT, grams=COUNT, idf=POWER or drop=PREFIX",
+                "alpha=POSITIVE_NUMBER, vocabulary=COUNT, grams=COUNT, idf=POWER, "
+                "thresholds=single|list or drop=PREFIX",
                 file=sys.stderr,
             )
             sys.exit(USAGE_ERROR)
@@ -253,11 +263,40 @@ def platt(logits, labels):
 def threshold_for_ham_fpr(probabilities, labels, max_ham_fpr):
     """Returns the threshold by the rule of `spamctl train`: halfway between the (m+1)-th
     highest ham probability and the next higher score, with m = floor(max_ham_fpr * ham)."""
+    return threshold_allowing(probabilities, labels, int(max_ham_fpr * (~labels).sum()))
+
+
+def threshold_allowing(probabilities, labels, allowed):
+    """Returns the threshold halfway between the (allowed+1)-th highest ham probability and
+    the next higher score."""
     ham = np.sort(probabilities[~labels])[::-1]
-    boundary = ham[min(int(max_ham_fpr * len(ham)), len(ham) - 1)]
+    boundary = ham[min(allowed, len(ham) - 1)]
     higher = probabilities[probabilities > boundary]
     upper = higher.min() if len(higher) else 1.0
     return (boundary + upper) / 2
+
+
+def flag(probabilities, labels, list_mail, settings, to_flag, to_flag_list_mail):
+    """Chooses the threshold on out-of-fold `probabilities` and returns which of `to_flag`
+    reach it. With `thresholds=list`, list mail and other mail get a threshold each. The
+    0.1% of false positives that the single threshold allows are shared between the two
+    so that the most spam is caught out of fold."""
+    if settings["thresholds"] == "single":
+        return to_flag >= threshold_for_ham_fpr(probabilities, labels, MAX_HAM_FPR)
+    allowed = int(MAX_HAM_FPR * (~labels).sum())
+    best = None
+    for allowed_in_lists in range(allowed + 1):
+        pair = []
+        for segment, budget in ((list_mail, allowed_in_lists), (~list_mail, allowed - allowed_in_lists)):
+            if (~labels[segment]).any():
+                pair.append(threshold_allowing(probabilities[segment], labels[segment], budget))
+            else:
+                pair.append(threshold_for_ham_fpr(probabilities, labels, MAX_HAM_FPR))
+        thresholds = np.where(list_mail, pair[0], pair[1])
+        caught = int((probabilities >= thresholds)[labels].sum())
+        if best is None or caught > best[0]:
+            best = (caught, pair)
+    return to_flag >= np.where(to_flag_list_mail, best[1][0], best[1][1])
 
 
 def nested(labels, keys, documents, folds, settings):
@@ -285,9 +324,17 @@ def train_and_judge(labels, keys, documents, train, test, settings):
     folds = stratified_folds(train_labels, train_keys)
     logits = out_of_fold(train_labels, train_documents, folds, settings)
     slope, offset = platt(logits, train_labels)
-    threshold = threshold_for_ham_fpr(expit(slope * logits + offset), train_labels, MAX_HAM_FPR)
     test_logits = fit_and_score(train_documents, train_labels, test_documents, settings)
-    return test_logits, expit(slope * test_logits + offset) >= threshold
+    flagged = flag(
+        expit(slope * logits + offset), train_labels, is_list_mail(train_documents), settings,
+        expit(slope * test_logits + offset), is_list_mail(test_documents),
+    )
+    return test_logits, flagged
+
+
+def is_list_mail(documents):
+    """Returns whether each document came through a mailing list (has a `List-Id` field)."""
+    return np.array([LIST_MAIL_TOKEN in document for document in documents], dtype=bool)
 
 
 def across_folders(labels, keys, names, documents, variants, train_folders, test_folders):
