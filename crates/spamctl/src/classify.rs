@@ -24,7 +24,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     let raw = read_message(&args.file)
         .with_context(|| format!("failed to read {}", args.file.display()))?;
     let email = if args.text {
-        Email::from_plain_text(&String::from_utf8_lossy(&raw), Limits::default())
+        plain_text_email(&raw)
     } else {
         Email::parse(&raw, Limits::default())
     }
@@ -85,6 +85,22 @@ fn read_message(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         ));
     }
     Ok(raw)
+}
+
+/// Builds an email from plain text. The size limit applies to the bytes read: bytes that are
+/// not UTF-8 become replacement characters of 3 bytes each, which must not push a text under
+/// the limit over it.
+fn plain_text_email(raw: &[u8]) -> Result<Email, EmailError> {
+    let limits = Limits::default();
+    if raw.len() > limits.max_message_bytes {
+        return Err(EmailError::TooLarge {
+            size: raw.len(),
+            limit: limits.max_message_bytes,
+        });
+    }
+    let text = String::from_utf8_lossy(raw);
+    let max_message_bytes = limits.max_message_bytes.max(text.len());
+    Email::from_plain_text(&text, Limits { max_message_bytes })
 }
 
 /// How many features `spamctl classify` lists in each direction.

@@ -128,6 +128,24 @@ fn classify_reads_standard_input() {
 }
 
 #[test]
+fn classify_text_limits_the_bytes_read() {
+    let dir = ScratchDir::new("classify-text");
+    // 4 MB of bytes that are not UTF-8: 12 MB once each becomes a replacement character.
+    let file = dir.join("latin.txt");
+    std::fs::write(&file, vec![0xFF_u8; 4 * 1024 * 1024]).unwrap();
+    let output = spamctl()
+        .args(["classify", "--text"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn eval_json_reports_auc() {
     let corpus = corpus();
     let output = spamctl()
