@@ -195,7 +195,7 @@ impl Detector {
             spam_probability: score.probability,
             label: label_to_proto(score.label) as i32,
             model_version: model.version().to_owned(),
-            threshold: model.threshold(),
+            threshold: score.threshold,
             top_features: score
                 .top_features
                 .into_iter()

@@ -51,7 +51,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         args.file.display(),
         score.label,
         score.probability,
-        model.threshold(),
+        score.threshold,
         model.version()
     )?;
     writeln!(

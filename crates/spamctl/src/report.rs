@@ -50,6 +50,9 @@ pub struct Summary {
     pub recall_at_ham_fpr: Vec<RecallAtHamFpr>,
     pub model_version: String,
     pub threshold: f64,
+    /// The model's threshold for mail from a mailing list, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_mail_threshold: Option<f64>,
     /// The effect of known-spam fingerprints (`spamctl eval --known-spam` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_spam: Option<KnownSpamEffect>,
@@ -102,6 +105,7 @@ impl Summary {
             recall_at_ham_fpr: Vec::new(),
             model_version,
             threshold,
+            list_mail_threshold: None,
             known_spam: None,
             decided_by: None,
             dead_lettered: None,
@@ -128,6 +132,12 @@ impl Summary {
     /// Returns the wall time of the run in seconds.
     pub fn scoring_seconds(&self) -> f64 {
         self.elapsed_seconds
+    }
+
+    /// Records the model's threshold for mail from a mailing list.
+    pub fn with_list_mail_threshold(mut self, threshold: Option<f64>) -> Self {
+        self.list_mail_threshold = threshold;
+        self
     }
 
     /// Records the effect of known-spam fingerprints on this run.
@@ -162,9 +172,13 @@ impl Summary {
         }
         let c = &self.confusion;
         writeln!(out)?;
+        let list_mail = self
+            .list_mail_threshold
+            .map(|threshold| format!(", mail from a mailing list at {threshold:.4}"))
+            .unwrap_or_default();
         writeln!(
             out,
-            "model {} at threshold {:.4}",
+            "model {} at threshold {:.4}{list_mail}",
             self.model_version, self.threshold
         )?;
         writeln!(

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use spamflow_core::features::{CharacterGrams, FeatureSettings};
 use spamflow_core::metrics::{Confusion, roc_auc};
 use spamflow_core::model::{Example, TrainOptions, train_with_progress};
-use spamflow_core::{Email, Label, Limits, Model, verdict};
+use spamflow_core::{Email, Label, Limits, Model, Score, verdict};
 use spamflow_runtime::cli::{
     parse_positive_number, parse_probability, parse_threshold, whole_number_from,
 };
@@ -62,6 +62,10 @@ pub struct TrainArgs {
     /// out. Off by default (docs/model.md).
     #[arg(long, default_value_t = 0)]
     pub max_character_grams: u32,
+    /// Also tune a threshold of its own for mail with a `List-Id` field, sharing the false
+    /// positives that --max-ham-fpr allows with other mail. Off by default (docs/model.md).
+    #[arg(long, conflicts_with = "threshold")]
+    pub list_mail_threshold: bool,
     /// Solver iterations, at least 1.
     #[arg(
         long,
@@ -110,6 +114,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         folds: args.folds,
         max_ham_fpr: args.max_ham_fpr,
         threshold: args.threshold,
+        list_mail_threshold: args.list_mail_threshold,
         max_iterations: args.max_iterations,
         features: FeatureSettings {
             max_vocabulary: args.max_vocabulary,
@@ -188,8 +193,12 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         )?;
     }
     outln!(
-        "threshold {:.6}: out-of-fold ham FPR {:.4}, spam recall {:.4} ({} folds)",
+        "threshold {:.6}{}: out-of-fold ham FPR {:.4}, spam recall {:.4} ({} folds)",
         model.threshold(),
+        model
+            .list_mail_threshold()
+            .map(|threshold| format!(" ({threshold:.6} for mail from a mailing list)"))
+            .unwrap_or_default(),
         cv.ham_fpr,
         cv.spam_recall,
         cv.folds
@@ -230,24 +239,26 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
             peer_runs.push(run);
         }
     }
-    let (summary, scores) = evaluate(&model, &messages, known.as_ref(), !args.json);
+    let (summary, scores, flagged) = evaluate(&model, &messages, known.as_ref(), !args.json);
     let run_name = if known.is_some() {
         evaluation::KNOWN_SPAM_RUN
     } else {
         "spamflow"
     };
     if let Some(path) = &args.scores {
-        let named: Vec<(&str, f64, bool)> = messages
+        let named: Vec<(&str, f64, bool, bool)> = messages
             .iter()
             .zip(&scores)
-            .map(|(message, &(probability, is_spam))| (message.name.as_str(), probability, is_spam))
+            .zip(&flagged)
+            .map(|((message, &(score, is_spam)), &flagged)| {
+                (message.name.as_str(), score, is_spam, flagged)
+            })
             .collect();
         evaluation::write_scores(
             path,
             run_name,
             model.version(),
             summary.scoring_seconds(),
-            model.threshold(),
             &named,
         )?;
     }
@@ -265,6 +276,7 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
             split: format!("{:?}", args.split).to_lowercase(),
             model_version: model.version().to_owned(),
             threshold: model.threshold(),
+            list_mail_threshold: model.list_mail_threshold(),
             machine: describe_machine(),
             date: spamflow_runtime::timefmt::now_rfc3339(),
         };
@@ -304,62 +316,73 @@ fn describe_machine() -> String {
     format!("{cpu}, {cores} cores available")
 }
 
-/// Scores every message in process and summarizes; also returns the (score, is spam) pairs.
-/// The score is the spam probability, or with `known` spam fingerprints the
-/// [`verdict::decision_score`] of the probability and the matches. A message that does not
-/// parse counts as labelled ham, as the pipeline would not flag it either, with score 0.
+/// Scores every message in process and summarizes; also returns the (score, is spam) pairs
+/// and whether each message was labelled spam. The score is the spam probability, or with
+/// `known` spam fingerprints the [`verdict::decision_score`] of the probability and the
+/// matches. Each label is decided at the message's own threshold ([`Model::threshold_for`]).
+/// A message that does not parse counts as labelled ham, as the pipeline would not flag it
+/// either, with score 0.
 pub fn evaluate(
     model: &Model,
     messages: &[CorpusMessage],
     known: Option<&KnownSpam>,
     show_progress: bool,
-) -> (Summary, Vec<(f64, bool)>) {
+) -> (Summary, Vec<(f64, bool)>, Vec<bool>) {
     let progress = if show_progress {
         progress_bar(messages.len() as u64, "scoring")
     } else {
         ProgressBar::hidden()
     };
-    let threshold = model.threshold();
     let mut decided_by_fingerprints = 0;
     let mut scores = Vec::with_capacity(messages.len());
+    let mut flagged = Vec::with_capacity(messages.len());
+    let mut confusion = Confusion::default();
     let mut latencies_ms = Vec::with_capacity(messages.len());
     let started = Instant::now();
     for message in messages {
         let begin = Instant::now();
-        let probability = match Email::parse(&message.raw, Limits::default()) {
+        let (probability, is_flagged) = match Email::parse(&message.raw, Limits::default()) {
             Ok(email) => {
-                let probability = model.score(&email).probability;
+                let Score {
+                    probability,
+                    threshold,
+                    ..
+                } = model.score(&email);
                 match known {
                     Some(known) => {
                         let score = verdict::decision_score(probability, &known.matches(&email));
                         if (score >= threshold) != (probability >= threshold) {
                             decided_by_fingerprints += 1;
                         }
-                        score
+                        (score, score >= threshold)
                     }
-                    None => probability,
+                    None => (probability, probability >= threshold),
                 }
             }
             Err(error) => {
                 tracing::warn!(message = %message.name, %error, "Message does not parse; counted as ham");
-                0.0
+                (0.0, false)
             }
         };
         latencies_ms.push(begin.elapsed().as_secs_f64() * 1000.0);
-        scores.push((probability, message.label == Label::Spam));
+        let is_spam = message.label == Label::Spam;
+        scores.push((probability, is_spam));
+        flagged.push(is_flagged);
+        confusion.add(is_flagged, is_spam);
         progress.inc(1);
     }
     let elapsed = started.elapsed().as_secs_f64();
     progress.finish_and_clear();
     let summary = Summary::new(
-        Confusion::from_scores(&scores, model.threshold()),
+        confusion,
         &latencies_ms,
         elapsed,
         Some(roc_auc(&scores)),
         model.version().to_owned(),
         model.threshold(),
     )
-    .with_recall_at_ham_fpr(&scores);
+    .with_recall_at_ham_fpr(&scores)
+    .with_list_mail_threshold(model.list_mail_threshold());
     let summary = match known {
         Some(known) => summary.with_known_spam(KnownSpamEffect {
             spam_messages: known.spam_messages as u64,
@@ -367,7 +390,7 @@ pub fn evaluate(
         }),
         None => summary,
     };
-    (summary, scores)
+    (summary, scores, flagged)
 }
 
 /// Loads a model file, or the shipped default model.

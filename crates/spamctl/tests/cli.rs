@@ -586,6 +586,23 @@ fn threshold_of_zero_or_one_is_rejected() {
 }
 
 #[test]
+fn list_mail_threshold_conflicts_with_fixed_threshold() {
+    let folder = std::env::temp_dir();
+    let output = spamctl()
+        .args(["train", "--out", "m.json", "--threshold", "0.5"])
+        .arg("--list-mail-threshold")
+        .arg("--spam")
+        .arg(&folder)
+        .arg("--ham")
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--list-mail-threshold"), "{stderr}");
+}
+
+#[test]
 fn partitions_below_one_name_their_flag() {
     for command in ["dev", "create-topics"] {
         let output = spamctl()

@@ -148,6 +148,17 @@ pub fn log_loss(scores: &[(f64, bool)]) -> f64 {
 /// between the (m+1)-th highest ham score and the next higher score of either class, so it
 /// keeps a margin on both sides. It is 0.5 when there is no ham, and never 0.
 pub fn threshold_for_ham_fpr(scores: &[(f64, bool)], max_ham_fpr: f64) -> f64 {
+    threshold_allowing(scores, allowed_false_positives(scores, max_ham_fpr))
+}
+
+/// Returns `floor(max_ham_fpr × ham)`, the false positives that `max_ham_fpr` allows.
+fn allowed_false_positives(scores: &[(f64, bool)], max_ham_fpr: f64) -> usize {
+    let ham = scores.iter().filter(|(_, spam)| !*spam).count();
+    (max_ham_fpr.max(0.0) * ham as f64).floor() as usize
+}
+
+/// Returns the threshold of [`threshold_for_ham_fpr`] for `allowed` false positives.
+fn threshold_allowing(scores: &[(f64, bool)], allowed: usize) -> f64 {
     let mut ham: Vec<f64> = scores
         .iter()
         .filter(|(_, spam)| !*spam)
@@ -157,8 +168,7 @@ pub fn threshold_for_ham_fpr(scores: &[(f64, bool)], max_ham_fpr: f64) -> f64 {
         return 0.5;
     }
     ham.sort_unstable_by(|a, b| b.total_cmp(a));
-    let allowed = ((max_ham_fpr.max(0.0) * ham.len() as f64).floor() as usize).min(ham.len() - 1);
-    let boundary = ham[allowed];
+    let boundary = ham[allowed.min(ham.len() - 1)];
     let next_higher = scores
         .iter()
         .map(|(p, _)| *p)
@@ -169,6 +179,57 @@ pub fn threshold_for_ham_fpr(scores: &[(f64, bool)], max_ham_fpr: f64) -> f64 {
         None => boundary + (1.0 - boundary) / 2.0,
     };
     threshold.max(f64::MIN_POSITIVE)
+}
+
+/// Returns a threshold for the scores of one part of the mail (`in_part` true) and one for the
+/// rest, that together let through the false positives that `max_ham_fpr` allows one threshold
+/// over all scores. The allowance is split between the parts so that the most spam reaches
+/// its part's threshold. Of equal splits, the one with the fewest in the part wins. A part
+/// without ham gets the single threshold.
+pub fn thresholds_for_parts(
+    scores: &[(f64, bool)],
+    in_part: &[bool],
+    max_ham_fpr: f64,
+) -> (f64, f64) {
+    let single = threshold_for_ham_fpr(scores, max_ham_fpr);
+    let allowed = allowed_false_positives(scores, max_ham_fpr);
+    let part: Vec<(f64, bool)> = select(scores, in_part, true);
+    let rest: Vec<(f64, bool)> = select(scores, in_part, false);
+    let threshold_of = |scores: &[(f64, bool)], allowed: usize| {
+        if scores.iter().any(|(_, spam)| !*spam) {
+            threshold_allowing(scores, allowed)
+        } else {
+            single
+        }
+    };
+    let caught = |scores: &[(f64, bool)], threshold: f64| {
+        scores
+            .iter()
+            .filter(|&&(p, spam)| spam && p >= threshold)
+            .count()
+    };
+    let mut best: Option<(usize, f64, f64)> = None;
+    for in_part_allowed in 0..=allowed {
+        let part_threshold = threshold_of(&part, in_part_allowed);
+        let rest_threshold = threshold_of(&rest, allowed - in_part_allowed);
+        let total = caught(&part, part_threshold) + caught(&rest, rest_threshold);
+        if best.is_none_or(|(most, _, _)| total > most) {
+            best = Some((total, part_threshold, rest_threshold));
+        }
+    }
+    // The loop runs at least once, for an allowance of 0.
+    let (_, part_threshold, rest_threshold) = best.expect("at least one split was tried");
+    (part_threshold, rest_threshold)
+}
+
+/// Returns the scores whose `in_part` flag equals `part`.
+fn select(scores: &[(f64, bool)], in_part: &[bool], part: bool) -> Vec<(f64, bool)> {
+    scores
+        .iter()
+        .zip(in_part)
+        .filter(|(_, flag)| **flag == part)
+        .map(|(score, _)| *score)
+        .collect()
 }
 
 /// Returns the share of spam in (probability, is spam) pairs at or above the threshold.
@@ -187,6 +248,34 @@ pub fn spam_recall_at(scores: &[(f64, bool)], threshold: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_get_thresholds_of_their_own() {
+        // The part's ham scores low, so its spam at 0.5 can be caught; the rest's ham at 0.9
+        // sets the single threshold above that spam.
+        let scores = [
+            (0.1, false),
+            (0.3, false),
+            (0.5, true),
+            (0.9, false),
+            (0.95, true),
+        ];
+        let in_part = [true, true, true, false, false];
+        let single = threshold_for_ham_fpr(&scores, 0.0);
+        assert!(single > 0.9 && single < 0.95, "{single}");
+        let (part, rest) = thresholds_for_parts(&scores, &in_part, 0.0);
+        assert!((part - 0.4).abs() < 1e-12, "{part}");
+        assert!((rest - 0.925).abs() < 1e-12, "{rest}");
+    }
+
+    #[test]
+    fn part_without_ham_gets_single_threshold() {
+        let scores = [(0.2, false), (0.6, true), (0.8, true)];
+        let in_part = [false, true, false];
+        let (part, rest) = thresholds_for_parts(&scores, &in_part, 0.0);
+        assert_eq!(part, threshold_for_ham_fpr(&scores, 0.0));
+        assert!((rest - 0.5).abs() < 1e-12, "{rest}");
+    }
 
     #[test]
     fn folds_are_stratified_and_stable() {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use crate::calibration::{
-    Calibration, log_loss, spam_recall_at, stratified_folds, threshold_for_ham_fpr,
+    Calibration, log_loss, stratified_folds, threshold_for_ham_fpr, thresholds_for_parts,
 };
 use crate::email::Email;
 use crate::features::{CharacterGrams, FeatureSettings, FeatureVector, Vocabulary};
@@ -102,6 +102,11 @@ pub struct TrainOptions {
     pub max_ham_fpr: f64,
     /// A fixed threshold that replaces the tuned one.
     pub threshold: Option<f64>,
+    /// Also tune a threshold of its own for mail that came through a mailing list. The false
+    /// positives that `max_ham_fpr` allows are then shared between list mail and other mail.
+    /// Ignored with a fixed `threshold`. Model files written before it existed have it off.
+    #[serde(default)]
+    pub list_mail_threshold: bool,
 }
 
 impl Default for TrainOptions {
@@ -115,6 +120,7 @@ impl Default for TrainOptions {
             max_iterations: 200,
             max_ham_fpr: 0.001,
             threshold: None,
+            list_mail_threshold: false,
         }
     }
 }
@@ -173,6 +179,9 @@ struct ModelFile {
     format_version: u32,
     model_version: String,
     threshold: f64,
+    /// The threshold for mail that came through a mailing list, when it has its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    list_mail_threshold: Option<f64>,
     intercept: f32,
     calibration: Calibration,
     training: TrainingInfo,
@@ -199,6 +208,7 @@ struct ModelFileHeader {
 pub struct Model {
     pub(crate) version: String,
     pub(crate) threshold: f64,
+    pub(crate) list_mail_threshold: Option<f64>,
     pub(crate) intercept: f32,
     pub(crate) calibration: Calibration,
     pub(crate) weights: Vec<f32>,
@@ -213,6 +223,9 @@ pub struct Score {
     /// Probability of spam, in [0, 1].
     pub probability: f64,
     pub label: Label,
+    /// The threshold the label was decided with: the list mail threshold for mail from a
+    /// mailing list when the model has one, else the model's threshold.
+    pub threshold: f64,
     /// (token, weight × value) for the features with the largest absolute contributions,
     /// largest first.
     pub top_features: Vec<(String, f64)>,
@@ -286,8 +299,10 @@ impl Model {
                 weights: file.weights.len(),
             });
         }
-        if !(0.0..=1.0).contains(&file.threshold) {
-            return Err(ModelError::InvalidThreshold(file.threshold));
+        for threshold in std::iter::once(file.threshold).chain(file.list_mail_threshold) {
+            if !(0.0..=1.0).contains(&threshold) {
+                return Err(ModelError::InvalidThreshold(threshold));
+            }
         }
         if let Some(problem) = file.features.character_grams.and_then(|g| g.problem()) {
             return Err(ModelError::InvalidSettings(problem));
@@ -317,6 +332,7 @@ impl Model {
         Ok(Self {
             version: file.model_version,
             threshold: file.threshold,
+            list_mail_threshold: file.list_mail_threshold,
             intercept: file.intercept,
             calibration: file.calibration,
             weights: file.weights,
@@ -333,6 +349,7 @@ impl Model {
             format_version: FORMAT_VERSION,
             model_version: self.version.clone(),
             threshold: self.threshold,
+            list_mail_threshold: self.list_mail_threshold,
             intercept: self.intercept,
             calibration: self.calibration,
             training: self.training.clone(),
@@ -352,7 +369,20 @@ impl Model {
         self.threshold
     }
 
-    /// Returns a copy of the model that labels with another threshold.
+    /// Returns the threshold for mail that came through a mailing list, when the model has one.
+    pub fn list_mail_threshold(&self) -> Option<f64> {
+        self.list_mail_threshold
+    }
+
+    /// Returns the threshold that decides the label of a message with these tokens.
+    pub fn threshold_for(&self, tokens: &[String]) -> f64 {
+        match self.list_mail_threshold {
+            Some(threshold) if is_list_mail(tokens) => threshold,
+            _ => self.threshold,
+        }
+    }
+
+    /// Returns a copy of the model that labels all mail with another threshold.
     ///
     /// # Errors
     ///
@@ -362,6 +392,7 @@ impl Model {
             return Err(ModelError::InvalidThreshold(threshold));
         }
         self.threshold = threshold;
+        self.list_mail_threshold = None;
         Ok(self)
     }
 
@@ -394,13 +425,15 @@ impl Model {
             .collect();
         contributions.sort_unstable_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
         contributions.truncate(TOP_FEATURES);
+        let threshold = self.threshold_for(tokens);
         Score {
             probability,
-            label: if probability >= self.threshold {
+            label: if probability >= threshold {
                 Label::Spam
             } else {
                 Label::Ham
             },
+            threshold,
             top_features: contributions
                 .into_iter()
                 .filter_map(|(index, c)| self.vocabulary.token(index).map(|t| (t.to_owned(), c)))
@@ -446,6 +479,14 @@ impl Model {
             toward_ham,
         }
     }
+}
+
+/// The token of mail that came through a mailing list: its `List-Id` field.
+const LIST_MAIL_TOKEN: &str = "h:has:list-id";
+
+/// Checks whether tokens come from mail that came through a mailing list.
+fn is_list_mail(tokens: &[String]) -> bool {
+    tokens.iter().any(|token| token == LIST_MAIL_TOKEN)
 }
 
 /// Returns the sha256 that identifies a training set, independent of message order.
@@ -611,7 +652,24 @@ pub fn train_with_progress(
     let threshold = options
         .threshold
         .unwrap_or_else(|| threshold_for_ham_fpr(&out_of_fold_scores, options.max_ham_fpr));
-    let out_of_fold_confusion = Confusion::from_scores(&out_of_fold_scores, threshold);
+    let list_mail: Vec<bool> = examples.iter().map(|e| is_list_mail(&e.tokens)).collect();
+    let (threshold, list_mail_threshold) =
+        if options.list_mail_threshold && options.threshold.is_none() {
+            let (list, other) =
+                thresholds_for_parts(&out_of_fold_scores, &list_mail, options.max_ham_fpr);
+            (other, Some(list))
+        } else {
+            (threshold, None)
+        };
+    // Each out-of-fold score against the threshold of its own kind of mail.
+    let thresholds: Vec<f64> = list_mail
+        .iter()
+        .map(|&list| match list_mail_threshold {
+            Some(list_threshold) if list => list_threshold,
+            _ => threshold,
+        })
+        .collect();
+    let out_of_fold_confusion = confusion_at(&out_of_fold_scores, &thresholds);
 
     let (vocabulary, vectors) = vocabulary_and_vectors(examples.iter(), &options.features);
     // NOTE: the calibration and threshold come from fold models fitted on (k-1)/k of the data.
@@ -630,6 +688,7 @@ pub fn train_with_progress(
     let mut model = Model {
         version: String::new(),
         threshold,
+        list_mail_threshold,
         intercept,
         calibration,
         weights,
@@ -647,7 +706,7 @@ pub fn train_with_progress(
                 results,
                 chosen_alpha,
                 ham_fpr: out_of_fold_confusion.ham_false_positive_rate(),
-                spam_recall: spam_recall_at(&out_of_fold_scores, threshold),
+                spam_recall: out_of_fold_confusion.spam_recall(),
             },
             training_accuracy: 0.0,
             training_auc: 0.0,
@@ -660,7 +719,7 @@ pub fn train_with_progress(
         .zip(&labels)
         .map(|(vector, &spam)| (model.probability(vector), spam))
         .collect();
-    let confusion = Confusion::from_scores(&scored, model.threshold);
+    let confusion = confusion_at(&scored, &thresholds);
     model.training.training_accuracy = confusion.accuracy();
     model.training.training_auc = roc_auc(&scored);
     model.version = model_version(&model.training.training_set_sha256, &model);
@@ -703,6 +762,15 @@ fn validate_options(options: &TrainOptions, smallest_class: usize) -> Result<(),
         return Err(ModelError::InvalidThreshold(threshold));
     }
     Ok(())
+}
+
+/// Counts (probability, is spam) pairs against the threshold at the same index.
+fn confusion_at(scores: &[(f64, bool)], thresholds: &[f64]) -> Confusion {
+    let mut confusion = Confusion::default();
+    for (&(probability, spam), &threshold) in scores.iter().zip(thresholds) {
+        confusion.add(probability >= threshold, spam);
+    }
+    confusion
 }
 
 /// Held-out logits of one fold: per penalty (index into `TrainOptions::alphas`), the
@@ -858,6 +926,9 @@ pub(crate) fn model_version(training_digest: &str, model: &Model) -> String {
     hasher.update(serde_json::to_vec(&model.features).expect("feature settings serialize"));
     hasher.update(serde_json::to_vec(&model.calibration).expect("calibration serializes"));
     hasher.update(model.threshold.to_le_bytes());
+    if let Some(threshold) = model.list_mail_threshold {
+        hasher.update(threshold.to_le_bytes());
+    }
     hasher.update(model.intercept.to_le_bytes());
     for token in model.vocabulary.tokens() {
         hasher.update(token.as_bytes());
@@ -932,6 +1003,48 @@ mod tests {
                 .any(|(t, c)| t.starts_with("b:") && *c > 0.0)
         );
         assert_eq!(model.training().training_accuracy, 1.0);
+    }
+
+    #[test]
+    fn list_mail_gets_its_own_threshold() {
+        let mut options = options();
+        options.threshold = None;
+        options.list_mail_threshold = true;
+        // Half of each class came through a mailing list.
+        let mut set = toy_set();
+        for (index, example) in set.iter_mut().enumerate() {
+            if index % 2 == 0 {
+                example.tokens.push(LIST_MAIL_TOKEN.to_owned());
+            }
+        }
+        let model = train(&set, &options, "2026-01-01T00:00:00Z".into()).unwrap();
+        let list_threshold = model.list_mail_threshold().unwrap();
+        let loaded = Model::from_json(&model.to_json()).unwrap();
+        assert_eq!(loaded, model);
+
+        let words = vec!["b:review".to_owned()];
+        let mut list_words = words.clone();
+        list_words.push(LIST_MAIL_TOKEN.to_owned());
+        assert_eq!(model.score_tokens(&words).threshold, model.threshold());
+        assert_eq!(model.score_tokens(&list_words).threshold, list_threshold);
+
+        let fixed = model.with_threshold(0.7).unwrap();
+        assert_eq!(fixed.list_mail_threshold(), None);
+        assert_eq!(fixed.score_tokens(&list_words).threshold, 0.7);
+    }
+
+    #[test]
+    fn rejects_list_mail_threshold_outside_unit_interval() {
+        let model = train(&toy_set(), &options(), "2026-01-01T00:00:00Z".into()).unwrap();
+        let json = model.to_json().replacen(
+            "\"threshold\":",
+            "\"list_mail_threshold\":1.5,\"threshold\":",
+            1,
+        );
+        assert!(matches!(
+            Model::from_json(&json),
+            Err(ModelError::InvalidThreshold(threshold)) if threshold == 1.5
+        ));
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub fn refit(
     let mut model = Model {
         version: String::new(),
         threshold: parent.threshold,
+        list_mail_threshold: parent.list_mail_threshold,
         intercept,
         calibration: parent.calibration,
         weights,
