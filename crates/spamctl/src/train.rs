@@ -62,9 +62,16 @@ pub struct TrainArgs {
     /// out. Off by default (docs/model.md).
     #[arg(long, default_value_t = 0)]
     pub max_character_grams: u32,
-    /// Also tune a threshold of its own for mail with a `List-Id` field, sharing the false
-    /// positives that --max-ham-fpr allows with other mail. Off by default (docs/model.md).
-    #[arg(long, conflicts_with = "threshold")]
+    /// Also tune a threshold of its own for mail with a `List-Id` field. It shares the false
+    /// positives that --max-ham-fpr allows with other mail (docs/model.md). `false` keeps one
+    /// threshold.
+    #[arg(
+        long,
+        value_name = "true|false",
+        default_value_t = TrainOptions::default().list_mail_threshold,
+        action = clap::ArgAction::Set,
+        conflicts_with = "threshold"
+    )]
     pub list_mail_threshold: bool,
     /// Solver iterations, at least 1.
     #[arg(

@@ -590,7 +590,7 @@ fn list_mail_threshold_conflicts_with_fixed_threshold() {
     let folder = std::env::temp_dir();
     let output = spamctl()
         .args(["train", "--out", "m.json", "--threshold", "0.5"])
-        .arg("--list-mail-threshold")
+        .args(["--list-mail-threshold", "true"])
         .arg("--spam")
         .arg(&folder)
         .arg("--ham")
