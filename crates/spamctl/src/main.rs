@@ -11,13 +11,12 @@ macro_rules! outln {
     }};
 }
 
-/// Writes a line to standard error like `eprintln!`, but ignores a closed stream instead of
-/// panicking: with no one left to read it, the line has nowhere to go.
+/// Writes a line to standard error like `eprintln!`, but ignores a closed or full stream
+/// instead of panicking (`spamflow_runtime::cli::print_to_stderr`).
 macro_rules! errln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        spamflow_runtime::cli::print_to_stderr(&format!($($arg)*))
+    };
 }
 
 mod bench;

@@ -17,7 +17,7 @@ pub struct RecallAtHamFpr {
 /// The known-spam fingerprints of a run and the verdicts they changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct KnownSpamEffect {
-    /// Spam messages whose fingerprints were known.
+    /// TRAIN spam messages that the known-spam fingerprints were taken from.
     pub spam_messages: u64,
     /// Messages whose label differs from the model's alone because of a match.
     pub verdicts_changed: u64,

@@ -567,17 +567,24 @@ fn negative_number_names_its_flag() {
     }
 }
 
+/// Runs `spamctl train` with `flags` on an empty corpus, for flags that fail before training.
+fn train_with_flags(flags: &[&str]) -> std::process::Output {
+    let folder = std::env::temp_dir();
+    spamctl()
+        .args(["train", "--out", "m.json"])
+        .args(flags)
+        .arg("--spam")
+        .arg(&folder)
+        .arg("--ham")
+        .arg(&folder)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn threshold_of_zero_or_one_is_rejected() {
-    let folder = std::env::temp_dir();
     for value in ["0", "1"] {
-        let output = spamctl()
-            .args(["train", "--out", "m.json", "--threshold", value, "--spam"])
-            .arg(&folder)
-            .arg("--ham")
-            .arg(&folder)
-            .output()
-            .unwrap();
+        let output = train_with_flags(&["--threshold", value]);
         assert_eq!(output.status.code(), Some(64), "{value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("'--threshold"), "{value}: {stderr}");
@@ -587,16 +594,7 @@ fn threshold_of_zero_or_one_is_rejected() {
 
 #[test]
 fn list_mail_threshold_conflicts_with_fixed_threshold() {
-    let folder = std::env::temp_dir();
-    let output = spamctl()
-        .args(["train", "--out", "m.json", "--threshold", "0.5"])
-        .args(["--list-mail-threshold", "true"])
-        .arg("--spam")
-        .arg(&folder)
-        .arg("--ham")
-        .arg(&folder)
-        .output()
-        .unwrap();
+    let output = train_with_flags(&["--threshold", "0.5", "--list-mail-threshold", "true"]);
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--list-mail-threshold"), "{stderr}");

@@ -182,8 +182,8 @@ fn threshold_allowing(scores: &[(f64, bool)], allowed: usize) -> f64 {
 }
 
 /// Returns a threshold for the scores of one part of the mail (`in_part` true) and one for the
-/// rest, that together let through the false positives that `max_ham_fpr` allows one threshold
-/// over all scores. The allowance is split between the parts so that the most spam reaches
+/// rest. Together they let through as many false positives as `max_ham_fpr` allows a single
+/// threshold over all scores. The allowance is split between the parts so that the most spam reaches
 /// its part's threshold. Of equal splits, the one with the fewest in the part wins. A part
 /// without ham gets the single threshold.
 pub fn thresholds_for_parts(
@@ -262,7 +262,8 @@ mod tests {
         ];
         let in_part = [true, true, true, false, false];
         let single = threshold_for_ham_fpr(&scores, 0.0);
-        assert!(single > 0.9 && single < 0.95, "{single}");
+        assert!(single > 0.9, "{single}");
+        assert!(single < 0.95, "{single}");
         let (part, rest) = thresholds_for_parts(&scores, &in_part, 0.0);
         assert!((part - 0.4).abs() < 1e-12, "{part}");
         assert!((rest - 0.925).abs() < 1e-12, "{rest}");
