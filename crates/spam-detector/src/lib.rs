@@ -218,7 +218,9 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         EmailError::MalformedHeader { .. }
         | EmailError::NoHeaders
         | EmailError::BinaryHeader { .. } => "; send plain text in the `text` field instead",
-        EmailError::TooManyParts { .. } | EmailError::Unparseable => "",
+        EmailError::TooManyParts { .. }
+        | EmailError::TooManyEncodedParts { .. }
+        | EmailError::Unparseable => "",
     };
     Status::invalid_argument(format!("{field}: {error}{hint}"))
 }

@@ -48,21 +48,33 @@ pub enum EmailError {
     )]
     BinaryHeader { offset: usize },
     #[error(
-        "message has {count} Content-Type fields, above the limit of {limit}, which bounds MIME \
-         nesting because deep nesting overflows the parser's stack; split a digest or archive \
-         this large into its messages"
+        "message has {count} Content-Type fields, above the limit of {limit}, which bounds the \
+         memory its parsed parts take; split a digest or archive this large into its messages"
     )]
     TooManyParts { count: usize, limit: usize },
+    #[error(
+        "message has {count} Content-Type fields inside base64 or quoted-printable encoded \
+         messages, above the limit of {limit}, which bounds their nesting because the parser \
+         copies encoded messages recursively; send the attached messages on their own"
+    )]
+    TooManyEncodedParts { count: usize, limit: usize },
     #[error("mail-parser could not parse the message")]
     Unparseable,
 }
 
-/// The maximum number of `Content-Type` fields in a message. Each level of MIME nesting needs
-/// one, and mail-parser 0.11 builds and drops nested messages recursively without a depth
-/// limit. On a 2 MiB thread stack in a debug build, plain nesting overflowed at 20,000 levels
-/// (2.7 MB) but not at 2,000, and nesting inside a base64 `message/rfc822` part overflowed at
-/// 600 levels but not at 500. The SpamAssassin corpus has at most 22 per message.
-const MAX_CONTENT_TYPE_FIELDS: usize = 256;
+/// The maximum number of `Content-Type` fields in a message, which bounds the memory of its
+/// parsed parts. Measured in a debug build, a 9 MB message of 300,000 nested `message/rfc822`
+/// parts peaked at 433 MB, about 1.5 KB per part, so 4,096 fields cost some 6 MB. A MIME digest
+/// has two per message (the part's and the message's), so about 2,000 messages fit. The
+/// SpamAssassin corpus has at most 22 per message.
+const MAX_CONTENT_TYPE_FIELDS: usize = 4_096;
+
+/// The maximum number of `Content-Type` fields inside encoded messages, which bounds their
+/// nesting. mail-parser 0.11 parses plain nesting without recursion, and [`ParsedMessage`]
+/// drops it without recursion, but the parser copies the parts of a base64 or quoted-printable
+/// message recursively (`MessagePart::into_owned`). On a 2 MiB thread stack in a debug build,
+/// nesting inside a base64 `message/rfc822` part overflowed at 600 levels but not at 500.
+const MAX_ENCODED_CONTENT_TYPE_FIELDS: usize = 256;
 
 /// Levels of encoded messages that mail-parser 0.11 follows (its `MAX_NESTED_ENCODED`): it
 /// decodes a base64 or quoted-printable message part and parses it again. The fields inside
@@ -172,6 +184,33 @@ struct Bodies {
     alternatives: Vec<String>,
 }
 
+/// A parsed message whose drop does not recurse. mail-parser 0.11 keeps an attached message
+/// inside its part, so the derived drop recurses once per level of `message/rfc822` nesting:
+/// 20,000 levels (600 KB of input) overflowed a 2 MiB thread stack in a debug build. This drop
+/// takes the parts out of every attached message first, then drops them one list at a time.
+struct ParsedMessage<'x>(mail_parser::Message<'x>);
+
+impl<'x> std::ops::Deref for ParsedMessage<'x> {
+    type Target = mail_parser::Message<'x>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for ParsedMessage<'_> {
+    fn drop(&mut self) {
+        let mut pending = vec![std::mem::take(&mut self.0.parts)];
+        while let Some(mut parts) = pending.pop() {
+            for part in &mut parts {
+                if let PartType::Message(attached) = &mut part.body {
+                    pending.push(std::mem::take(&mut attached.parts));
+                }
+            }
+        }
+    }
+}
+
 /// The depth to which [`collect_bodies`] follows messages attached inside messages.
 const MAX_EMBEDDED_DEPTH: usize = 3;
 
@@ -221,6 +260,7 @@ impl Email {
         check_envelope(raw, limits)?;
         let message = MessageParser::default()
             .parse(raw)
+            .map(ParsedMessage)
             .ok_or(EmailError::Unparseable)?;
 
         let mut email = Email {
@@ -339,9 +379,15 @@ fn check_envelope(raw: &[u8], limits: Limits) -> Result<(), EmailError> {
 
     // Counted over the whole message, part headers included, before mail-parser reads it.
     let content_types = count_content_types(raw, MAX_ENCODED_MESSAGE_LEVELS);
-    if content_types > MAX_CONTENT_TYPE_FIELDS {
+    if content_types.encoded > MAX_ENCODED_CONTENT_TYPE_FIELDS {
+        return Err(EmailError::TooManyEncodedParts {
+            count: content_types.encoded,
+            limit: MAX_ENCODED_CONTENT_TYPE_FIELDS,
+        });
+    }
+    if content_types.total > MAX_CONTENT_TYPE_FIELDS {
         return Err(EmailError::TooManyParts {
-            count: content_types,
+            count: content_types.total,
             limit: MAX_CONTENT_TYPE_FIELDS,
         });
     }
@@ -399,15 +445,24 @@ fn names_field(line: &[u8], name: &[u8]) -> bool {
     false
 }
 
+/// `Content-Type` fields counted by [`count_content_types`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ContentTypeCount {
+    /// All of them, those inside encoded messages included.
+    total: usize,
+    /// Those inside the decoded bodies of encoded messages.
+    encoded: usize,
+}
+
 /// Counts `Content-Type` fields in `raw`, and in the decoded body of every part that mail-parser
 /// 0.11 would decode and parse as a message of its own. Such a part has a base64 or
 /// quoted-printable body and the type `message/rfc822`, `message/global` or none (a part of a
 /// `multipart/digest` is a message by default). mail-parser follows `levels` such encoded
 /// messages inside each other. Blocks are read loosely, so body text that looks like such a
 /// part counts too.
-fn count_content_types(raw: &[u8], levels: usize) -> usize {
+fn count_content_types(raw: &[u8], levels: usize) -> ContentTypeCount {
     let lines: Vec<&[u8]> = raw.split(|&byte| byte == b'\n').collect();
-    let mut count = 0;
+    let mut count = ContentTypeCount::default();
     let mut index = 0;
     while index < lines.len() {
         // A block of non-blank lines: the fields of a header, or body text.
@@ -422,7 +477,7 @@ fn count_content_types(raw: &[u8], levels: usize) -> usize {
             }
             index += 1;
         }
-        count += content_types;
+        count.total += content_types;
         let block = &lines[start..index];
         // The blank line after the block.
         index += 1;
@@ -438,7 +493,9 @@ fn count_content_types(raw: &[u8], levels: usize) -> usize {
             .position(|line| line.starts_with(b"--"))
             .map_or(lines.len(), |offset| index + offset);
         let decoded = decode_body(encoding, &lines[index..body_end]);
-        count += count_content_types(&decoded, levels - 1);
+        let inner = count_content_types(&decoded, levels - 1);
+        count.total += inner.total;
+        count.encoded += inner.total;
         index = body_end;
     }
     count
@@ -585,28 +642,65 @@ mod tests {
         assert_eq!(email.subject, "Été gratuit");
     }
 
-    #[test]
-    fn deep_mime_nesting_is_rejected_before_parsing() {
-        let levels = 20_000;
+    /// `levels` nested `message/rfc822` parts without transfer encoding.
+    fn nested_messages(levels: usize) -> String {
         let mut raw = String::from("From: a@example.org\nSubject: deep\n");
         for _ in 0..levels {
             raw.push_str("Content-Type: message/rfc822\n\n");
         }
         raw.push_str("From: b@example.org\nSubject: inner\n\nhello\n");
+        raw
+    }
+
+    #[test]
+    fn too_many_parts_are_rejected_before_parsing() {
+        let levels = 20_000;
         assert_eq!(
-            Email::parse(raw.as_bytes(), Limits::default()),
+            Email::parse(nested_messages(levels).as_bytes(), Limits::default()),
             Err(EmailError::TooManyParts {
                 count: levels,
                 limit: MAX_CONTENT_TYPE_FIELDS
             })
         );
-        // Nesting within the limit still parses.
-        let mut raw = String::from("From: a@example.org\nSubject: deep\n");
-        for _ in 0..100 {
-            raw.push_str("Content-Type: message/rfc822\n\n");
+    }
+
+    #[test]
+    fn deep_nesting_parses_on_small_stack() {
+        // Without ParsedMessage, dropping this tree overflows a 256 KiB stack.
+        let raw = nested_messages(MAX_CONTENT_TYPE_FIELDS);
+        let parsed = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                Email::parse(raw.as_bytes(), Limits::default()).map(|email| email.subject)
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(parsed, Ok("deep".to_owned()));
+    }
+
+    #[test]
+    fn digest_of_many_messages_parses() {
+        let count = 1_500;
+        let mut raw = String::from(
+            "From: list@example.org\nSubject: digest\n\
+             Content-Type: multipart/digest; boundary=\"next\"\n\n",
+        );
+        for index in 0..count {
+            raw.push_str(&format!(
+                "--next\nContent-Type: message/rfc822\n\nFrom: m{index}@example.org\n\
+                 Subject: topic{index}\nContent-Type: text/plain\n\nbody{index}\n"
+            ));
         }
-        raw.push_str("From: b@example.org\nSubject: inner\n\nhello\n");
-        assert!(Email::parse(raw.as_bytes(), Limits::default()).is_ok());
+        raw.push_str("--next--\n");
+        let email = Email::parse(raw.as_bytes(), Limits::default()).unwrap();
+        for index in [0, count / 2, count - 1] {
+            assert!(
+                email.body_text.contains(&format!("topic{index}")),
+                "{index}"
+            );
+            assert!(email.body_text.contains(&format!("body{index}")), "{index}");
+        }
     }
 
     #[test]
@@ -633,7 +727,11 @@ mod tests {
             );
             let result = Email::parse(raw.as_bytes(), Limits::default());
             assert!(
-                matches!(result, Err(EmailError::TooManyParts { count, .. }) if count > 2_000),
+                matches!(
+                    result,
+                    Err(EmailError::TooManyEncodedParts { count, limit })
+                        if count == 2_000 && limit == MAX_ENCODED_CONTENT_TYPE_FIELDS
+                ),
                 "{encoding}: {result:?}"
             );
         }
