@@ -114,6 +114,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
     let model = crate::train::load_model(args.model.as_deref())?;
     let model_version = model.version().to_owned();
     let threshold = model.threshold();
+    let list_mail_threshold = model.list_mail_threshold();
 
     // The broker: librdkafka's mock cluster, alive until this function returns.
     let cluster = MockCluster::new(1).context("failed to start librdkafka's mock cluster")?;
@@ -432,7 +433,8 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         model_version,
         threshold,
     )
-    .for_pipeline(dead_lettered, missing, by_reason.clone());
+    .for_pipeline(dead_lettered, missing, by_reason.clone())
+    .with_list_mail_threshold(list_mail_threshold);
     if !args.json {
         outln!(
             "verdicts: {} spam, {} ham; dead-lettered: {dead_lettered}; missing: {missing}",

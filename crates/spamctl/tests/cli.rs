@@ -99,6 +99,9 @@ fn dev_known_spam_counts_bloom_verdicts() {
     // TEST repeats the bodies of some TRAIN spam word for word.
     let digests = decided_by.get("bloom_body_digest").and_then(|n| n.as_u64());
     assert!(digests.is_some_and(|n| n > 0), "{summary}");
+    // The shipped model has a threshold of its own for mail from a mailing list.
+    let list_mail = summary["list_mail_threshold"].as_f64();
+    assert!(list_mail.is_some_and(|t| t > 0.0 && t < 1.0), "{summary}");
 }
 
 #[test]
