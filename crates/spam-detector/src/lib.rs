@@ -219,9 +219,7 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         | EmailError::NoHeaders
         | EmailError::BinaryHeader { .. } => "; send plain text in the `text` field instead",
         EmailError::TooManyParts { .. }
-        | EmailError::TooManyEncodedMessages { .. }
-        | EmailError::EncodedMessagesTooLarge { .. }
-        | EmailError::TooManyBoundaries { .. }
+        | EmailError::TooManyEncodedParts { .. }
         | EmailError::Unparseable => "",
     };
     Status::invalid_argument(format!("{field}: {error}{hint}"))
