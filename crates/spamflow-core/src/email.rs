@@ -290,6 +290,8 @@ impl Email {
         email.body_html = bodies.html.join("\n");
         email.html_alternatives = bodies.alternatives.join("\n");
 
+        // A set, because a digest can have hundreds of thousands of attached messages.
+        let attachments: HashSet<u32> = message.attachments.iter().copied().collect();
         for (index, part) in message.parts.iter().enumerate() {
             if matches!(part.body, PartType::Multipart(_)) {
                 continue;
@@ -304,7 +306,7 @@ impl Email {
                 .to_ascii_lowercase();
             email.parts.push(PartSummary {
                 content_type,
-                is_attachment: message.attachments.contains(&(index as u32)),
+                is_attachment: attachments.contains(&(index as u32)),
                 size: part.len(),
             });
         }
@@ -454,6 +456,11 @@ struct ContentTypeCount {
     encoded: usize,
 }
 
+/// NOTE: this count reads fields only at line starts and decodes bodies by its own rules, so
+/// it can miss what mail-parser reads: a field after a boundary in the middle of a line, a
+/// transfer encoding written as an RFC 2047 word, `message/ rfc822` with a space, or base64
+/// padding inside a body. Such a message can still make mail-parser overflow its stack, copy
+/// an encoded part once per message inside it, or scan for missing boundaries for minutes.
 /// Counts `Content-Type` fields in `raw`, and in the decoded body of every part that mail-parser
 /// 0.11 would decode and parse as a message of its own. Such a part has a base64 or
 /// quoted-printable body and the type `message/rfc822`, `message/global` or none (a part of a
@@ -735,6 +742,16 @@ mod tests {
                 "{encoding}: {result:?}"
             );
         }
+    }
+
+    #[test]
+    fn message_inside_message_in_multipart_parses() {
+        // mail-parser's debug assertions failed on this shape before they were turned off in
+        // the dev profile.
+        let raw = "From: a@b.c\nContent-Type: multipart/mixed; boundary=d\n\n--d\n\
+                   Content-Type: message/rfc822\n\nX: 1\nContent-Type: message/rfc822\n\n\
+                   Y: 2\n\nbody\n--d--\n";
+        assert!(Email::parse(raw.as_bytes(), Limits::default()).is_ok());
     }
 
     /// Encodes bytes as base64, for building test messages.
