@@ -219,7 +219,9 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         | EmailError::NoHeaders
         | EmailError::BinaryHeader { .. } => "; send plain text in the `text` field instead",
         EmailError::TooManyParts { .. }
-        | EmailError::TooManyEncodedParts { .. }
+        | EmailError::TooManyEncodedMessages { .. }
+        | EmailError::EncodedMessagesTooLarge { .. }
+        | EmailError::TooManyBoundaries { .. }
         | EmailError::Unparseable => "",
     };
     Status::invalid_argument(format!("{field}: {error}{hint}"))

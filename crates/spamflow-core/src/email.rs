@@ -11,6 +11,8 @@ use std::collections::HashSet;
 use mail_parser::decoders::html::html_to_text;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
+use crate::parse_cost;
+
 /// Bounds on what [`Email::parse`] accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -48,38 +50,61 @@ pub enum EmailError {
     )]
     BinaryHeader { offset: usize },
     #[error(
-        "message has {count} Content-Type fields, above the limit of {limit}, which bounds the \
-         memory its parsed parts take; split a digest or archive this large into its messages"
+        "message may have up to {count} MIME parts (Content-Type fields and boundary \
+         delimiters), above the limit of {limit}, which bounds the memory its parsed parts take; \
+         split a digest or archive this large into its messages"
     )]
     TooManyParts { count: usize, limit: usize },
     #[error(
-        "message has {count} Content-Type fields inside base64 or quoted-printable encoded \
-         messages, above the limit of {limit}, which bounds their nesting because the parser \
-         copies encoded messages recursively; send the attached messages on their own"
+        "message may hold up to {count} messages inside base64 or quoted-printable encoded \
+         message parts, above the limit of {limit}, which bounds their nesting because the \
+         parser copies encoded messages recursively; send the attached messages on their own"
     )]
-    TooManyEncodedParts { count: usize, limit: usize },
+    TooManyEncodedMessages { count: usize, limit: usize },
+    #[error(
+        "the messages inside base64 or quoted-printable encoded message parts may take up to \
+         {bytes} bytes once parsed, above the limit of {limit}, because each copies its whole \
+         encoded part; send the attached messages on their own"
+    )]
+    EncodedMessagesTooLarge { bytes: usize, limit: usize },
+    #[error(
+        "finding the MIME boundaries of this message may read up to {bytes} bytes, above the \
+         limit of {limit}, because each multipart whose boundary is missing reads on to the end; \
+         split it into smaller messages"
+    )]
+    TooManyBoundaries { bytes: usize, limit: usize },
     #[error("mail-parser could not parse the message")]
     Unparseable,
 }
 
-/// The maximum number of `Content-Type` fields in a message, which bounds the memory of its
-/// parsed parts. Measured in a debug build, a 9 MB message of 300,000 nested `message/rfc822`
-/// parts peaked at 433 MB, about 1.5 KB per part, so 4,096 fields cost some 6 MB. A MIME digest
-/// has two per message (the part's and the message's), so about 2,000 messages fit. The
-/// SpamAssassin corpus has at most 22 per message.
-const MAX_CONTENT_TYPE_FIELDS: usize = 4_096;
+/// The maximum number of MIME parts that a message may have, which bounds the memory of its
+/// parsed parts: its `Content-Type` fields and the boundary delimiters in it, each of which
+/// may start a part. Measured in a debug build, a 9 MB message of 300,000 nested
+/// `message/rfc822` parts peaked at 433 MB, and in a release build a digest of 860,000 parts
+/// at 1.3 GB, about 1.5 KB per part, so 32,768 parts cost some 50 MB. A MIME digest has three
+/// per message (its delimiter, the part's type and the message's), so about 10,000 messages
+/// fit. The SpamAssassin corpus has at most 22 `Content-Type` fields per message.
+const MAX_PARTS: usize = 32_768;
 
-/// The maximum number of `Content-Type` fields inside encoded messages, which bounds their
-/// nesting. mail-parser 0.11 parses plain nesting without recursion, and [`ParsedMessage`]
-/// drops it without recursion, but the parser copies the parts of a base64 or quoted-printable
+/// The maximum number of messages inside base64 or quoted-printable encoded message parts,
+/// which bounds their nesting. mail-parser 0.11 parses plain nesting without recursion, and
+/// [`ParsedMessage`] drops it without recursion, but the parser copies the parts of an encoded
 /// message recursively (`MessagePart::into_owned`). On a 2 MiB thread stack in a debug build,
-/// nesting inside a base64 `message/rfc822` part overflowed at 600 levels but not at 500.
-const MAX_ENCODED_CONTENT_TYPE_FIELDS: usize = 256;
+/// nesting inside a base64 `message/rfc822` part overflowed at 600 levels but not at 500, and
+/// on a release tokio worker at 2,500 but not at 2,000.
+const MAX_ENCODED_MESSAGES: usize = 256;
 
-/// Levels of encoded messages that mail-parser 0.11 follows (its `MAX_NESTED_ENCODED`): it
-/// decodes a base64 or quoted-printable message part and parses it again. The fields inside
-/// count toward the limit above.
-const MAX_ENCODED_MESSAGE_LEVELS: usize = 3;
+/// The maximum number of bytes that the messages inside encoded message parts may copy. Each
+/// of them copies the whole decoded part: 250 levels inside a 9.5 MB message peaked at 1.75 GB.
+const MAX_ENCODED_COPY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The maximum number of bytes of encoded message parts that the checks decode.
+const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The maximum number of bytes that mail-parser may read looking for MIME boundaries. Each
+/// multipart whose boundary never comes reads on to the end of the message: 4,000 of them in
+/// 10 MB took 18.5 seconds. 1 GiB takes about half a second.
+const MAX_BOUNDARY_SCAN_BYTES: usize = 1024 * 1024 * 1024;
 
 /// A MIME part's type, role and size, as features use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,20 +404,7 @@ fn check_envelope(raw: &[u8], limits: Limits) -> Result<(), EmailError> {
         });
     }
 
-    // Counted over the whole message, part headers included, before mail-parser reads it.
-    let content_types = count_content_types(raw, MAX_ENCODED_MESSAGE_LEVELS);
-    if content_types.encoded > MAX_ENCODED_CONTENT_TYPE_FIELDS {
-        return Err(EmailError::TooManyEncodedParts {
-            count: content_types.encoded,
-            limit: MAX_ENCODED_CONTENT_TYPE_FIELDS,
-        });
-    }
-    if content_types.total > MAX_CONTENT_TYPE_FIELDS {
-        return Err(EmailError::TooManyParts {
-            count: content_types.total,
-            limit: MAX_CONTENT_TYPE_FIELDS,
-        });
-    }
+    check_parse_cost(raw)?;
 
     let header_end = find_header_end(raw);
     if let Some(offset) = raw[..header_end].iter().position(|&byte| byte == 0) {
@@ -427,169 +439,37 @@ fn check_envelope(raw: &[u8], limits: Limits) -> Result<(), EmailError> {
     Ok(())
 }
 
-/// Checks whether mail-parser 0.11 would read `line` as a field named `name` (lowercase). Its
-/// header name parser skips ASCII white space anywhere in the name and colons before it, so
-/// `Content-Type :` and ` content - type:` are `Content-Type` fields too.
-fn names_field(line: &[u8], name: &[u8]) -> bool {
-    let mut matched = 0;
-    for &byte in line {
-        if byte == b':' {
-            if matched > 0 {
-                return matched == name.len();
-            }
-        } else if !byte.is_ascii_whitespace() {
-            if name.get(matched) != Some(&byte.to_ascii_lowercase()) {
-                return false;
-            }
-            matched += 1;
-        }
+/// Rejects a message on which mail-parser would spend far more memory, stack or time than on
+/// its size ([`parse_cost`]). Counted over the whole message, part headers and encoded message
+/// parts included, before mail-parser reads it.
+fn check_parse_cost(raw: &[u8]) -> Result<(), EmailError> {
+    let cost = parse_cost::estimate(raw, MAX_DECODED_BYTES);
+    if cost.encoded_messages > MAX_ENCODED_MESSAGES {
+        return Err(EmailError::TooManyEncodedMessages {
+            count: cost.encoded_messages,
+            limit: MAX_ENCODED_MESSAGES,
+        });
     }
-    false
-}
-
-/// `Content-Type` fields counted by [`count_content_types`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct ContentTypeCount {
-    /// All of them, those inside encoded messages included.
-    total: usize,
-    /// Those inside the decoded bodies of encoded messages.
-    encoded: usize,
-}
-
-/// NOTE: this count reads fields only at line starts and decodes bodies by its own rules, so
-/// it can miss what mail-parser reads: a field after a boundary in the middle of a line, a
-/// transfer encoding written as an RFC 2047 word, `message/ rfc822` with a space, or base64
-/// padding inside a body. Such a message can still make mail-parser overflow its stack, copy
-/// an encoded part once per message inside it, or scan for missing boundaries for minutes.
-/// Counts `Content-Type` fields in `raw`, and in the decoded body of every part that mail-parser
-/// 0.11 would decode and parse as a message of its own. Such a part has a base64 or
-/// quoted-printable body and the type `message/rfc822`, `message/global` or none (a part of a
-/// `multipart/digest` is a message by default). mail-parser follows `levels` such encoded
-/// messages inside each other. Blocks are read loosely, so body text that looks like such a
-/// part counts too.
-fn count_content_types(raw: &[u8], levels: usize) -> ContentTypeCount {
-    let lines: Vec<&[u8]> = raw.split(|&byte| byte == b'\n').collect();
-    let mut count = ContentTypeCount::default();
-    let mut index = 0;
-    while index < lines.len() {
-        // A block of non-blank lines: the fields of a header, or body text.
-        let start = index;
-        let mut content_types = 0;
-        let mut has_encoding = false;
-        while index < lines.len() && !lines[index].trim_ascii().is_empty() {
-            if names_field(lines[index], b"content-type") {
-                content_types += 1;
-            } else if names_field(lines[index], b"content-transfer-encoding") {
-                has_encoding = true;
-            }
-            index += 1;
-        }
-        count.total += content_types;
-        let block = &lines[start..index];
-        // The blank line after the block.
-        index += 1;
-        if !has_encoding || levels == 0 || index >= lines.len() {
-            continue;
-        }
-        let Some(encoding) = encoded_message(block, content_types > 0) else {
-            continue;
-        };
-        // The body runs to the next boundary line, or to the end.
-        let body_end = lines[index..]
-            .iter()
-            .position(|line| line.starts_with(b"--"))
-            .map_or(lines.len(), |offset| index + offset);
-        let decoded = decode_body(encoding, &lines[index..body_end]);
-        let inner = count_content_types(&decoded, levels - 1);
-        count.total += inner.total;
-        count.encoded += inner.total;
-        index = body_end;
+    let copied = cost.copied_bytes.max(cost.decoded_bytes);
+    if copied > MAX_ENCODED_COPY_BYTES {
+        return Err(EmailError::EncodedMessagesTooLarge {
+            bytes: copied,
+            limit: MAX_ENCODED_COPY_BYTES,
+        });
     }
-    count
-}
-
-/// A transfer encoding that mail-parser decodes before it parses a message inside a part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TransferEncoding {
-    Base64,
-    QuotedPrintable,
-}
-
-/// Returns the encoding of a header block with a `Content-Transfer-Encoding` field, when it
-/// declares base64 or quoted-printable and either a `message/rfc822` or `message/global` type or
-/// no type at all (`has_type` false).
-fn encoded_message(block: &[&[u8]], has_type: bool) -> Option<TransferEncoding> {
-    let text = block.join(&b' ').to_ascii_lowercase();
-    let contains = |needle: &[u8]| text.windows(needle.len()).any(|window| window == needle);
-    let message_type = !has_type || contains(b"message/rfc822") || contains(b"message/global");
-    if !message_type {
-        return None;
+    if cost.parts > MAX_PARTS {
+        return Err(EmailError::TooManyParts {
+            count: cost.parts,
+            limit: MAX_PARTS,
+        });
     }
-    if contains(b"base64") {
-        Some(TransferEncoding::Base64)
-    } else if contains(b"quoted-printable") {
-        Some(TransferEncoding::QuotedPrintable)
-    } else {
-        None
+    if cost.boundary_scan_bytes > MAX_BOUNDARY_SCAN_BYTES {
+        return Err(EmailError::TooManyBoundaries {
+            bytes: cost.boundary_scan_bytes,
+            limit: MAX_BOUNDARY_SCAN_BYTES,
+        });
     }
-}
-
-/// Decodes a body leniently: base64 skips every byte outside its alphabet, and quoted-printable
-/// decodes `=XX` and removes soft line breaks.
-fn decode_body(encoding: TransferEncoding, lines: &[&[u8]]) -> Vec<u8> {
-    let body = lines.join(&b'\n');
-    match encoding {
-        TransferEncoding::Base64 => {
-            let sextets: Vec<u8> = body
-                .iter()
-                .filter_map(|&byte| match byte {
-                    b'A'..=b'Z' => Some(byte - b'A'),
-                    b'a'..=b'z' => Some(byte - b'a' + 26),
-                    b'0'..=b'9' => Some(byte - b'0' + 52),
-                    b'+' => Some(62),
-                    b'/' => Some(63),
-                    _ => None,
-                })
-                .collect();
-            let mut decoded = Vec::with_capacity(sextets.len() / 4 * 3 + 2);
-            for group in sextets.chunks(4) {
-                let bits = group.iter().enumerate().fold(0u32, |bits, (i, &sextet)| {
-                    bits | u32::from(sextet) << (18 - 6 * i)
-                });
-                let bytes = bits.to_be_bytes();
-                decoded.extend_from_slice(&bytes[1..group.len()]);
-            }
-            decoded
-        }
-        TransferEncoding::QuotedPrintable => {
-            let mut decoded = Vec::with_capacity(body.len());
-            let mut index = 0;
-            while index < body.len() {
-                let byte = body[index];
-                if byte != b'=' {
-                    decoded.push(byte);
-                    index += 1;
-                    continue;
-                }
-                let rest = &body[index + 1..];
-                let hex = |byte: u8| (byte as char).to_digit(16);
-                if let [high, low, ..] = rest
-                    && let (Some(high), Some(low)) = (hex(*high), hex(*low))
-                {
-                    decoded.push((high * 16 + low) as u8);
-                    index += 3;
-                } else if rest.starts_with(b"\r\n") {
-                    index += 3;
-                } else if rest.starts_with(b"\n") {
-                    index += 2;
-                } else {
-                    decoded.push(byte);
-                    index += 1;
-                }
-            }
-            decoded
-        }
-    }
+    Ok(())
 }
 
 /// Returns the offset of the blank line that ends the header block, or the input length.
@@ -661,12 +541,12 @@ mod tests {
 
     #[test]
     fn too_many_parts_are_rejected_before_parsing() {
-        let levels = 20_000;
+        let levels = 40_000;
         assert_eq!(
             Email::parse(nested_messages(levels).as_bytes(), Limits::default()),
             Err(EmailError::TooManyParts {
                 count: levels,
-                limit: MAX_CONTENT_TYPE_FIELDS
+                limit: MAX_PARTS
             })
         );
     }
@@ -674,7 +554,7 @@ mod tests {
     #[test]
     fn deep_nesting_parses_on_small_stack() {
         // Without ParsedMessage, dropping this tree overflows a 256 KiB stack.
-        let raw = nested_messages(MAX_CONTENT_TYPE_FIELDS);
+        let raw = nested_messages(MAX_PARTS);
         let parsed = std::thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || {
@@ -688,7 +568,7 @@ mod tests {
 
     #[test]
     fn digest_of_many_messages_parses() {
-        let count = 1_500;
+        let count = 5_000;
         let mut raw = String::from(
             "From: list@example.org\nSubject: digest\n\
              Content-Type: multipart/digest; boundary=\"next\"\n\n",
@@ -710,22 +590,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn encoded_nesting_counts_toward_the_limit() {
+    /// `levels` nested `message/rfc822` parts, as the body of an encoded part.
+    fn nested_body(levels: usize) -> String {
         let mut inner = String::new();
-        for _ in 0..2_000 {
+        for _ in 0..levels {
             inner.push_str("Content-Type: message/rfc822\n\n");
         }
         inner.push_str("From: b@example.org\nSubject: inner\n\nhello\n");
-        let base64 = {
-            let mut wrapped = String::new();
-            let encoded = base64_for_test(inner.as_bytes());
-            for chunk in encoded.as_bytes().chunks(76) {
-                wrapped.push_str(std::str::from_utf8(chunk).unwrap());
-                wrapped.push('\n');
-            }
-            wrapped
-        };
+        inner
+    }
+
+    /// Wraps base64 text in lines of 76 characters.
+    fn wrapped(encoded: &str) -> String {
+        let mut lines = String::new();
+        for chunk in encoded.as_bytes().chunks(76) {
+            lines.push_str(std::str::from_utf8(chunk).unwrap());
+            lines.push('\n');
+        }
+        lines
+    }
+
+    #[test]
+    fn encoded_nesting_counts_toward_the_limit() {
+        let inner = nested_body(2_000);
+        let base64 = wrapped(&base64_for_test(inner.as_bytes()));
         let quoted = inner.replace("Content", "=43ontent");
         for (encoding, body) in [("base64", base64), ("quoted-printable", quoted)] {
             let raw = format!(
@@ -733,15 +621,107 @@ mod tests {
                  Content-Transfer-Encoding: {encoding}\n\n{body}"
             );
             let result = Email::parse(raw.as_bytes(), Limits::default());
+            // The encoded part itself and the 2,000 messages inside it.
             assert!(
                 matches!(
                     result,
-                    Err(EmailError::TooManyEncodedParts { count, limit })
-                        if count == 2_000 && limit == MAX_ENCODED_CONTENT_TYPE_FIELDS
+                    Err(EmailError::TooManyEncodedMessages { count, limit })
+                        if count == 2_001 && limit == MAX_ENCODED_MESSAGES
                 ),
                 "{encoding}: {result:?}"
             );
         }
+    }
+
+    #[test]
+    fn disguised_encoded_nesting_is_found() {
+        let inner = nested_body(300);
+        let base64 = wrapped(&base64_for_test(inner.as_bytes()));
+        // A padded group first: mail-parser starts a new group of four after `=`.
+        let padded = format!("WA==\n{base64}");
+        let cases = [
+            (
+                "transfer encoding as an RFC 2047 word",
+                "Content-Type: message/rfc822\n\
+                 Content-Transfer-Encoding: =?us-ascii?B?YmFzZTY0?="
+                    .to_owned(),
+                base64.clone(),
+            ),
+            (
+                "space inside the type",
+                "Content-Type: message/ rfc822\nContent-Transfer-Encoding: base64".to_owned(),
+                base64.clone(),
+            ),
+            (
+                "quoted type",
+                "Content-Type: \"message\"/rfc822\nContent-Transfer-Encoding: base64".to_owned(),
+                base64.clone(),
+            ),
+            (
+                "quoted-printable body that starts with a dash line",
+                "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable"
+                    .to_owned(),
+                format!("--x\n{}", inner.replace("Content", "=43ontent")),
+            ),
+            (
+                "padding inside the base64 body",
+                "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64".to_owned(),
+                padded,
+            ),
+            (
+                "part header after a boundary in the middle of a line",
+                "Content-Type: multipart/mixed; boundary=P".to_owned(),
+                format!(
+                    "x--PContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n\
+                     {base64}--P--\n"
+                ),
+            ),
+        ];
+        for (case, fields, body) in cases {
+            let raw = format!("From: a@example.org\nSubject: deep\n{fields}\n\n{body}");
+            let result = Email::parse(raw.as_bytes(), Limits::default());
+            assert!(
+                matches!(result, Err(EmailError::TooManyEncodedMessages { .. })),
+                "{case}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn digest_in_encoded_part_is_bounded() {
+        // Each part of a digest is a message, and copies the whole decoded body.
+        let mut digest = String::from("Content-Type: multipart/digest; boundary=d\n\n");
+        for index in 0..100 {
+            digest.push_str(&format!("--d\n\nFrom: m{index}@example.org\n\nbody\n"));
+        }
+        digest.push_str("--d--\n");
+        digest.push_str(&"x".repeat(2 * 1024 * 1024));
+        let raw = format!(
+            "From: a@example.org\nSubject: digest\nContent-Type: message/rfc822\n\
+             Content-Transfer-Encoding: base64\n\n{}",
+            wrapped(&base64_for_test(digest.as_bytes()))
+        );
+        let result = Email::parse(raw.as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::EncodedMessagesTooLarge { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn unmatched_boundaries_are_bounded() {
+        let mut raw = String::from("From: a@example.org\nSubject: scan\n");
+        for index in 0..200 {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=missing{index}\n\n"
+            ));
+        }
+        raw.push_str(&"text without boundaries\n".repeat(300_000));
+        let result = Email::parse(raw.as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::TooManyBoundaries { .. })),
+            "{result:?}"
+        );
     }
 
     #[test]
@@ -774,29 +754,9 @@ mod tests {
     }
 
     #[test]
-    fn content_type_spellings_all_count() {
-        for spelling in [
-            "Content-Type:",
-            "content-type :",
-            "CONTENT-TYPE\t:",
-            " Content - Type:",
-            ":Content-Type:",
-        ] {
-            assert!(
-                names_field(spelling.as_bytes(), b"content-type"),
-                "{spelling:?}"
-            );
-        }
-        for other in [
-            "Content-Types:",
-            "Content-Typ:",
-            "X-Content-Type:",
-            "Content-Type",
-        ] {
-            assert!(!names_field(other.as_bytes(), b"content-type"), "{other:?}");
-        }
+    fn spaced_content_types_count() {
         let mut raw = String::from("From: a@example.org\nSubject: deep\n");
-        for _ in 0..=MAX_CONTENT_TYPE_FIELDS {
+        for _ in 0..=MAX_PARTS {
             raw.push_str("Content-Type :message/rfc822\n\n");
         }
         raw.push_str("From: b@example.org\nSubject: inner\n\nhello\n");

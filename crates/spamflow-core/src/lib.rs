@@ -15,6 +15,7 @@ pub mod fingerprint;
 pub mod html;
 pub mod metrics;
 pub mod model;
+mod parse_cost;
 pub mod refit;
 pub mod split;
 pub mod tokens;
