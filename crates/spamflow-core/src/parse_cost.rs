@@ -5,29 +5,36 @@
 //! than the input. A base64 or quoted-printable part of type `message/rfc822` (or a part of a
 //! `multipart/digest` without a type) is decoded and parsed as a message of its own, up to 3
 //! levels deep. The parts of that message are then copied recursively, one stack frame per
-//! message inside it, and each message inside it copies the whole decoded body. Finally, every
-//! multipart whose boundary never comes scans the rest of the message for it.
+//! message inside it, and each message inside it copies the whole decoded body. And every
+//! multipart reads on until its closing delimiter, to the end of its buffer when that is
+//! missing, so nested multiparts without one read the rest of the message once each.
 //!
-//! The bounds hold whatever mail-parser makes of the bytes, because they only count what its
-//! parsers need to see. A `Content-Type` whose type is `message` has those seven letters in a
-//! row, since the parser keeps the type as a slice of the input. A part of a digest follows a
-//! `--` and needs the word `digest` in the same buffer. A multipart needs the word `boundary`.
-//! Header blocks may start after any `--` on a line, where a boundary can end. Encoded bodies
+//! The bounds count what mail-parser's parsers need to see, found where they could find it.
+//! Header fields are read at the start of every line and after every `--` in a line, where a
+//! boundary may end and a part's header block begin, and their values are parsed by
+//! mail-parser's own field parsers. A header block may end at any line of white space, since a
+//! line that starts with a space or tab continues a field only after a field. Encoded bodies
 //! are decoded with mail-parser's own base64 decoder, and with a copy of its quoted-printable
 //! rules that reads on to the end of the buffer, a superset of any body it decodes.
 
+use std::ops::Range;
+
 use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
+use memchr::memmem;
 
 /// Levels of encoded messages that mail-parser 0.11 decodes and parses (its
 /// `MAX_NESTED_ENCODED`).
 const ENCODED_MESSAGE_LEVELS: usize = 3;
 
+/// Bytes of a field value that are parsed: the type and the transfer encoding come first.
+const MAX_VALUE_BYTES: usize = 1_000;
+
 /// Upper bounds for one message, summed over the raw bytes and every encoded message body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ParseCost {
-    /// `Content-Type` fields and possible boundary delimiters (`--`, where the buffer has a
-    /// multipart), an upper bound on the parts that mail-parser creates.
+    /// `Content-Type` and `Content-Transfer-Encoding` fields and boundary delimiters, an upper
+    /// bound on the parts that mail-parser creates.
     pub parts: usize,
     /// Messages inside encoded message bodies, each one stack frame of the recursive copy.
     pub encoded_messages: usize,
@@ -35,146 +42,253 @@ pub(crate) struct ParseCost {
     pub copied_bytes: usize,
     /// Bytes of encoded message bodies decoded to compute these bounds.
     pub decoded_bytes: usize,
-    /// Bytes read while looking for boundaries: each multipart may scan its whole buffer.
+    /// Bytes read looking for boundaries: each multipart to its closing delimiter.
     pub boundary_scan_bytes: usize,
 }
 
-/// Computes the bounds for `raw`. Decoding stops once `max_decoded_bytes` were decoded, and
-/// the caller rejects the message then.
-pub(crate) fn estimate(raw: &[u8], max_decoded_bytes: usize) -> ParseCost {
+/// Where the estimate may stop, because the message is rejected anyway.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    pub max_parts: usize,
+    pub max_decoded_bytes: usize,
+    pub max_boundary_scan_bytes: usize,
+}
+
+impl ParseCost {
+    fn exceeds(&self, budget: &Budget) -> bool {
+        self.parts > budget.max_parts
+            || self.decoded_bytes > budget.max_decoded_bytes
+            || self.boundary_scan_bytes > budget.max_boundary_scan_bytes
+    }
+}
+
+/// Computes the bounds for `raw`. It stops early once a bound exceeds `budget`.
+pub(crate) fn estimate(raw: &[u8], budget: &Budget) -> ParseCost {
     let mut cost = ParseCost::default();
-    add_buffer(raw, ENCODED_MESSAGE_LEVELS, max_decoded_bytes, &mut cost);
+    add_buffer(raw, ENCODED_MESSAGE_LEVELS, budget, &mut cost);
     cost
 }
 
 /// Adds the bounds of one buffer that mail-parser parses as a message, and of the encoded
-/// message bodies in it, `levels` deep.
-fn add_buffer(buffer: &[u8], levels: usize, max_decoded_bytes: usize, cost: &mut ParseCost) {
-    let multiparts = count_ignoring_case(buffer, b"boundary");
-    let scan = multiparts.saturating_mul(buffer.len());
-    cost.boundary_scan_bytes = cost.boundary_scan_bytes.saturating_add(scan);
-    // Every part after the first in a multipart starts after a delimiter, `--` and the boundary.
-    if multiparts > 0 {
-        cost.parts = cost.parts.saturating_add(count_apart(buffer, b"--"));
-    }
-    let may_have_digest = count_ignoring_case(buffer, b"digest") > 0;
-
-    let lines = line_ranges(buffer);
-    let mut index = 0;
-    while index < lines.len() {
-        // A block of lines up to a line of white space: header fields, or body text.
-        let start = index;
-        while index < lines.len() && !is_blank(&buffer[lines[index].clone()]) {
-            index += 1;
+/// message bodies in it, `levels` deep. Returns how many messages mail-parser may find in the
+/// buffer besides the buffer itself.
+fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCost) -> usize {
+    // A part without a type is a message only inside a digest, whose type names it.
+    let has_digest = memmem::find(&buffer.to_ascii_lowercase(), b"digest").is_some();
+    let mut messages = 0;
+    let mut position = 0;
+    while let Some(block) = next_block(buffer, &mut position, budget.max_parts) {
+        cost.parts = cost.parts.saturating_add(block.fields);
+        messages += usize::from(block.message_type);
+        if block.too_many_body_starts {
+            cost.parts = usize::MAX;
         }
-        let block = Block::read(buffer, &lines[start..index]);
-        cost.parts = cost.parts.saturating_add(block.content_types);
-        // The body starts after the blank line.
-        index += 1;
-        let Some(body) = lines.get(index).map(|line| &buffer[line.start..]) else {
-            continue;
-        };
-        if levels == 0 || !block.may_be_message(may_have_digest) {
+        if cost.exceeds(budget) {
+            return messages;
+        }
+        for multipart in &block.multiparts {
+            for &start in &block.body_starts {
+                let extent = multipart_extent(buffer, start, &multipart.boundary);
+                let delimiter = [b"--".as_slice(), &multipart.boundary].concat();
+                let delimiters = memmem::find_iter(&buffer[extent.clone()], &delimiter).count();
+                cost.parts = cost.parts.saturating_add(delimiters);
+                cost.boundary_scan_bytes = cost.boundary_scan_bytes.saturating_add(extent.len());
+                // Each part of a digest is a message unless it has a type of its own.
+                if multipart.digest {
+                    messages += delimiters;
+                }
+                if cost.exceeds(budget) {
+                    return messages;
+                }
+            }
+        }
+        if levels == 0 || !block.may_be_message(has_digest) {
             continue;
         }
         for encoding in block.encodings() {
-            if cost.decoded_bytes > max_decoded_bytes {
-                return;
-            }
-            let Some(decoded) = decode(encoding, body) else {
-                continue;
-            };
-            let messages = 1
-                + count_ignoring_case(&decoded, b"message")
-                + if count_ignoring_case(&decoded, b"digest") > 0 {
-                    count_ignoring_case(&decoded, b"--")
-                } else {
-                    0
+            for &start in &block.body_starts {
+                let (work, decoded) = decode(encoding, &buffer[start..]);
+                cost.decoded_bytes = cost.decoded_bytes.saturating_add(work);
+                if cost.exceeds(budget) {
+                    return messages;
+                }
+                let Some(decoded) = decoded else {
+                    continue;
                 };
-            cost.decoded_bytes = cost.decoded_bytes.saturating_add(decoded.len());
-            cost.encoded_messages = cost.encoded_messages.saturating_add(messages);
-            cost.copied_bytes = cost
-                .copied_bytes
-                .saturating_add(messages.saturating_mul(decoded.len()));
-            add_buffer(&decoded, levels - 1, max_decoded_bytes, cost);
+                let inside = 1 + add_buffer(&decoded, levels - 1, budget, cost);
+                cost.encoded_messages = cost.encoded_messages.saturating_add(inside);
+                cost.copied_bytes = cost
+                    .copied_bytes
+                    .saturating_add(inside.saturating_mul(decoded.len()));
+            }
         }
     }
+    messages
 }
+
+/// The bytes that mail-parser may read looking for `boundary` in a multipart whose body starts
+/// at `start`: up to its closing delimiter, or to the end of the buffer without one.
+fn multipart_extent(buffer: &[u8], start: usize, boundary: &[u8]) -> Range<usize> {
+    let closing = [b"--".as_slice(), boundary, b"--"].concat();
+    let end = memmem::find(&buffer[start..], &closing)
+        .map_or(buffer.len(), |offset| start + offset + closing.len());
+    start..end
+}
+
+/// A multipart that a block may declare.
+#[derive(Debug)]
+struct Multipart {
+    boundary: Vec<u8>,
+    digest: bool,
+}
+
+/// The most places where one block's body may start that are followed. An honest header block
+/// has one.
+const MAX_BODY_STARTS: usize = 64;
 
 /// What a block of lines says about the part it would head.
 #[derive(Debug, Default)]
 struct Block {
+    /// Where the body may start, once a field was read: after each line of white space.
+    body_starts: Vec<usize>,
+    too_many_body_starts: bool,
+    /// `Content-Type` and `Content-Transfer-Encoding` fields.
+    fields: usize,
     content_types: usize,
     /// Whether some `Content-Type` parses to `message/rfc822` or `message/global`.
     message_type: bool,
     /// Whether every `Content-Type` starts its line and parses to a type, so that mail-parser
     /// surely reads one of them as the part's type.
     surely_typed: bool,
+    multiparts: Vec<Multipart>,
     base64: bool,
     quoted_printable: bool,
 }
 
-impl Block {
-    fn read(buffer: &[u8], lines: &[std::ops::Range<usize>]) -> Self {
-        let mut block = Block {
-            surely_typed: true,
-            ..Block::default()
-        };
-        for (index, line) in lines.iter().enumerate() {
-            let text = &buffer[line.clone()];
-            for (value_start, at_line_start) in field_values(text) {
-                // The value, with the folded lines that continue it.
-                let continued = lines[index + 1..]
-                    .iter()
-                    .take_while(|next| matches!(buffer.get(next.start), Some(b' ' | b'\t')))
-                    .last()
-                    .map_or(line.end, |last| last.end);
-                let mut value = buffer[line.start + value_start.offset..continued].to_vec();
-                value.push(b'\n');
-                match value_start.name {
-                    Field::ContentType => {
-                        block.content_types += 1;
-                        match MessageStream::new(&value).parse_content_type() {
-                            HeaderValue::ContentType(content_type) => {
-                                let subtype = content_type.subtype().unwrap_or_default();
-                                if content_type.ctype().eq_ignore_ascii_case("message")
-                                    && (subtype.eq_ignore_ascii_case("rfc822")
-                                        || subtype.eq_ignore_ascii_case("global"))
-                                {
-                                    block.message_type = true;
-                                }
-                                block.surely_typed &= at_line_start;
-                            }
-                            _ => block.surely_typed = false,
-                        }
-                    }
-                    Field::ContentTransferEncoding => {
-                        let lowercase = value.to_ascii_lowercase();
-                        let mut base64 = contains(&lowercase, b"base64");
-                        let mut quoted_printable = contains(&lowercase, b"quoted-printable");
-                        if let HeaderValue::Text(text) =
-                            MessageStream::new(&value).parse_unstructured()
-                        {
-                            let text = text.trim();
-                            base64 |= text.eq_ignore_ascii_case("base64");
-                            quoted_printable |= text.eq_ignore_ascii_case("quoted-printable");
-                        }
-                        block.base64 |= base64;
-                        block.quoted_printable |= quoted_printable;
-                    }
+/// Reads the next block of lines from `position`: it starts at a line with more than white
+/// space and ends at an empty line or a line of white space that does not start with a space
+/// or tab. A line of white space that starts with a space or tab continues a field value when
+/// it follows a field and ends the header block otherwise, so the body may start after it too.
+/// Reading stops once the block has more than `max_fields` fields.
+fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<Block> {
+    // Skip lines of white space.
+    loop {
+        let line = line_at(buffer, *position)?;
+        if !is_blank(&buffer[line.clone()]) {
+            break;
+        }
+        *position = line.end + 1;
+    }
+    let mut block = Block {
+        surely_typed: true,
+        ..Block::default()
+    };
+    let mut previous_blank = false;
+    while let Some(line) = line_at(buffer, *position) {
+        *position = line.end + 1;
+        let text = &buffer[line.clone()];
+        if is_blank(text) {
+            let continues = matches!(text.first(), Some(b' ' | b'\t'));
+            if block.fields > 0 && !previous_blank && *position < buffer.len() {
+                if block.body_starts.len() == MAX_BODY_STARTS {
+                    block.too_many_body_starts = true;
+                } else {
+                    block.body_starts.push(*position);
                 }
             }
+            if !continues {
+                break;
+            }
+            previous_blank = true;
+            continue;
         }
-        if block.content_types == 0 {
-            block.surely_typed = false;
+        previous_blank = false;
+        block.read_line(buffer, line);
+        if block.fields > max_fields {
+            break;
         }
-        block
+    }
+    if block.content_types == 0 {
+        block.surely_typed = false;
+    }
+    Some(block)
+}
+
+/// The line that starts at `start`, without its `\n`, or `None` past the end.
+fn line_at(buffer: &[u8], start: usize) -> Option<Range<usize>> {
+    if start >= buffer.len() {
+        return None;
+    }
+    let end = memchr::memchr(b'\n', &buffer[start..]).map_or(buffer.len(), |offset| start + offset);
+    Some(start..end)
+}
+
+impl Block {
+    fn read_line(&mut self, buffer: &[u8], line: Range<usize>) {
+        for (value_start, at_line_start) in field_values(&buffer[line.clone()]) {
+            self.fields += 1;
+            // The value, with the folded lines that continue it, up to MAX_VALUE_BYTES.
+            let from = line.start + value_start.offset;
+            let mut end = line.end;
+            while end < from + MAX_VALUE_BYTES
+                && matches!(buffer.get(end + 1), Some(b' ' | b'\t'))
+                && let Some(next) = line_at(buffer, end + 1)
+            {
+                end = next.end;
+            }
+            let mut value = buffer[from..end.min(from + MAX_VALUE_BYTES)].to_vec();
+            value.push(b'\n');
+            match value_start.name {
+                Field::ContentType => {
+                    self.content_types += 1;
+                    self.read_content_type(&value, at_line_start);
+                }
+                Field::ContentTransferEncoding => self.read_transfer_encoding(&value),
+            }
+        }
+    }
+
+    fn read_content_type(&mut self, value: &[u8], at_line_start: bool) {
+        let HeaderValue::ContentType(content_type) = MessageStream::new(value).parse_content_type()
+        else {
+            // mail-parser reads a value that does not parse as no type at all.
+            self.surely_typed = false;
+            return;
+        };
+        self.surely_typed &= at_line_start;
+        let ctype = content_type.ctype();
+        let subtype = content_type.subtype().unwrap_or_default();
+        if ctype.eq_ignore_ascii_case("message")
+            && (subtype.eq_ignore_ascii_case("rfc822") || subtype.eq_ignore_ascii_case("global"))
+        {
+            self.message_type = true;
+        }
+        if ctype.eq_ignore_ascii_case("multipart")
+            && let Some(boundary) = content_type.attribute("boundary")
+            && !boundary.is_empty()
+        {
+            self.multiparts.push(Multipart {
+                boundary: boundary.as_bytes().to_vec(),
+                digest: subtype.eq_ignore_ascii_case("digest"),
+            });
+        }
+    }
+
+    fn read_transfer_encoding(&mut self, value: &[u8]) {
+        let lowercase = value.to_ascii_lowercase();
+        self.base64 |= memmem::find(&lowercase, b"base64").is_some();
+        self.quoted_printable |= memmem::find(&lowercase, b"quoted-printable").is_some();
+        if let HeaderValue::Text(text) = MessageStream::new(value).parse_unstructured() {
+            let text = text.trim();
+            self.base64 |= text.eq_ignore_ascii_case("base64");
+            self.quoted_printable |= text.eq_ignore_ascii_case("quoted-printable");
+        }
     }
 
     /// Whether mail-parser may read the part as a message: its type says so, or it may have no
-    /// type that mail-parser reads while a digest may hold it.
-    fn may_be_message(&self, may_have_digest: bool) -> bool {
-        self.message_type || (may_have_digest && !self.surely_typed)
+    /// type that mail-parser reads while a digest in the buffer may hold it.
+    fn may_be_message(&self, has_digest: bool) -> bool {
+        self.message_type || (has_digest && !self.surely_typed)
     }
 
     fn encodings(&self) -> impl Iterator<Item = TransferEncoding> {
@@ -218,7 +332,7 @@ fn field_values(line: &[u8]) -> Vec<(ValueStart, bool)> {
     if let Some(value) = field_at(line, 0) {
         found.push((value, true));
     }
-    let Some(dashes) = find(line, b"--") else {
+    let Some(dashes) = memmem::find(line, b"--") else {
         return found;
     };
     for start in dashes + 2..line.len() {
@@ -262,18 +376,21 @@ fn field_at(line: &[u8], start: usize) -> Option<ValueStart> {
     None
 }
 
-/// Decodes an encoded message body that starts at the start of `body`, or returns `None` when
-/// mail-parser could not decode it either.
-fn decode(encoding: TransferEncoding, body: &[u8]) -> Option<Vec<u8>> {
+/// Decodes an encoded message body that starts at the start of `body`. Returns the bytes read
+/// and the decoded body, or `None` when mail-parser could not decode it either.
+fn decode(encoding: TransferEncoding, body: &[u8]) -> (usize, Option<Vec<u8>>) {
     match encoding {
         // mail-parser's base64 decoder fails at a `--` that is not the boundary and stops at
         // the boundary, so a body it decodes ends at the first `--`.
         TransferEncoding::Base64 => {
-            let end = find(body, b"--").unwrap_or(body.len());
+            let end = memmem::find(body, b"--").unwrap_or(body.len());
             let (offset, decoded) = MessageStream::new(&body[..end]).decode_base64_mime(b"");
-            (offset != usize::MAX).then(|| decoded.into_owned())
+            (end, (offset != usize::MAX).then(|| decoded.into_owned()))
         }
-        TransferEncoding::QuotedPrintable => Some(decode_quoted_printable(body)),
+        TransferEncoding::QuotedPrintable => {
+            let decoded = decode_quoted_printable(body);
+            (decoded.len(), Some(decoded))
+        }
     }
 }
 
@@ -344,63 +461,10 @@ fn hex_value(byte: u8) -> Option<u8> {
     char::from(byte).to_digit(16).map(|digit| digit as u8)
 }
 
-/// The byte range of each line of `buffer`, without its `\n`.
-fn line_ranges(buffer: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    for (index, &byte) in buffer.iter().enumerate() {
-        if byte == b'\n' {
-            lines.push(start..index);
-            start = index + 1;
-        }
-    }
-    lines.push(start..buffer.len());
-    lines
-}
-
 /// Whether mail-parser ends a header block at this line: it skips white space, then stops at
 /// the line break.
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    find(haystack, needle).is_some()
-}
-
-/// Counts the matches of `needle` in `haystack` that do not overlap.
-fn count_apart(haystack: &[u8], needle: &[u8]) -> usize {
-    let mut count = 0;
-    let mut index = 0;
-    while index + needle.len() <= haystack.len() {
-        if &haystack[index..index + needle.len()] == needle {
-            count += 1;
-            index += needle.len();
-        } else {
-            index += 1;
-        }
-    }
-    count
-}
-
-/// Counts the positions where `needle` (lowercase ASCII) starts in `haystack`, ignoring ASCII
-/// case. Overlapping matches count too.
-fn count_ignoring_case(haystack: &[u8], needle: &[u8]) -> usize {
-    let Some(&first) = needle.first() else {
-        return 0;
-    };
-    haystack
-        .windows(needle.len())
-        .filter(|window| {
-            window[0].to_ascii_lowercase() == first && window.eq_ignore_ascii_case(needle)
-        })
-        .count()
 }
 
 #[cfg(test)]
@@ -467,8 +531,14 @@ mod tests {
     fn plain_mail_costs_little() {
         let raw = b"From: a@example.org\nSubject: hi\nContent-Type: text/plain\n\
                     Content-Transfer-Encoding: base64\n\naGVsbG8=\n";
-        let cost = estimate(raw, usize::MAX);
-        assert_eq!(cost.parts, 1);
+        let budget = Budget {
+            max_parts: usize::MAX,
+            max_decoded_bytes: usize::MAX,
+            max_boundary_scan_bytes: usize::MAX,
+        };
+        let cost = estimate(raw, &budget);
+        // The Content-Type and Content-Transfer-Encoding fields.
+        assert_eq!(cost.parts, 2);
         assert_eq!(cost.encoded_messages, 0);
         assert_eq!(cost.boundary_scan_bytes, 0);
     }
