@@ -79,9 +79,9 @@ pub enum EmailError {
 
 /// The maximum number of MIME parts that a message may have, which bounds the memory of its
 /// parsed parts: its `Content-Type` fields and the boundary delimiters in it, each of which
-/// may start a part. Measured in a debug build, a 9 MB message of 300,000 nested
-/// `message/rfc822` parts peaked at 433 MB, and in a release build a digest of 860,000 parts
-/// at 1.3 GB, about 1.5 KB per part, so 32,768 parts cost some 50 MB. A MIME digest has three
+/// may start a part. In a debug build, a 9 MB message of 300,000 nested `message/rfc822` parts
+/// peaked at 433 MB. In a release build, a digest of 860,000 parts peaked at 1.3 GB. That is
+/// about 1.5 KB per part, so 32,768 parts cost some 50 MB. A MIME digest has three
 /// per message (its delimiter, the part's type and the message's), so about 10,000 messages
 /// fit. The SpamAssassin corpus has at most 22 `Content-Type` fields per message.
 const MAX_PARTS: usize = 32_768;
@@ -726,7 +726,7 @@ mod tests {
             ));
         }
         digest.push_str("--DIG--\n");
-        // A forward as base64 message/rfc822 whose text says "message" often, and a newsletter
+        // A forward as base64 message/rfc822 whose text uses the word "message" often, and a newsletter
         // called a digest with many HTML comments, forwarded the same way.
         let forwarded = "From: alice@example.org\nSubject: report\nMessage-ID: <r@example.org>\n\n\
                          This message is confidential.\n-----Original Message-----\n\

@@ -46,7 +46,7 @@ pub(crate) struct ParseCost {
     pub boundary_scan_bytes: usize,
 }
 
-/// Where the estimate may stop, because the message is rejected anyway.
+/// Limits past which the estimate stops, because the message is rejected anyway.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
     pub max_parts: usize,
@@ -126,8 +126,8 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
     messages
 }
 
-/// The bytes that mail-parser may read looking for `boundary` in a multipart whose body starts
-/// at `start`: up to its closing delimiter, or to the end of the buffer without one.
+/// Returns the bytes that mail-parser may read looking for `boundary` in a multipart whose body
+/// starts at `start`: up to its closing delimiter, or to the end of the buffer without one.
 fn multipart_extent(buffer: &[u8], start: usize, boundary: &[u8]) -> Range<usize> {
     let closing = [b"--".as_slice(), boundary, b"--"].concat();
     let end = memmem::find(&buffer[start..], &closing)
@@ -142,14 +142,14 @@ struct Multipart {
     digest: bool,
 }
 
-/// The most places where one block's body may start that are followed. An honest header block
-/// has one.
+/// The maximum number of places where one block's body may start. An honest header block has
+/// one, and a block with more is rejected.
 const MAX_BODY_STARTS: usize = 64;
 
-/// What a block of lines says about the part it would head.
+/// The facts of a block of lines about the part it would head.
 #[derive(Debug, Default)]
 struct Block {
-    /// Where the body may start, once a field was read: after each line of white space.
+    /// Offsets where the body may start once a field was read: after each line of white space.
     body_starts: Vec<usize>,
     too_many_body_starts: bool,
     /// `Content-Type` and `Content-Transfer-Encoding` fields.
@@ -214,7 +214,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
     Some(block)
 }
 
-/// The line that starts at `start`, without its `\n`, or `None` past the end.
+/// Returns the line that starts at `start`, without its `\n`, or `None` past the end.
 fn line_at(buffer: &[u8], start: usize) -> Option<Range<usize>> {
     if start >= buffer.len() {
         return None;
@@ -285,8 +285,8 @@ impl Block {
         }
     }
 
-    /// Whether mail-parser may read the part as a message: its type says so, or it may have no
-    /// type that mail-parser reads while a digest in the buffer may hold it.
+    /// Returns whether mail-parser may read the part as a message: its type is a message type,
+    /// or it may have no type that mail-parser reads while a digest in the buffer may hold it.
     fn may_be_message(&self, has_digest: bool) -> bool {
         self.message_type || (has_digest && !self.surely_typed)
     }
@@ -316,7 +316,7 @@ enum Field {
     ContentTransferEncoding,
 }
 
-/// Where a field's value starts in a line.
+/// The start of a field's value in a line.
 #[derive(Debug, Clone, Copy)]
 struct ValueStart {
     name: Field,
@@ -461,8 +461,8 @@ fn hex_value(byte: u8) -> Option<u8> {
     char::from(byte).to_digit(16).map(|digit| digit as u8)
 }
 
-/// Whether mail-parser ends a header block at this line: it skips white space, then stops at
-/// the line break.
+/// Returns whether mail-parser may end a header block at this line: it skips white space,
+/// then stops at the line break.
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
 }
