@@ -222,6 +222,8 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         | EmailError::TooManyEncodedMessages { .. }
         | EmailError::EncodedMessagesTooLarge { .. }
         | EmailError::TooManyBoundaries { .. }
+        | EmailError::FieldTooLong { .. }
+        | EmailError::BlankHeaderLines { .. }
         | EmailError::Unparseable => "",
     };
     Status::invalid_argument(format!("{field}: {error}{hint}"))

@@ -73,6 +73,17 @@ pub enum EmailError {
          end; close every multipart, or split the message"
     )]
     TooManyBoundaries { bytes: usize, limit: usize },
+    #[error(
+        "message has a Content-Type, Content-Disposition or Content-Transfer-Encoding value of \
+         {bytes} bytes or more, above the limit of {limit}, because the parser's time grows with \
+         the square of such a value; shorten the field"
+    )]
+    FieldTooLong { bytes: usize, limit: usize },
+    #[error(
+        "a header block of this message has more than {limit} lines of white space, each of \
+         which may end it; remove them"
+    )]
+    BlankHeaderLines { limit: usize },
     #[error("mail-parser could not parse the message")]
     Unparseable,
 }
@@ -99,13 +110,13 @@ const MAX_ENCODED_MESSAGES: usize = 256;
 const MAX_ENCODED_COPY_BYTES: usize = 64 * 1024 * 1024;
 
 /// The maximum number of bytes of encoded message parts that the checks decode.
-const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+const MAX_DECODED_BYTES: usize = 32 * 1024 * 1024;
 
 /// The maximum number of bytes that mail-parser may read looking for MIME boundaries. Each
 /// multipart reads on to its closing delimiter, and to the end of the message without one:
-/// 4,000 nested multiparts without one in 10 MB took 18.5 seconds. 1 GiB takes about half a
-/// second.
-const MAX_BOUNDARY_SCAN_BYTES: usize = 1024 * 1024 * 1024;
+/// 4,000 nested multiparts without one in 10 MB took 18.5 seconds, about half a second per
+/// GiB, and with a long boundary 1 GiB took up to 1.25 seconds.
+const MAX_BOUNDARY_SCAN_BYTES: usize = 256 * 1024 * 1024;
 
 /// A MIME part's type, role and size, as features use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,16 +463,33 @@ fn check_parse_cost(raw: &[u8]) -> Result<(), EmailError> {
             max_boundary_scan_bytes: MAX_BOUNDARY_SCAN_BYTES,
         },
     );
+    if cost.too_many_body_starts {
+        return Err(EmailError::BlankHeaderLines {
+            limit: parse_cost::MAX_BODY_STARTS,
+        });
+    }
+    if cost.long_value_bytes > 0 {
+        return Err(EmailError::FieldTooLong {
+            bytes: cost.long_value_bytes,
+            limit: parse_cost::MAX_VALUE_BYTES,
+        });
+    }
     if cost.encoded_messages > MAX_ENCODED_MESSAGES {
         return Err(EmailError::TooManyEncodedMessages {
             count: cost.encoded_messages,
             limit: MAX_ENCODED_MESSAGES,
         });
     }
-    let copied = cost.copied_bytes.max(cost.decoded_bytes);
-    if copied > MAX_ENCODED_COPY_BYTES {
+    // The estimate stops decoding past its budget, so a message over it is rejected too.
+    if cost.decoded_bytes > MAX_DECODED_BYTES {
         return Err(EmailError::EncodedMessagesTooLarge {
-            bytes: copied,
+            bytes: cost.decoded_bytes,
+            limit: MAX_DECODED_BYTES,
+        });
+    }
+    if cost.copied_bytes > MAX_ENCODED_COPY_BYTES {
+        return Err(EmailError::EncodedMessagesTooLarge {
+            bytes: cost.copied_bytes,
             limit: MAX_ENCODED_COPY_BYTES,
         });
     }
@@ -758,6 +786,53 @@ mod tests {
             let result = Email::parse(raw.as_bytes(), Limits::default());
             assert!(result.is_ok(), "{case}: {result:?}");
         }
+    }
+
+    #[test]
+    fn long_field_values_are_rejected() {
+        // White space before the type: mail-parser skips it, so the check must read it all.
+        let body = wrapped(&base64_for_test(nested_body(300).as_bytes()));
+        let padded = |spaces: usize| {
+            format!(
+                "From: a@example.org\nSubject: deep\nContent-Type:{}message/rfc822\n\
+                 Content-Transfer-Encoding: base64\n\n{body}",
+                " ".repeat(spaces)
+            )
+        };
+        let result = Email::parse(padded(2_000).as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::TooManyEncodedMessages { .. })),
+            "{result:?}"
+        );
+        let result = Email::parse(padded(10_000).as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::FieldTooLong { .. })),
+            "{result:?}"
+        );
+        // RFC 2231 continuations, which mail-parser merges in quadratic time.
+        let mut continued = String::from("From: a@example.org\nContent-Type: text/plain");
+        for index in 0..2_000 {
+            continued.push_str(&format!(";\n a*{index}=xxxx"));
+        }
+        continued.push_str("\n\nbody\n");
+        let result = Email::parse(continued.as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::FieldTooLong { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn many_blank_header_lines_are_rejected() {
+        let raw = format!(
+            "From: a@example.org\nContent-Type: text/plain\nX-Note: a\n{}\nbody\n",
+            " \n x: y\n".repeat(100)
+        );
+        let result = Email::parse(raw.as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::BlankHeaderLines { .. })),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -27,8 +27,12 @@ use memchr::memmem;
 /// `MAX_NESTED_ENCODED`).
 const ENCODED_MESSAGE_LEVELS: usize = 3;
 
-/// Bytes of a field value that are parsed: the type and the transfer encoding come first.
-const MAX_VALUE_BYTES: usize = 1_000;
+/// The longest value of a `Content-Type`, `Content-Disposition` or `Content-Transfer-Encoding`
+/// field, folded lines included, that is parsed. mail-parser merges RFC 2231 parameter
+/// continuations (`name*0=`, `name*1=`) by rebuilding the value once per continuation, so its
+/// time grows with the square of the value: a 10 MB value took 110 seconds. A longer value
+/// makes the message rejected.
+pub(crate) const MAX_VALUE_BYTES: usize = 8 * 1024;
 
 /// Upper bounds for one message, summed over the raw bytes and every encoded message body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,6 +48,11 @@ pub(crate) struct ParseCost {
     pub decoded_bytes: usize,
     /// Bytes read looking for boundaries: each multipart to its closing delimiter.
     pub boundary_scan_bytes: usize,
+    /// The longest field value over [`MAX_VALUE_BYTES`], which makes the message rejected.
+    pub long_value_bytes: usize,
+    /// Whether a header block has more than [`MAX_BODY_STARTS`] lines of white space, which
+    /// makes the message rejected.
+    pub too_many_body_starts: bool,
 }
 
 /// Limits past which the estimate stops, because the message is rejected anyway.
@@ -57,6 +66,8 @@ pub(crate) struct Budget {
 impl ParseCost {
     fn exceeds(&self, budget: &Budget) -> bool {
         self.parts > budget.max_parts
+            || self.long_value_bytes > 0
+            || self.too_many_body_starts
             || self.decoded_bytes > budget.max_decoded_bytes
             || self.boundary_scan_bytes > budget.max_boundary_scan_bytes
     }
@@ -79,10 +90,9 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
     let mut position = 0;
     while let Some(block) = next_block(buffer, &mut position, budget.max_parts) {
         cost.parts = cost.parts.saturating_add(block.fields);
+        cost.long_value_bytes = cost.long_value_bytes.max(block.long_value_bytes);
         messages += usize::from(block.message_type);
-        if block.too_many_body_starts {
-            cost.parts = usize::MAX;
-        }
+        cost.too_many_body_starts |= block.too_many_body_starts;
         if cost.exceeds(budget) {
             return messages;
         }
@@ -142,9 +152,9 @@ struct Multipart {
     digest: bool,
 }
 
-/// The maximum number of places where one block's body may start. An honest header block has
+/// The maximum number of places where one block's body may start (see [`next_block`]). An honest header block has
 /// one, and a block with more is rejected.
-const MAX_BODY_STARTS: usize = 64;
+pub(crate) const MAX_BODY_STARTS: usize = 64;
 
 /// The facts of a block of lines about the part it would head.
 #[derive(Debug, Default)]
@@ -152,8 +162,10 @@ struct Block {
     /// Offsets where the body may start once a field was read: after each line of white space.
     body_starts: Vec<usize>,
     too_many_body_starts: bool,
-    /// `Content-Type` and `Content-Transfer-Encoding` fields.
+    /// `Content-Type`, `Content-Disposition` and `Content-Transfer-Encoding` fields.
     fields: usize,
+    /// The longest value over [`MAX_VALUE_BYTES`], or 0.
+    long_value_bytes: usize,
     content_types: usize,
     /// Whether some `Content-Type` parses to `message/rfc822` or `message/global`.
     message_type: bool,
@@ -203,8 +215,8 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             continue;
         }
         previous_blank = false;
-        block.read_line(buffer, line);
-        if block.fields > max_fields {
+        block.read_line(buffer, line, max_fields);
+        if block.fields > max_fields || block.long_value_bytes > 0 {
             break;
         }
     }
@@ -224,26 +236,42 @@ fn line_at(buffer: &[u8], start: usize) -> Option<Range<usize>> {
 }
 
 impl Block {
-    fn read_line(&mut self, buffer: &[u8], line: Range<usize>) {
-        for (value_start, at_line_start) in field_values(&buffer[line.clone()]) {
+    fn read_line(&mut self, buffer: &[u8], line: Range<usize>, max_fields: usize) {
+        let found = field_values(&buffer[line.clone()]);
+        if found.is_empty() {
+            return;
+        }
+        // Every value in the line runs to its end, then on through the folded lines after it.
+        // Reading stops once even the last value in the line is too long.
+        let last_from = found
+            .last()
+            .map_or(line.end, |(value_start, _)| line.start + value_start.offset);
+        let mut end = line.end;
+        while end - last_from <= MAX_VALUE_BYTES
+            && matches!(buffer.get(end + 1), Some(b' ' | b'\t'))
+            && let Some(next) = line_at(buffer, end + 1)
+        {
+            end = next.end;
+        }
+        for (value_start, at_line_start) in found {
             self.fields += 1;
-            // The value, with the folded lines that continue it, up to MAX_VALUE_BYTES.
             let from = line.start + value_start.offset;
-            let mut end = line.end;
-            while end < from + MAX_VALUE_BYTES
-                && matches!(buffer.get(end + 1), Some(b' ' | b'\t'))
-                && let Some(next) = line_at(buffer, end + 1)
-            {
-                end = next.end;
+            if end - from > MAX_VALUE_BYTES {
+                self.long_value_bytes = end - from;
+                return;
             }
-            let mut value = buffer[from..end.min(from + MAX_VALUE_BYTES)].to_vec();
+            let mut value = buffer[from..end].to_vec();
             value.push(b'\n');
             match value_start.name {
-                Field::ContentType => {
+                Field::Type => {
                     self.content_types += 1;
                     self.read_content_type(&value, at_line_start);
                 }
-                Field::ContentTransferEncoding => self.read_transfer_encoding(&value),
+                Field::TransferEncoding => self.read_transfer_encoding(&value),
+                Field::Disposition => {}
+            }
+            if self.fields > max_fields {
+                return;
             }
         }
     }
@@ -309,11 +337,13 @@ enum TransferEncoding {
     QuotedPrintable,
 }
 
-/// The two fields that decide whether a part is an encoded message.
+/// The fields that decide whether a part is an encoded message, and `Content-Disposition`,
+/// which mail-parser parses as it parses `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
-    ContentType,
-    ContentTransferEncoding,
+    Type,
+    Disposition,
+    TransferEncoding,
 }
 
 /// The start of a field's value in a line.
@@ -336,7 +366,14 @@ fn field_values(line: &[u8]) -> Vec<(ValueStart, bool)> {
         return found;
     };
     for start in dashes + 2..line.len() {
-        if matches!(line[start], b'c' | b'C')
+        if !matches!(line[start], b'c' | b'C') {
+            continue;
+        }
+        // Every name starts with `co`, white space aside, which spares reading most starts.
+        let second = line[start + 1..]
+            .iter()
+            .find(|byte| !byte.is_ascii_whitespace());
+        if matches!(second, Some(b'o' | b'O'))
             && let Some(value) = field_at(line, start)
         {
             found.push((value, false));
@@ -348,9 +385,10 @@ fn field_values(line: &[u8]) -> Vec<(ValueStart, bool)> {
 /// Reads a field name at `start` as mail-parser does: white space anywhere and colons before
 /// the name are skipped, and the name ends at the next colon.
 fn field_at(line: &[u8], start: usize) -> Option<ValueStart> {
-    const NAMES: [(&[u8], Field); 2] = [
-        (b"content-type", Field::ContentType),
-        (b"content-transfer-encoding", Field::ContentTransferEncoding),
+    const NAMES: [(&[u8], Field); 3] = [
+        (b"content-type", Field::Type),
+        (b"content-disposition", Field::Disposition),
+        (b"content-transfer-encoding", Field::TransferEncoding),
     ];
     let mut name = Vec::with_capacity(32);
     for (offset, &byte) in line.iter().enumerate().skip(start) {
@@ -368,7 +406,7 @@ fn field_at(line: &[u8], start: usize) -> Option<ValueStart> {
         }
         if !byte.is_ascii_whitespace() {
             name.push(byte.to_ascii_lowercase());
-            if name.len() > NAMES[1].0.len() {
+            if name.len() > NAMES[2].0.len() {
                 return None;
             }
         }
@@ -482,7 +520,7 @@ mod tests {
         ] {
             let value = field_at(spelling.as_bytes(), 0);
             assert!(
-                value.is_some_and(|value| value.name == Field::ContentType),
+                value.is_some_and(|value| value.name == Field::Type),
                 "{spelling:?}"
             );
         }
@@ -503,7 +541,7 @@ mod tests {
             .iter()
             .map(|(value, start)| (value.name, *start))
             .collect();
-        assert_eq!(names, [(Field::ContentType, false)]);
+        assert_eq!(names, [(Field::Type, false)]);
     }
 
     #[test]
