@@ -222,7 +222,7 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         | EmailError::TooManyEncodedMessages { .. }
         | EmailError::EncodedMessagesTooLarge { .. }
         | EmailError::TooManyBoundaries { .. }
-        | EmailError::FieldTooLong { .. }
+        | EmailError::TooManyContinuations { .. }
         | EmailError::BlankHeaderLines { .. }
         | EmailError::Unparseable => "",
     };
