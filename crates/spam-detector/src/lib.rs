@@ -223,6 +223,7 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         | EmailError::EncodedMessagesTooLarge { .. }
         | EmailError::TooManyBoundaries { .. }
         | EmailError::TooManyContinuations { .. }
+        | EmailError::TooManyHeaderFields { .. }
         | EmailError::BlankHeaderLines { .. }
         | EmailError::Unparseable => "",
     };

@@ -57,12 +57,18 @@ pub(crate) struct ParseCost {
     /// Whether a header block has more than [`MAX_BODY_STARTS`] lines of white space, which
     /// makes the message rejected.
     pub too_many_body_starts: bool,
+    /// Lines that mail-parser may read as header fields, in blocks that may head a message or
+    /// a part: each costs a few hundred bytes once parsed.
+    pub header_fields: usize,
 }
 
 /// Limits past which the estimate stops, because the message is rejected anyway.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
     pub max_parts: usize,
+    pub max_header_fields: usize,
+    pub max_encoded_messages: usize,
+    pub max_copied_bytes: usize,
     pub max_decoded_bytes: usize,
     pub max_boundary_scan_bytes: usize,
 }
@@ -70,6 +76,9 @@ pub(crate) struct Budget {
 impl ParseCost {
     fn exceeds(&self, budget: &Budget) -> bool {
         self.parts > budget.max_parts
+            || self.header_fields > budget.max_header_fields
+            || self.encoded_messages > budget.max_encoded_messages
+            || self.copied_bytes > budget.max_copied_bytes
             || self.continuation_work > 0
             || self.too_many_body_starts
             || self.decoded_bytes > budget.max_decoded_bytes
@@ -92,7 +101,14 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
     let has_digest = memmem::find(&buffer.to_ascii_lowercase(), b"digest").is_some();
     let mut messages = 0;
     let mut position = 0;
+    // The first block heads the buffer's message, a block whose first line has a `--` may head
+    // a part, and a block after a part that may be a message may head that message.
+    let mut may_head = true;
     while let Some(block) = next_block(buffer, &mut position, budget.max_parts) {
+        if may_head || block.first_line_has_dashes {
+            cost.header_fields = cost.header_fields.saturating_add(block.field_lines);
+        }
+        may_head = block.may_be_message(has_digest);
         cost.parts = cost.parts.saturating_add(block.fields);
         cost.continuation_work = cost.continuation_work.max(block.continuation_work);
         messages += usize::from(block.message_type);
@@ -182,6 +198,9 @@ struct Block {
     too_many_body_starts: bool,
     /// `Content-Type`, `Content-Disposition` and `Content-Transfer-Encoding` fields.
     fields: usize,
+    /// Lines that mail-parser may read as header fields.
+    field_lines: usize,
+    first_line_has_dashes: bool,
     /// The largest continuation work of a value over [`MAX_CONTINUATION_WORK`], or 0.
     continuation_work: usize,
     /// Whether a `Content-Type` value was too long to read whole, so that it may name any type.
@@ -216,9 +235,16 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         ..Block::default()
     };
     let mut previous_blank = false;
+    // The end of the current run of folded lines, and the `*` from the current line to it.
+    let mut fold: Option<(usize, usize)> = None;
+    let mut first = true;
     while let Some(line) = line_at(buffer, *position) {
         *position = line.end + 1;
         let text = &buffer[line.clone()];
+        if first {
+            block.first_line_has_dashes = memmem::find(text, b"--").is_some();
+            first = false;
+        }
         if is_blank(text) {
             let continues = matches!(text.first(), Some(b' ' | b'\t'));
             if block.fields > 0 && !previous_blank && *position < buffer.len() {
@@ -235,7 +261,16 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             continue;
         }
         previous_blank = false;
-        block.read_line(buffer, line, max_fields);
+        block.field_lines += usize::from(is_field_line(text));
+        let (end, stars) = match fold {
+            Some((end, stars)) if line.start <= end => (end, stars),
+            _ => {
+                let end = fold_end(buffer, &line);
+                (end, count_stars(&buffer[line.start..end]))
+            }
+        };
+        fold = Some((end, stars - count_stars(text)));
+        block.read_line(buffer, line, end, stars, max_fields);
         if block.fields > max_fields || block.continuation_work > 0 {
             break;
         }
@@ -244,6 +279,30 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         block.surely_typed = false;
     }
     Some(block)
+}
+
+/// Returns the end of the value that starts in `line`: the end of the last folded line (one
+/// that starts with a space or tab) after it.
+fn fold_end(buffer: &[u8], line: &Range<usize>) -> usize {
+    let mut end = line.end;
+    while matches!(buffer.get(end + 1), Some(b' ' | b'\t'))
+        && let Some(next) = line_at(buffer, end + 1)
+    {
+        end = next.end;
+    }
+    end
+}
+
+fn count_stars(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'*', bytes).count()
+}
+
+/// Returns whether mail-parser may read `line` as a header field: a colon follows a byte that
+/// is neither white space nor a colon.
+fn is_field_line(line: &[u8]) -> bool {
+    line.iter()
+        .position(|byte| !byte.is_ascii_whitespace() && *byte != b':')
+        .is_some_and(|start| memchr::memchr(b':', &line[start..]).is_some())
 }
 
 /// Returns the line that starts at `start`, without its `\n`, or `None` past the end.
@@ -256,29 +315,32 @@ fn line_at(buffer: &[u8], start: usize) -> Option<Range<usize>> {
 }
 
 impl Block {
-    fn read_line(&mut self, buffer: &[u8], line: Range<usize>, max_fields: usize) {
+    /// Reads the fields in `line`, whose values run on to `end` through the folded lines after
+    /// it, which hold `stars` times `*` counted from the start of the line.
+    fn read_line(
+        &mut self,
+        buffer: &[u8],
+        line: Range<usize>,
+        end: usize,
+        stars: usize,
+        max_fields: usize,
+    ) {
         let found = field_values(&buffer[line.clone()]);
         if found.is_empty() {
             return;
         }
-        // Every value in the line runs to its end, then on through the folded lines after it.
-        let mut end = line.end;
-        while matches!(buffer.get(end + 1), Some(b' ' | b'\t'))
-            && let Some(next) = line_at(buffer, end + 1)
-        {
-            end = next.end;
-        }
-        // The `*` of parameter continuations in each value, counted from the last value back.
-        let mut stars = Vec::with_capacity(found.len());
-        let mut counted_from = end;
-        let mut count = 0;
-        for (value_start, _) in found.iter().rev() {
-            let from = line.start + value_start.offset;
-            count += memchr::memchr_iter(b'*', &buffer[from..counted_from]).count();
-            counted_from = from;
-            stars.push(count);
-        }
-        stars.reverse();
+        // The `*` of parameter continuations in each value: those from its start to `end`.
+        let mut counted_to = line.start;
+        let mut before = 0;
+        let stars: Vec<usize> = found
+            .iter()
+            .map(|(value_start, _)| {
+                let from = line.start + value_start.offset;
+                before += count_stars(&buffer[counted_to..from]);
+                counted_to = from;
+                stars - before
+            })
+            .collect();
         for ((value_start, at_line_start), stars) in found.into_iter().zip(stars) {
             self.fields += 1;
             let from = line.start + value_start.offset;
@@ -463,16 +525,17 @@ fn decode(encoding: TransferEncoding, body: &[u8]) -> (usize, Option<Vec<u8>>) {
             (end, (offset != usize::MAX).then(|| decoded.into_owned()))
         }
         TransferEncoding::QuotedPrintable => {
-            let decoded = decode_quoted_printable(body);
-            (decoded.len(), Some(decoded))
+            let (read, decoded) = decode_quoted_printable(body);
+            (read, Some(decoded))
         }
     }
 }
 
 /// Decodes quoted-printable by mail-parser 0.11's rules (`decode_quoted_printable_mime`), on to
-/// the end of `body` instead of a boundary, and stops where those rules fail. The result
-/// therefore starts with whatever mail-parser decodes from the same start.
-fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
+/// the end of `body` instead of a boundary, and stops where those rules fail. Returns the bytes
+/// read and the decoded bytes, which start with whatever mail-parser decodes from the same
+/// start.
+fn decode_quoted_printable(body: &[u8]) -> (usize, Vec<u8>) {
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum State {
         Text,
@@ -483,9 +546,9 @@ fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
     let mut state = State::Text;
     let mut trailing_spaces = 0;
     let mut previous = 0;
-    for &byte in body {
+    for (index, &byte) in body.iter().enumerate() {
         match byte {
-            b'=' if state != State::Text => return decoded,
+            b'=' if state != State::Text => return (index, decoded),
             b'=' => state = State::Equals,
             b'\n' => {
                 if state == State::Equals {
@@ -529,7 +592,7 @@ fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
         }
         previous = byte;
     }
-    decoded
+    (body.len(), decoded)
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
@@ -594,7 +657,7 @@ mod tests {
         ];
         for (encoded, expected) in cases {
             assert_eq!(
-                decode_quoted_printable(encoded),
+                decode_quoted_printable(encoded).1,
                 expected,
                 "{:?}",
                 String::from_utf8_lossy(encoded)
@@ -608,6 +671,9 @@ mod tests {
                     Content-Transfer-Encoding: base64\n\naGVsbG8=\n";
         let budget = Budget {
             max_parts: usize::MAX,
+            max_header_fields: usize::MAX,
+            max_encoded_messages: usize::MAX,
+            max_copied_bytes: usize::MAX,
             max_decoded_bytes: usize::MAX,
             max_boundary_scan_bytes: usize::MAX,
         };
