@@ -81,8 +81,10 @@ pub enum EmailError {
     )]
     TooManyContinuations { work: usize, limit: usize },
     #[error(
-        "message may have up to {count} header fields, above the limit of {limit}, which bounds \
-         the memory its parsed headers take; remove the repeated fields"
+        "message may have up to {count} header fields, counting each address, group and \
+         parameter of list fields such as To and Content-Type as one, above the limit of \
+         {limit}, which bounds the memory its parsed headers take; remove the repeated fields \
+         or list items"
     )]
     TooManyHeaderFields { count: usize, limit: usize },
     #[error(
@@ -870,6 +872,37 @@ mod tests {
             matches!(result, Err(EmailError::TooManyHeaderFields { .. })),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn long_parameter_and_address_lists_are_bounded() {
+        // mail-parser keeps each parameter, address and group of these fields as its own item.
+        for field in [
+            format!(
+                "Content-Type: text/plain{}",
+                "; a=b".repeat(MAX_HEADER_FIELDS)
+            ),
+            format!(
+                "Content-Disposition: inline;\n {}",
+                "a=b;".repeat(MAX_HEADER_FIELDS)
+            ),
+            format!("Bcc: {}", "g:;".repeat(MAX_HEADER_FIELDS)),
+            format!("To: x@example.org,\n\t{}", ",".repeat(MAX_HEADER_FIELDS)),
+        ] {
+            let raw = format!("From: a@example.org\nSubject: hi\n{field}\n\nbody\n");
+            let result = Email::parse(raw.as_bytes(), Limits::default());
+            assert!(
+                matches!(result, Err(EmailError::TooManyHeaderFields { .. })),
+                "{}: {result:?}",
+                &field[..20]
+            );
+        }
+        // Ordinary lists stay well below the bound.
+        let raw = format!(
+            "From: a@example.org\nTo: {}\nSubject: hi\n\nbody\n",
+            "x@example.org, ".repeat(1_000)
+        );
+        assert!(Email::parse(raw.as_bytes(), Limits::default()).is_ok());
     }
 
     #[test]

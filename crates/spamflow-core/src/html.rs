@@ -246,7 +246,10 @@ fn decode_entities(text: &str) -> std::borrow::Cow<'_, str> {
     while let Some(start) = rest.find('&') {
         decoded.push_str(&rest[..start]);
         rest = &rest[start..];
-        let end = rest.find(';').filter(|&end| end <= 10);
+        // A reference is at most 10 bytes long, so only those are searched for its `;`.
+        let end = rest.as_bytes()[..rest.len().min(11)]
+            .iter()
+            .position(|&byte| byte == b';');
         let replacement = end.and_then(|end| match &rest[1..end] {
             "amp" => Some('&'),
             "lt" => Some('<'),
@@ -400,6 +403,11 @@ mod tests {
         ] {
             assert_eq!(decode_entities(unchanged), unchanged);
         }
+        // A reference ends within 10 bytes of its `&`; a later `;` ends no reference.
+        assert_eq!(decode_entities("a&&amp;b"), "a&&b");
+        assert_eq!(decode_entities("&ampxxxxxxxx;"), "&ampxxxxxxxx;");
+        let run = "&".repeat(100_000);
+        assert_eq!(decode_entities(&format!("{run};")), format!("{run};"));
     }
 
     #[test]

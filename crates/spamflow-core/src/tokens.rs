@@ -19,6 +19,13 @@ const MAX_WORD_CHARS: usize = 30;
 const MAX_BODY_CHARS: usize = 200_000;
 /// Upper bound on subject characters tokenized. Real subjects are far shorter.
 const MAX_SUBJECT_CHARS: usize = 1_000;
+
+/// Characters of the sender's local part that are read. RFC 5321 allows 64 octets.
+const MAX_LOCAL_PART_CHARS: usize = 256;
+
+/// Link hosts whose own tokens are pushed, in order of appearance. The counts of links and
+/// sites still cover them all.
+const MAX_URL_HOSTS: usize = 4_096;
 /// Combining marks kept after one character of an unspaced script. Thai puts a vowel and a
 /// tone mark on a consonant, so 4 leaves room.
 const MAX_MARKS_PER_CHARACTER: usize = 4;
@@ -60,7 +67,7 @@ pub fn tokenize(email: &Email) -> Vec<String> {
     sites.sort_unstable();
     sites.dedup();
     tokens.push(format!("u:sites:{}", bucket(sites.len())));
-    for host in &urls {
+    for host in urls.iter().take(MAX_URL_HOSTS) {
         push_domain(&mut tokens, "u:", host);
         if host.chars().all(|c| c.is_ascii_digit() || c == '.') {
             tokens.push("u:ip_literal".to_owned());
@@ -327,6 +334,7 @@ fn push_sender_tokens(tokens: &mut Vec<String>, email: &Email) {
         push_domain(tokens, "from:", domain);
     }
     if let Some(local) = &email.from_local {
+        let local: String = local.chars().take(MAX_LOCAL_PART_CHARS).collect();
         for piece in local.split(|c: char| !c.is_alphanumeric()) {
             if piece.is_empty() {
                 continue;
@@ -340,7 +348,10 @@ fn push_sender_tokens(tokens: &mut Vec<String>, email: &Email) {
         }
     }
     match &email.from_name {
-        Some(name) => push_words(tokens, "fn:", name),
+        Some(name) => {
+            let name: String = name.chars().take(MAX_SUBJECT_CHARS).collect();
+            push_words(tokens, "fn:", &name);
+        }
         // Plain text has no headers, so their absence is no evidence.
         None if !email.is_plain_text => tokens.push("h:from_name:none".to_owned()),
         None => {}
@@ -658,25 +669,77 @@ fn bucket(count: usize) -> u32 {
 /// Returns the lowercase hosts of `http`, `https` and `www.` links in the text and HTML.
 pub fn extract_url_hosts(text: &str, html: &str) -> Vec<String> {
     let mut hosts = Vec::new();
+    // A set beside the list, because a message can name hundreds of thousands of hosts.
+    let mut seen = std::collections::HashSet::new();
     for source in [text, html] {
         let lower = source.to_ascii_lowercase();
-        let mut rest = lower.as_str();
-        while let Some(start) = find_url_start(rest) {
-            let (after_scheme, skipped) = match rest[start..].find("://") {
-                Some(offset) if offset <= 5 => (&rest[start + offset + 3..], offset + 3),
-                _ => (&rest[start..], 0),
+        let mut starts = UrlStarts::new(&lower);
+        let mut position = 0;
+        while let Some(start) = starts.next_from(position) {
+            let rest = &lower[start..];
+            // The scheme's `://` comes within the first 8 bytes, or it is not a scheme.
+            let head = &rest.as_bytes()[..rest.len().min(8)];
+            let skipped = match memchr::memmem::find(head, b"://") {
+                Some(offset) if offset <= 5 => offset + 3,
+                _ => 0,
             };
-            let host: String = after_scheme
+            let host: String = rest[skipped..]
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
                 .collect();
-            if host.contains('.') && host.len() <= 253 && !hosts.contains(&host) {
-                hosts.push(host.clone());
+            position = start + skipped + host.len().max(1);
+            if host.contains('.') && host.len() <= 253 && seen.insert(host.clone()) {
+                hosts.push(host);
             }
-            rest = &rest[start + skipped + host.len().max(1)..];
         }
     }
     hosts
+}
+
+/// Finds where URLs may start in a text, front to back: the first `http://`, `https://` or
+/// `www.` from a position. Each needle's next match is kept until the position passes it, so
+/// the text is searched once per needle in all.
+struct UrlStarts<'a> {
+    text: &'a str,
+    /// For each needle, the offset of its next match, `None` once there is none left.
+    next: [Option<usize>; 3],
+    /// The position each entry of `next` was searched from.
+    searched_from: [usize; 3],
+}
+
+impl<'a> UrlStarts<'a> {
+    const NEEDLES: [&'static [u8]; 3] = [b"http://", b"https://", b"www."];
+
+    fn new(text: &'a str) -> Self {
+        let mut starts = Self {
+            text,
+            next: [None; 3],
+            searched_from: [0; 3],
+        };
+        for index in 0..3 {
+            starts.next[index] = memchr::memmem::find(text.as_bytes(), Self::NEEDLES[index]);
+        }
+        starts
+    }
+
+    /// Returns the offset of the first match at or after `position`.
+    fn next_from(&mut self, position: usize) -> Option<usize> {
+        for index in 0..3 {
+            if let Some(found) = self.next[index]
+                && found < position
+                && position > self.searched_from[index]
+            {
+                self.searched_from[index] = position;
+                self.next[index] = self
+                    .text
+                    .as_bytes()
+                    .get(position..)
+                    .and_then(|rest| memchr::memmem::find(rest, Self::NEEDLES[index]))
+                    .map(|offset| position + offset);
+            }
+        }
+        self.next.iter().flatten().copied().min()
+    }
 }
 
 /// Returns the `charset` parameter of a Content-Type value (RFC 2045), lowercased and without
@@ -694,8 +757,17 @@ fn charset_parameter(content_type: &str) -> Option<String> {
                 quoted = !quoted;
                 words.last_mut()?.push(c);
             }
-            ';' if !quoted => words.push(String::new()),
-            c if c.is_whitespace() && !quoted => words.push(String::new()),
+            // Empty words are dropped below, so a run of separators starts one new word.
+            ';' if !quoted => {
+                if words.last().is_some_and(|word| !word.is_empty()) {
+                    words.push(String::new());
+                }
+            }
+            c if c.is_whitespace() && !quoted => {
+                if words.last().is_some_and(|word| !word.is_empty()) {
+                    words.push(String::new());
+                }
+            }
             c => words.last_mut()?.push(c),
         }
     }
@@ -720,13 +792,6 @@ fn charset_parameter(content_type: &str) -> Option<String> {
             .unwrap_or("");
         (!charset.is_empty()).then(|| charset.to_ascii_lowercase())
     })
-}
-
-fn find_url_start(text: &str) -> Option<usize> {
-    ["http://", "https://", "www."]
-        .iter()
-        .filter_map(|needle| text.find(needle))
-        .min()
 }
 
 #[cfg(test)]
@@ -785,6 +850,41 @@ mod tests {
             "<a href=\"http://10.0.0.1/x\">",
         );
         assert_eq!(hosts, vec!["a.example.org", "www.b.net", "10.0.0.1"]);
+    }
+
+    #[test]
+    fn url_schemes_and_hosts_overlap_once() {
+        let hosts = extract_url_hosts(
+            "https://www.a.example.com/x http://https.b.example.org www.www.c.example.net",
+            "",
+        );
+        assert_eq!(
+            hosts,
+            vec![
+                "www.a.example.com",
+                "https.b.example.org",
+                "www.www.c.example.net"
+            ]
+        );
+    }
+
+    #[test]
+    fn many_link_hosts_are_counted_but_cut() {
+        let links: String = (0..MAX_URL_HOSTS + 100)
+            .map(|index| format!("http://h{index}.example.org/ "))
+            .collect();
+        let tokens = tokenize(&parse(&format!(
+            "From: a@example.org\nSubject: x\n\n{links}\n"
+        )));
+        let host_tokens = tokens
+            .iter()
+            .filter(|t| t.starts_with("u:h") && t.ends_with(".example.org"))
+            .count();
+        assert_eq!(host_tokens, MAX_URL_HOSTS);
+        assert!(
+            has(&tokens, &format!("u:count:{}", bucket(MAX_URL_HOSTS + 100))),
+            "{tokens:?}"
+        );
     }
 
     #[test]
