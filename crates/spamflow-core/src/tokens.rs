@@ -24,8 +24,12 @@ const MAX_SUBJECT_CHARS: usize = 1_000;
 const MAX_LOCAL_PART_CHARS: usize = 256;
 
 /// Link hosts whose own tokens are pushed, in order of appearance. The counts of links and
-/// sites still cover them all.
+/// sites cover more of them, up to [`MAX_URL_HOSTS_FOUND`].
 const MAX_URL_HOSTS: usize = 4_096;
+
+/// Distinct link hosts that [`extract_url_hosts`] collects, so the count tokens stop growing
+/// at bucket 15. A message of 300,000 distinct hosts took 0.6 seconds without this bound.
+const MAX_URL_HOSTS_FOUND: usize = 16_384;
 /// Combining marks kept after one character of an unspaced script. Thai puts a vowel and a
 /// tone mark on a consonant, so 4 leaves room.
 const MAX_MARKS_PER_CHARACTER: usize = 4;
@@ -666,7 +670,8 @@ fn bucket(count: usize) -> u32 {
     usize::BITS - count.leading_zeros()
 }
 
-/// Returns the lowercase hosts of `http`, `https` and `www.` links in the text and HTML.
+/// Returns the lowercase hosts of `http`, `https` and `www.` links in the text and HTML, each
+/// once and in order of appearance, up to [`MAX_URL_HOSTS_FOUND`] of them.
 pub fn extract_url_hosts(text: &str, html: &str) -> Vec<String> {
     let mut hosts = Vec::new();
     // A set beside the list, because a message can name hundreds of thousands of hosts.
@@ -690,6 +695,9 @@ pub fn extract_url_hosts(text: &str, html: &str) -> Vec<String> {
             position = start + skipped + host.len().max(1);
             if host.contains('.') && host.len() <= 253 && seen.insert(host.clone()) {
                 hosts.push(host);
+                if hosts.len() == MAX_URL_HOSTS_FOUND {
+                    return hosts;
+                }
             }
         }
     }
@@ -881,6 +889,10 @@ mod tests {
             .filter(|t| t.starts_with("u:h") && t.ends_with(".example.org"))
             .count();
         assert_eq!(host_tokens, MAX_URL_HOSTS);
+        let many: String = (0..MAX_URL_HOSTS_FOUND + 1)
+            .map(|index| format!("www.h{index}.example.org "))
+            .collect();
+        assert_eq!(extract_url_hosts(&many, "").len(), MAX_URL_HOSTS_FOUND);
         assert!(
             has(&tokens, &format!("u:count:{}", bucket(MAX_URL_HOSTS + 100))),
             "{tokens:?}"
