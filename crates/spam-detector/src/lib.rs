@@ -222,6 +222,8 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         | EmailError::TooManyEncodedMessages { .. }
         | EmailError::EncodedMessagesTooLarge { .. }
         | EmailError::TooManyBoundaries { .. }
+        | EmailError::BoundaryComparisons { .. }
+        | EmailError::EncodedWordsTooLong { .. }
         | EmailError::TooManyContinuations { .. }
         | EmailError::TooManyHeaderFields { .. }
         | EmailError::BlankHeaderLines { .. }

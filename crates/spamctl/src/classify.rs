@@ -42,8 +42,10 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         };
         anyhow::Error::new(error).context(format!("cannot classify {}{hint}", args.file.display()))
     })?;
-    let score = model.score(&email);
-    let explanation = model.explain(&email, EXPLAINED_FEATURES);
+    // Tokenized once for both: the tokens of a large message are its largest cost.
+    let tokens = spamflow_core::tokens::tokenize(&email);
+    let score = model.score_tokens(&tokens);
+    let explanation = model.explain_tokens(&tokens, EXPLAINED_FEATURES);
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

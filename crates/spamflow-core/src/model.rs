@@ -458,7 +458,12 @@ impl Model {
     /// pushed it toward ham, up to `limit` of each, strongest first. Each comes with its
     /// weight × value, the amount it adds to the uncalibrated logit.
     pub fn explain(&self, email: &Email, limit: usize) -> Explanation {
-        let vector = self.vocabulary.vectorize(&tokenize(email));
+        self.explain_tokens(&tokenize(email), limit)
+    }
+
+    /// Explains already tokenized text, as [`Model::explain`] does a parsed email.
+    pub fn explain_tokens(&self, tokens: &[String], limit: usize) -> Explanation {
+        let vector = self.vocabulary.vectorize(tokens);
         let mut toward_spam = Vec::new();
         let mut toward_ham = Vec::new();
         for &(index, value) in &vector.entries {

@@ -9,7 +9,10 @@
 //! multipart reads on until its closing delimiter, to the end of its buffer when that is
 //! missing, so nested multiparts without one read the rest of the message once each. Header
 //! fields cost a few hundred bytes each once parsed, and RFC 2231 parameter continuations are
-//! merged in time that grows with their number times the value's length.
+//! merged in time that grows with their number times the value's length. Each RFC 2047
+//! encoded word (`=?`) in a field is read up to its `?=`, to the end of the field when that is
+//! missing, and read again from the next `=?` when it fails. And at every `--` in a multipart,
+//! mail-parser compares the bytes that follow with the boundary.
 //!
 //! The bounds count what mail-parser's parsers need to see, found where they could find it.
 //! Header fields are read at the start of every line and after every `--` in a line, where a
@@ -53,6 +56,12 @@ pub(crate) struct ParseCost {
     pub decoded_bytes: usize,
     /// Bytes read looking for boundaries: each multipart to its closing delimiter.
     pub boundary_scan_bytes: usize,
+    /// Bytes compared with boundaries: the boundary's length at every `--` that a multipart
+    /// reads, since each may start its delimiter.
+    pub boundary_compare_bytes: usize,
+    /// Bytes that the decoders of RFC 2047 encoded words read, in header fields of blocks that
+    /// may head a message or part: from each `=?` to the next `?=` or the end of its field.
+    pub encoded_word_bytes: usize,
     /// The largest continuation work of a value over [`MAX_CONTINUATION_WORK`], which makes
     /// the message rejected, or 0.
     pub continuation_work: usize,
@@ -73,6 +82,8 @@ pub(crate) struct Budget {
     pub max_copied_bytes: usize,
     pub max_decoded_bytes: usize,
     pub max_boundary_scan_bytes: usize,
+    pub max_boundary_compare_bytes: usize,
+    pub max_encoded_word_bytes: usize,
 }
 
 impl ParseCost {
@@ -85,6 +96,8 @@ impl ParseCost {
             || self.too_many_body_starts
             || self.decoded_bytes > budget.max_decoded_bytes
             || self.boundary_scan_bytes > budget.max_boundary_scan_bytes
+            || self.boundary_compare_bytes > budget.max_boundary_compare_bytes
+            || self.encoded_word_bytes > budget.max_encoded_word_bytes
     }
 }
 
@@ -109,6 +122,9 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
     while let Some(block) = next_block(buffer, &mut position, budget.max_parts) {
         if may_head || block.first_line_has_dashes {
             cost.header_fields = cost.header_fields.saturating_add(block.field_lines);
+            cost.encoded_word_bytes = cost
+                .encoded_word_bytes
+                .saturating_add(block.encoded_word_bytes);
         }
         may_head = block.may_be_message(has_digest);
         cost.parts = cost.parts.saturating_add(block.fields);
@@ -127,6 +143,10 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
                 cost.boundary_scan_bytes = cost
                     .boundary_scan_bytes
                     .saturating_add(buffer.len() - start);
+                // The boundary is at most as long as the longest value that was not read.
+                cost.boundary_compare_bytes = cost.boundary_compare_bytes.saturating_add(
+                    dash_pairs(&buffer[start..]).saturating_mul(block.longest_unread_value),
+                );
                 if has_digest {
                     messages += dashes;
                 }
@@ -139,6 +159,9 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
                 let delimiters = memmem::find_iter(&buffer[extent.clone()], &delimiter).count();
                 cost.parts = cost.parts.saturating_add(delimiters);
                 cost.boundary_scan_bytes = cost.boundary_scan_bytes.saturating_add(extent.len());
+                cost.boundary_compare_bytes = cost.boundary_compare_bytes.saturating_add(
+                    dash_pairs(&buffer[extent]).saturating_mul(multipart.boundary.len()),
+                );
                 // Each part of a digest is a message unless it has a type of its own.
                 if multipart.digest {
                     messages += delimiters;
@@ -172,6 +195,16 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
     messages
 }
 
+/// Counts the places in `bytes` where mail-parser compares a boundary: every `-` that follows
+/// a `-`, so a run of `n` dashes counts `n - 1`.
+fn dash_pairs(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .zip(bytes.iter().skip(1))
+        .filter(|&(&first, &second)| first == b'-' && second == b'-')
+        .count()
+}
+
 /// Returns the bytes that mail-parser may read looking for `boundary` in a multipart whose body
 /// starts at `start`: up to its closing delimiter, or to the end of the buffer without one.
 fn multipart_extent(buffer: &[u8], start: usize, boundary: &[u8]) -> Range<usize> {
@@ -200,14 +233,18 @@ struct Block {
     too_many_body_starts: bool,
     /// `Content-Type`, `Content-Disposition` and `Content-Transfer-Encoding` fields.
     fields: usize,
-    /// Lines that mail-parser may read as header fields, and the addresses and groups that
-    /// the address fields among them may hold.
+    /// Lines that mail-parser may read as header fields, the addresses, groups and parameters
+    /// that the list fields among them may hold, and the encoded words in them.
     field_lines: usize,
+    /// See [`ParseCost::encoded_word_bytes`].
+    encoded_word_bytes: usize,
     first_line_has_dashes: bool,
     /// The largest continuation work of a value over [`MAX_CONTINUATION_WORK`], or 0.
     continuation_work: usize,
     /// Whether a `Content-Type` value was too long to read whole, so that it may name any type.
     unknown_type: bool,
+    /// The length of the longest such value, an upper bound on the boundary it may name.
+    longest_unread_value: usize,
     content_types: usize,
     /// Whether some `Content-Type` parses to `message/rfc822` or `message/global`.
     message_type: bool,
@@ -278,6 +315,9 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             Some((end, stars)) if line.start <= end => (end, stars),
             _ => {
                 let end = fold_end(buffer, &line);
+                let (words, bytes) = encoded_words(&buffer[line.start..end]);
+                block.field_lines = block.field_lines.saturating_add(words);
+                block.encoded_word_bytes = block.encoded_word_bytes.saturating_add(bytes);
                 (end, count_stars(&buffer[line.start..end]))
             }
         };
@@ -309,14 +349,35 @@ fn fold_end(buffer: &[u8], line: &Range<usize>) -> usize {
     end
 }
 
+/// Counts the RFC 2047 encoded words that mail-parser may try in a field value, folded lines
+/// included, and the bytes its decoders may read for them: from each `=?` to the `?=` after it,
+/// or to the end of the value when there is none. Returns both.
+fn encoded_words(value: &[u8]) -> (usize, usize) {
+    let mut words = 0;
+    let mut bytes = 0usize;
+    // The next `?=` at or after the current word's text, found once per stretch of the value.
+    let mut next_end: Option<usize> = Some(0);
+    for start in memmem::find_iter(value, b"=?") {
+        words += 1;
+        let from = start + 2;
+        if next_end.is_some_and(|end| end < from) {
+            next_end = memmem::find(&value[from..], b"?=").map(|offset| from + offset);
+        }
+        let end = next_end.map_or(value.len(), |end| end + 2);
+        bytes = bytes.saturating_add(end - start);
+    }
+    (words, bytes)
+}
+
 fn count_stars(bytes: &[u8]) -> usize {
     memchr::memchr_iter(b'*', bytes).count()
 }
 
-/// Fields that mail-parser 0.11 parses as lists, of addresses and groups or of parameters,
-/// each item taking up to a few hundred bytes: 2.6 million groups in one `Bcc` field took
-/// 676 MB, and 2.6 million parameters in a `Content-Type` 243 MB.
-const LIST_FIELDS: [&[u8]; 20] = [
+/// Fields that mail-parser 0.11 parses as lists, of addresses and groups, parameters, words or
+/// message identifiers, each item taking up to a few hundred bytes: 2.6 million groups in one
+/// `Bcc` field took 676 MB, 2.6 million parameters in a `Content-Type` 243 MB, and a
+/// `References` field of `<a>` 109 MB.
+const LIST_FIELDS: [&[u8]; 28] = [
     b"content-type",
     b"content-disposition",
     b"from",
@@ -337,6 +398,14 @@ const LIST_FIELDS: [&[u8]; 20] = [
     b"list-post",
     b"list-subscribe",
     b"list-unsubscribe",
+    b"keywords",
+    b"content-language",
+    b"message-id",
+    b"resent-message-id",
+    b"references",
+    b"in-reply-to",
+    b"content-id",
+    b"return-path",
 ];
 
 /// Returns the name that mail-parser reads if `line` is a header field, lowercase and without
@@ -356,11 +425,11 @@ fn field_name(line: &[u8]) -> Option<Vec<u8>> {
     )
 }
 
-/// Counts the bytes that separate the items of a list field in a line: addresses and groups,
-/// or parameters.
+/// Counts the bytes that separate or start the items of a list field in a line: addresses and
+/// groups, parameters, words, or message identifiers.
 fn list_separators(line: &[u8]) -> usize {
     line.iter()
-        .filter(|&&byte| matches!(byte, b',' | b';' | b':'))
+        .filter(|&&byte| matches!(byte, b',' | b';' | b':' | b'<'))
         .count()
 }
 
@@ -423,6 +492,7 @@ impl Block {
                 Field::Type => {
                     self.content_types += 1;
                     self.unknown_type = true;
+                    self.longest_unread_value = self.longest_unread_value.max(end - from);
                     self.surely_typed = false;
                 }
                 Field::TransferEncoding if whole => self.read_transfer_encoding(&value),
@@ -699,6 +769,24 @@ mod tests {
     }
 
     #[test]
+    fn encoded_words_are_read_to_their_end() {
+        assert_eq!(encoded_words(b"plain text"), (0, 0));
+        // Two closed words: each from its `=?` to its `?=`.
+        assert_eq!(encoded_words(b"=?a?q?b?= and =?a?q?cd?="), (2, 9 + 10));
+        // Unclosed words read on to the next `?=`, or to the end.
+        assert_eq!(encoded_words(b"=?x =?a?q?b?= =?y"), (3, 13 + 9 + 3));
+        assert_eq!(encoded_words(b"=?=?=?"), (3, 5 + 4 + 2));
+    }
+
+    #[test]
+    fn dash_pairs_count_every_place_a_boundary_is_compared() {
+        assert_eq!(dash_pairs(b""), 0);
+        assert_eq!(dash_pairs(b"-"), 0);
+        assert_eq!(dash_pairs(b"--b\n-x--"), 2);
+        assert_eq!(dash_pairs(b"-----"), 4);
+    }
+
+    #[test]
     fn fields_after_dashes_count() {
         let found = field_values(b"junk--boundaryContent-Type: message/rfc822");
         let names: Vec<(Field, bool)> = found
@@ -740,6 +828,8 @@ mod tests {
             max_copied_bytes: usize::MAX,
             max_decoded_bytes: usize::MAX,
             max_boundary_scan_bytes: usize::MAX,
+            max_boundary_compare_bytes: usize::MAX,
+            max_encoded_word_bytes: usize::MAX,
         };
         let cost = estimate(raw, &budget);
         // The Content-Type and Content-Transfer-Encoding fields.

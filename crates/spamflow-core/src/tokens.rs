@@ -23,6 +23,9 @@ const MAX_SUBJECT_CHARS: usize = 1_000;
 /// Characters of the sender's local part that are read. RFC 5321 allows 64 octets.
 const MAX_LOCAL_PART_CHARS: usize = 256;
 
+/// The longest domain name that DNS allows (RFC 1035: 255 bytes on the wire, 253 written).
+const MAX_DOMAIN_BYTES: usize = 253;
+
 /// Link hosts whose own tokens are pushed, in order of appearance. The counts of links and
 /// sites cover more of them, up to [`MAX_URL_HOSTS_FOUND`].
 const MAX_URL_HOSTS: usize = 4_096;
@@ -466,13 +469,21 @@ fn parse_href(href: &str) -> Option<Href> {
 ///
 /// NOTE: without the public suffix list, `mail.example.co.uk` maps to `co.uk`.
 fn registrable(host: &str) -> Option<String> {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
-    (labels.len() >= 2).then(|| labels[labels.len() - 2..].join("."))
+    // From the end, so that a host of millions of labels is not split whole.
+    let mut labels = host.rsplit('.').filter(|label| !label.is_empty());
+    let last = labels.next()?;
+    let before = labels.next()?;
+    Some(format!("{before}.{last}").to_ascii_lowercase())
 }
 
 fn push_domain(tokens: &mut Vec<String>, prefix: &str, domain: &str) {
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.');
+    if domain.len() > MAX_DOMAIN_BYTES {
+        // No host name is this long, so its labels are not split: 5 million of them took 226 MB.
+        tokens.push(format!("{prefix}too_long"));
+        return;
+    }
+    let domain = domain.to_ascii_lowercase();
     tokens.push(format!("{prefix}{domain}"));
     let labels: Vec<&str> = domain.split('.').filter(|l| !l.is_empty()).collect();
     if let Some(tld) = labels.last() {
@@ -520,11 +531,11 @@ fn push_header(tokens: &mut Vec<String>, name: &str, value: &str) {
             tokens.push(format!("h:mailer:{}", product.to_ascii_lowercase()));
             // The full string with its version: bulk tools forge a few exact versions.
             let full: String = value
-                .to_lowercase()
                 .split_whitespace()
-                .collect::<Vec<_>>()
-                .join("_")
-                .chars()
+                .flat_map(|word| {
+                    std::iter::once('_').chain(word.chars().flat_map(char::to_lowercase))
+                })
+                .skip(1)
                 .take(MAX_HEADER_TOKEN_CHARS)
                 .collect();
             tokens.push(format!("h:mailer_full:{full}"));
@@ -676,9 +687,9 @@ pub fn extract_url_hosts(text: &str, html: &str) -> Vec<String> {
     let mut hosts = Vec::new();
     // A set beside the list, because a message can name hundreds of thousands of hosts.
     let mut seen = std::collections::HashSet::new();
-    for source in [text, html] {
-        let lower = source.to_ascii_lowercase();
-        let mut starts = UrlStarts::new(&lower);
+    let sources = [text.to_ascii_lowercase(), html.to_ascii_lowercase()];
+    for lower in &sources {
+        let mut starts = UrlStarts::new(lower);
         let mut position = 0;
         while let Some(start) = starts.next_from(position) {
             let rest = &lower[start..];
@@ -688,13 +699,16 @@ pub fn extract_url_hosts(text: &str, html: &str) -> Vec<String> {
                 Some(offset) if offset <= 5 => offset + 3,
                 _ => 0,
             };
-            let host: String = rest[skipped..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
-                .collect();
+            let after_scheme = &rest[skipped..];
+            let host_end = after_scheme
+                .bytes()
+                .position(|byte| !(byte.is_ascii_alphanumeric() || byte == b'.' || byte == b'-'))
+                .unwrap_or(after_scheme.len());
+            let host = &after_scheme[..host_end];
             position = start + skipped + host.len().max(1);
-            if host.contains('.') && host.len() <= 253 && seen.insert(host.clone()) {
-                hosts.push(host);
+            // Only a new host is copied: a message may repeat one a million times.
+            if host.contains('.') && host.len() <= MAX_DOMAIN_BYTES && seen.insert(host) {
+                hosts.push(host.to_owned());
                 if hosts.len() == MAX_URL_HOSTS_FOUND {
                     return hosts;
                 }
@@ -755,51 +769,60 @@ impl<'a> UrlStarts<'a> {
 /// quote, and parameters separated by whitespace instead of `;`. A `;` or `charset=` inside
 /// another parameter's quoted value does not count.
 fn charset_parameter(content_type: &str) -> Option<String> {
-    // Cut the value into words at `;` and white space outside double quotes, keeping quoted
-    // text with the word it belongs to.
-    let mut words = vec![String::new()];
-    let mut quoted = false;
-    for c in content_type.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                words.last_mut()?.push(c);
-            }
-            // Empty words are dropped below, so a run of separators starts one new word.
-            ';' if !quoted => {
-                if words.last().is_some_and(|word| !word.is_empty()) {
-                    words.push(String::new());
-                }
-            }
-            c if c.is_whitespace() && !quoted => {
-                if words.last().is_some_and(|word| !word.is_empty()) {
-                    words.push(String::new());
-                }
-            }
-            c => words.last_mut()?.push(c),
-        }
-    }
     // `charset = x` arrives as the words `charset`, `=`, `x`: join a lone name to its value.
-    let mut parameters: Vec<String> = Vec::new();
-    for word in words.into_iter().filter(|word| !word.is_empty()) {
-        match parameters.last_mut() {
-            Some(last) if last.ends_with('=') || word.starts_with('=') => last.push_str(&word),
-            _ => parameters.push(word),
+    let mut parameter = String::new();
+    for word in parameter_words(content_type) {
+        if parameter.is_empty() || parameter.ends_with('=') || word.starts_with('=') {
+            parameter.push_str(word);
+            continue;
         }
+        if let Some(charset) = charset_value(&parameter) {
+            return Some(charset);
+        }
+        parameter.clear();
+        parameter.push_str(word);
     }
-    parameters.iter().find_map(|parameter| {
-        let (name, value) = parameter.split_once('=')?;
-        if !name.eq_ignore_ascii_case("charset") {
+    charset_value(&parameter)
+}
+
+/// Cuts a Content-Type value into words at `;` and white space outside double quotes, keeping
+/// quoted text with the word it belongs to. Runs of separators give no empty words.
+fn parameter_words(value: &str) -> impl Iterator<Item = &str> {
+    let mut rest = value;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start_matches(|c: char| c == ';' || c.is_whitespace());
+        if rest.is_empty() {
             return None;
         }
-        // An unclosed quote leaves the rest of the field in the value; cut it at the end.
-        let charset = value
-            .trim_matches('"')
-            .split(|c: char| c == ';' || c == '"' || c.is_whitespace())
-            .next()
-            .unwrap_or("");
-        (!charset.is_empty()).then(|| charset.to_ascii_lowercase())
+        let mut quoted = false;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                !quoted && (c == ';' || c.is_whitespace())
+            })
+            .map_or(rest.len(), |(index, _)| index);
+        let (word, after) = rest.split_at(end);
+        rest = after;
+        Some(word)
     })
+}
+
+/// Returns the lowercase value of a `charset=` parameter, without its quotes.
+fn charset_value(parameter: &str) -> Option<String> {
+    let (name, value) = parameter.split_once('=')?;
+    if !name.eq_ignore_ascii_case("charset") {
+        return None;
+    }
+    // An unclosed quote leaves the rest of the field in the value; cut it at the end.
+    let charset = value
+        .trim_matches('"')
+        .split(|c: char| c == ';' || c == '"' || c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    (!charset.is_empty()).then(|| charset.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -895,6 +918,17 @@ mod tests {
         assert_eq!(extract_url_hosts(&many, "").len(), MAX_URL_HOSTS_FOUND);
         assert!(
             has(&tokens, &format!("u:count:{}", bucket(MAX_URL_HOSTS + 100))),
+            "{tokens:?}"
+        );
+    }
+
+    #[test]
+    fn overlong_domains_are_not_split() {
+        let domain = format!("{}com", "a.".repeat(200));
+        let tokens = tokenize(&parse(&format!("From: x@{domain}\nSubject: hi\n\nhello\n")));
+        assert!(has(&tokens, "from:too_long"), "{tokens:?}");
+        assert!(
+            !tokens.iter().any(|t| t.starts_with("from:tld:")),
             "{tokens:?}"
         );
     }
