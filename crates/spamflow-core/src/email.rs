@@ -926,6 +926,7 @@ mod tests {
             format!("Bcc: {}", "g:;".repeat(MAX_HEADER_FIELDS)),
             format!("To: x@example.org,\n\t{}", ",".repeat(MAX_HEADER_FIELDS)),
             format!("Keywords: {}", "a,".repeat(MAX_HEADER_FIELDS)),
+            format!("To: {}", "a(a)".repeat(MAX_HEADER_FIELDS)),
             format!("References: {}", "<a>".repeat(MAX_HEADER_FIELDS)),
             format!("Comments: {}", "x=?ab?q??=".repeat(MAX_HEADER_FIELDS)),
         ] {
@@ -957,6 +958,22 @@ mod tests {
             matches!(result, Err(EmailError::EncodedWordsTooLong { .. })),
             "{result:?}"
         );
+        // Also where a part's header starts inside a paragraph, or after a header end that the
+        // date parser swallows.
+        let words = "=?ab?q?X".repeat(5_000);
+        for raw in [
+            format!(
+                "From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n\
+                 --b\nContent-Type: text/plain\n\nhello\n--b\nSubject: {words}\n\nx\n--b--\n"
+            ),
+            format!("From: a@example.org\nDate: -a\n\nX: 1\nSubject: {words}\n\nbody\n"),
+        ] {
+            let result = Email::parse(raw.as_bytes(), Limits::default());
+            assert!(
+                matches!(result, Err(EmailError::EncodedWordsTooLong { .. })),
+                "{result:?}"
+            );
+        }
         // Closed encoded words cost what they hold.
         let raw = format!(
             "From: a@example.org\nSubject: {}\n\nbody\n",
