@@ -26,10 +26,16 @@
 //! superset of any body it decodes.
 
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
 use memchr::memmem;
+
+/// Searchers for the short needles looked for in every line, built once.
+static DASHES: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"--"));
+static WORD_START: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"=?"));
+static WORD_END: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"?="));
 
 /// Levels of encoded messages that mail-parser 0.11 decodes and parses (its
 /// `MAX_NESTED_ENCODED`).
@@ -119,11 +125,16 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
     let has_digest = memmem::find(&buffer.to_ascii_lowercase(), b"digest").is_some();
     let mut messages = 0;
     let mut position = 0;
-    // The first block heads the buffer's message, the lines after a `--` may head a part, a
-    // block after a part that may be a message may head that message, and a block after a
-    // header block that may run on may go on with it.
-    let mut may_head = true;
+    // The first block heads the buffer's message, the lines after a `--` may head a part, and
+    // a block after a part that may be a message may head that message.
+    // Computed when the first multipart is met, since they take a pass of their own.
+    let mut extents = None;
+    let mut next_may_head = true;
+    // Once a header block may run on past its end (a chain of such `Date` values can take
+    // several blocks), or a boundary holds a line break, any block may be header fields.
+    let mut headers_anywhere = false;
     while let Some(block) = next_block(buffer, &mut position, budget.max_parts) {
+        let may_head = next_may_head || headers_anywhere;
         let header = if may_head {
             block.header
         } else {
@@ -133,7 +144,12 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
         cost.encoded_word_bytes = cost
             .encoded_word_bytes
             .saturating_add(header.encoded_word_bytes);
-        may_head = block.may_be_message(has_digest) || block.may_run_on;
+        next_may_head = block.may_be_message(has_digest);
+        headers_anywhere |= block.may_run_on
+            || block
+                .multiparts
+                .iter()
+                .any(|multipart| multipart.boundary.iter().any(|&b| b == b'\n' || b == b'\r'));
         cost.parts = cost.parts.saturating_add(block.fields);
         cost.continuation_work = cost.continuation_work.max(block.continuation_work);
         messages += usize::from(block.message_type);
@@ -161,11 +177,15 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
         }
         for multipart in &block.multiparts {
             for &start in &block.body_starts {
-                // A body that may start later, past the closing delimiter, reads to the end.
-                let extent = if block.may_run_on {
+                let extent = extents
+                    .get_or_insert_with(|| multipart_extents(buffer, budget.max_parts).into_iter())
+                    .next()
+                    .unwrap_or(start..buffer.len());
+                // The body may start later, past any closing delimiter.
+                let extent = if headers_anywhere {
                     start..buffer.len()
                 } else {
-                    multipart_extent(buffer, start, &multipart.boundary)
+                    extent
                 };
                 let delimiter = [b"--".as_slice(), &multipart.boundary].concat();
                 let delimiters = memmem::find_iter(&buffer[extent.clone()], &delimiter).count();
@@ -217,13 +237,120 @@ fn dash_pairs(bytes: &[u8]) -> usize {
         .count()
 }
 
-/// Returns the bytes that mail-parser may read looking for `boundary` in a multipart whose body
-/// starts at `start`: up to its closing delimiter, or to the end of the buffer without one.
-fn multipart_extent(buffer: &[u8], start: usize, boundary: &[u8]) -> Range<usize> {
-    let closing = [b"--".as_slice(), boundary, b"--"].concat();
-    let end = memmem::find(&buffer[start..], &closing)
-        .map_or(buffer.len(), |offset| start + offset + closing.len());
-    start..end
+/// Returns the bytes that mail-parser may read looking for the boundary of each multipart of
+/// the buffer, in the order in which [`add_buffer`] meets them (a block's multiparts, each with
+/// each of its body starts), up to `max_parts` of them.
+///
+/// Each reads up to its closing delimiter, or to the end of the buffer without one. But
+/// mail-parser looks only for the boundary of the innermost multipart, so a closing delimiter
+/// inside the extent of a multipart declared after the body starts is not one: such an extent
+/// runs to the end. The extents are computed from the last multipart back, so that those
+/// inside are known first. An extent runs to the end too if its delimiters may overlap
+/// (`--a-` in `--a--a-`), since mail-parser may then pass over every closing one.
+fn multipart_extents(buffer: &[u8], max_parts: usize) -> Vec<Range<usize>> {
+    // Where each multipart is declared, where its body starts, and its boundary.
+    let mut multiparts: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+    let mut position = 0;
+    loop {
+        let declared = position;
+        let Some(block) = next_block(buffer, &mut position, max_parts) else {
+            break;
+        };
+        for multipart in block.multiparts {
+            for &start in &block.body_starts {
+                multiparts.push((declared, start, multipart.boundary.clone()));
+            }
+        }
+        if multiparts.len() > max_parts {
+            break;
+        }
+    }
+    let mut ends = MaxTree::new(multiparts.len());
+    let mut extents = vec![0..0; multiparts.len()];
+    for (index, (_, start, boundary)) in multiparts.iter().enumerate().rev() {
+        let start = *start;
+        let delimiter = [b"--".as_slice(), boundary].concat();
+        let closing = [delimiter.as_slice(), b"--"].concat();
+        let end = match memmem::find(&buffer[start..], &closing) {
+            Some(offset) if !overlaps_itself(&delimiter) => {
+                let closing_start = start + offset;
+                // The multiparts declared from the body start up to the closing delimiter.
+                let later = &multiparts[index + 1..];
+                let first = later.partition_point(|&(declared, _, _)| declared < start);
+                let last = later.partition_point(|&(declared, _, _)| declared < closing_start);
+                if ends.max(index + 1 + first, index + 1 + last) > closing_start {
+                    buffer.len()
+                } else {
+                    closing_start + closing.len()
+                }
+            }
+            _ => buffer.len(),
+        };
+        ends.set(index, end);
+        extents[index] = start..end;
+    }
+    extents
+}
+
+/// A segment tree of the largest value in a range of indices.
+struct MaxTree {
+    size: usize,
+    nodes: Vec<usize>,
+}
+
+impl MaxTree {
+    fn new(length: usize) -> Self {
+        let size = length.next_power_of_two();
+        Self {
+            size,
+            nodes: vec![0; 2 * size],
+        }
+    }
+
+    fn set(&mut self, index: usize, value: usize) {
+        let mut node = index + self.size;
+        self.nodes[node] = value;
+        while node > 1 {
+            node /= 2;
+            self.nodes[node] = self.nodes[2 * node].max(self.nodes[2 * node + 1]);
+        }
+    }
+
+    /// Returns the largest value at the indices from `start` up to `end`, or 0 for none.
+    fn max(&self, start: usize, end: usize) -> usize {
+        let (mut low, mut high) = (start + self.size, end + self.size);
+        let mut largest = 0;
+        while low < high {
+            if low % 2 == 1 {
+                largest = largest.max(self.nodes[low]);
+                low += 1;
+            }
+            if high % 2 == 1 {
+                high -= 1;
+                largest = largest.max(self.nodes[high]);
+            }
+            low /= 2;
+            high /= 2;
+        }
+        largest
+    }
+}
+
+/// Returns whether two matches of `pattern` may overlap: some proper prefix of it is also its
+/// suffix (the prefix function of Knuth, Morris and Pratt).
+fn overlaps_itself(pattern: &[u8]) -> bool {
+    let mut border = vec![0; pattern.len()];
+    let mut length = 0;
+    for index in 1..pattern.len() {
+        while length > 0 && pattern[index] != pattern[length] {
+            length = border[length - 1];
+        }
+        if pattern[index] == pattern[length] {
+            length += 1;
+        }
+        border[index] = length;
+    }
+    border.last().is_some_and(|&length| length > 0)
 }
 
 /// A multipart that a block may declare.
@@ -343,7 +470,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             continue;
         }
         previous_blank = false;
-        let dashes = memmem::find(text, b"--");
+        let dashes = DASHES.find(text);
         dashes_seen |= dashes.is_some();
         let mut fields = 0;
         let mut date_value = None;
@@ -351,8 +478,8 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             // A folded line of the list field: its separators are counted below.
         } else if let Some((name, value_offset)) = field_name(text) {
             fields += 1;
-            in_list = LIST_FIELDS.contains(&name.as_slice());
-            if DATE_FIELDS.contains(&name.as_slice()) {
+            in_list = name.is_one_of(&LIST_FIELDS);
+            if name.is_one_of(&DATE_FIELDS) {
                 date_value = Some(line.start + value_offset);
             }
         } else {
@@ -365,7 +492,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
                 let run = &buffer[line.start..end];
                 let (words, bytes) = encoded_words(run);
                 block.header.add(words, bytes);
-                if dashes_seen || memmem::find(run, b"--").is_some() {
+                if dashes_seen || DASHES.find(run).is_some() {
                     block.header_from_dashes.add(words, bytes);
                 }
                 if let Some(value_start) = date_value {
@@ -419,11 +546,11 @@ fn encoded_words(value: &[u8]) -> (usize, usize) {
     let mut bytes = 0usize;
     // The next `?=` at or after the current word's text, found once per stretch of the value.
     let mut next_end: Option<usize> = Some(0);
-    for start in memmem::find_iter(value, b"=?") {
+    for start in WORD_START.find_iter(value) {
         words += 1;
         let from = start + 2;
         if next_end.is_some_and(|end| end < from) {
-            next_end = memmem::find(&value[from..], b"?=").map(|offset| from + offset);
+            next_end = WORD_END.find(&value[from..]).map(|offset| from + offset);
         }
         let end = next_end.map_or(value.len(), |end| end + 2);
         bytes = bytes.saturating_add(end - start);
@@ -473,17 +600,38 @@ const LIST_FIELDS: [&[u8]; 28] = [
 /// Returns the name that mail-parser reads if `line` is a header field, lowercase and without
 /// white space: the bytes before a colon that follows a byte that is neither white space nor a
 /// colon. Returns the offset of its value too, just after that colon.
-fn field_name(line: &[u8]) -> Option<(Vec<u8>, usize)> {
+fn field_name(line: &[u8]) -> Option<(FieldName, usize)> {
     let start = line
         .iter()
         .position(|byte| !byte.is_ascii_whitespace() && *byte != b':')?;
     let colon = start + memchr::memchr(b':', &line[start..])?;
-    let name = line[start..colon]
+    let mut name = FieldName::default();
+    for byte in line[start..colon]
         .iter()
         .filter(|byte| !byte.is_ascii_whitespace())
-        .map(u8::to_ascii_lowercase)
-        .collect();
+    {
+        if let Some(slot) = name.bytes.get_mut(name.length) {
+            *slot = byte.to_ascii_lowercase();
+        }
+        name.length += 1;
+    }
     Some((name, colon + 1))
+}
+
+/// A field name, lowercase, kept without an allocation: only the short names of
+/// [`LIST_FIELDS`] and [`DATE_FIELDS`] are looked up.
+#[derive(Default)]
+struct FieldName {
+    bytes: [u8; 24],
+    length: usize,
+}
+
+impl FieldName {
+    fn is_one_of(&self, names: &[&[u8]]) -> bool {
+        self.bytes
+            .get(..self.length)
+            .is_some_and(|name| names.contains(&name))
+    }
 }
 
 /// Counts the bytes that separate or start the items of a list field in a line: addresses and
@@ -657,7 +805,7 @@ fn field_values(line: &[u8]) -> Vec<(ValueStart, bool)> {
     if let Some(value) = field_at(line, 0) {
         found.push((value, true));
     }
-    let Some(dashes) = memmem::find(line, b"--") else {
+    let Some(dashes) = DASHES.find(line) else {
         return found;
     };
     for start in dashes + 2..line.len() {
@@ -685,25 +833,25 @@ fn field_at(line: &[u8], start: usize) -> Option<ValueStart> {
         (b"content-disposition", Field::Disposition),
         (b"content-transfer-encoding", Field::TransferEncoding),
     ];
-    let mut name = Vec::with_capacity(32);
+    let mut name = [0; 25];
+    let mut length = 0;
     for (offset, &byte) in line.iter().enumerate().skip(start) {
         if byte == b':' {
-            if name.is_empty() {
+            if length == 0 {
                 continue;
             }
             return NAMES
                 .iter()
-                .find(|(known, _)| *known == name.as_slice())
+                .find(|(known, _)| *known == &name[..length])
                 .map(|&(_, field)| ValueStart {
                     name: field,
                     offset: offset + 1,
                 });
         }
         if !byte.is_ascii_whitespace() {
-            name.push(byte.to_ascii_lowercase());
-            if name.len() > NAMES[2].0.len() {
-                return None;
-            }
+            // No name is longer than the longest of `NAMES`.
+            *name.get_mut(length)? = byte.to_ascii_lowercase();
+            length += 1;
         }
     }
     None
@@ -937,6 +1085,48 @@ mod tests {
         let without = estimate(message("").as_bytes(), &UNBOUNDED).header_fields;
         let with = estimate(message("X-A: a\nX-B: b\n").as_bytes(), &UNBOUNDED).header_fields;
         assert_eq!(with - without, 2);
+    }
+
+    #[test]
+    fn delimiters_that_overlap_are_found() {
+        assert!(!overlaps_itself(b"--=_part_0123"));
+        assert!(overlaps_itself(b"--a-"));
+        assert!(overlaps_itself(b"--a--a"));
+        assert!(!overlaps_itself(b""));
+    }
+
+    #[test]
+    fn header_fields_after_a_chain_of_run_on_dates_count() {
+        let message =
+            |fields: &str| format!("Subject: hi\nDate: -a\n\n-a\n\nX: x\n{fields}\nbody\n");
+        let without = estimate(message("").as_bytes(), &UNBOUNDED).header_fields;
+        let with = estimate(message("X-A: a\nX-B: b\n").as_bytes(), &UNBOUNDED).header_fields;
+        assert_eq!(with - without, 2);
+    }
+
+    #[test]
+    fn header_fields_after_a_boundary_with_a_line_break_count() {
+        let message = |fields: &str| {
+            format!(
+                "Subject: hi\nContent-Type: multipart/mixed; boundary=\"=?utf-8?q?x=0A=0A?=\"\n\n\
+                 --x\n\n{fields}\nbody\n--x\n\n--\n"
+            )
+        };
+        let without = estimate(message("").as_bytes(), &UNBOUNDED).header_fields;
+        let with = estimate(message("X-A: a\nX-B: b\n").as_bytes(), &UNBOUNDED).header_fields;
+        assert_eq!(with - without, 2);
+    }
+
+    #[test]
+    fn delimiters_after_a_hidden_closing_delimiter_count() {
+        // mail-parser reads `--P--` inside the part of `Q` as text, and goes on to find the
+        // parts of `P` after `--Q--`.
+        let parts = "--P\n\n".repeat(1_000);
+        let raw = format!(
+            "Subject: hi\nContent-Type: multipart/mixed; boundary=P\n\n--P\n\
+             Content-Type: multipart/mixed; boundary=Q\n\n--Q\n\n--P--\n--Q--\n{parts}"
+        );
+        assert!(estimate(raw.as_bytes(), &UNBOUNDED).parts > 1_000);
     }
 
     #[test]
