@@ -19,8 +19,8 @@
 //! boundary may end and a part's header block begin, and their values are parsed by
 //! mail-parser's own field parsers. A header block may end at any line of white space, since a
 //! line that starts with a space or tab continues a field only after a field. It may also go
-//! on past one: mail-parser reads an obsolete time zone as the two bytes after its first
-//! letter, whatever they are, so a `Date` value that ends in `-a` swallows its line break and
+//! on past one. mail-parser reads an obsolete time zone as the two bytes after its first
+//! letter, whatever they are. So a `Date` value that ends in `-a` swallows its line break and
 //! the blank line after it. Encoded bodies are decoded with mail-parser's own base64 decoder,
 //! and with a copy of its quoted-printable rules that reads on to the end of the buffer, a
 //! superset of any body it decodes.
@@ -238,8 +238,8 @@ fn dash_pairs(bytes: &[u8]) -> usize {
 }
 
 /// Returns the bytes that mail-parser may read looking for the boundary of each multipart of
-/// the buffer, in the order in which [`add_buffer`] meets them (a block's multiparts, each with
-/// each of its body starts), up to `max_parts` of them.
+/// the buffer, up to `max_parts` of them. They come in the order in which [`add_buffer`] meets
+/// them: a block's multiparts, each with each of its body starts.
 ///
 /// Each reads up to its closing delimiter, or to the end of the buffer without one. But
 /// mail-parser looks only for the boundary of the innermost multipart, so a closing delimiter
@@ -372,7 +372,7 @@ struct Block {
     too_many_body_starts: bool,
     /// `Content-Type`, `Content-Disposition` and `Content-Transfer-Encoding` fields.
     fields: usize,
-    /// What the lines of the block may cost as header fields.
+    /// The cost of the block's lines as header fields.
     header: HeaderCost,
     /// The same for the lines from the first one with a `--` on, which may head a part.
     header_from_dashes: HeaderCost,
@@ -396,7 +396,7 @@ struct Block {
     quoted_printable: bool,
 }
 
-/// What header fields may cost mail-parser.
+/// The cost of header fields to mail-parser.
 #[derive(Debug, Default, Clone, Copy)]
 struct HeaderCost {
     /// Lines that mail-parser may read as header fields, the items that the list fields among
