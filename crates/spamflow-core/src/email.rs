@@ -988,6 +988,26 @@ mod tests {
     }
 
     #[test]
+    fn encoded_message_after_a_run_on_header_counts() {
+        // `-a` makes the date parser swallow the blank line, so the header goes on with
+        // `X: y`, and mail-parser decodes the message from after the second blank line.
+        let inner = format!(
+            "Subject: inner\n{}\nbody\n",
+            "Cc: a\n".repeat(MAX_HEADER_FIELDS)
+        );
+        let raw = format!(
+            "From: a@example.org\nContent-Type: message/rfc822\n\
+             Content-Transfer-Encoding: base64\nDate: -a\n\nX: y\n\n{}\n",
+            base64_for_test(inner.as_bytes())
+        );
+        let result = Email::parse(raw.as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::TooManyHeaderFields { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
     fn boundary_comparisons_are_bounded() {
         // At every `--`, the boundary is compared with what follows: here it matches up to its
         // last byte at each of a million and a half dashes.

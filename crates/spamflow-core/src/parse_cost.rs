@@ -133,6 +133,8 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
     // Once a header block may run on past its end (a chain of such `Date` values can take
     // several blocks), or a boundary holds a line break, any block may be header fields.
     let mut headers_anywhere = false;
+    // The types and encodings seen since a header block that may run on (see below).
+    let mut run_on: Option<Block> = None;
     while let Some(block) = next_block(buffer, &mut position, budget.max_parts) {
         let may_head = next_may_head || headers_anywhere;
         let header = if may_head {
@@ -145,13 +147,6 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
             .encoded_word_bytes
             .saturating_add(header.encoded_word_bytes);
         next_may_head = block.may_be_message(has_digest);
-        // NOTE: a header block that runs on also moves where its body starts, to after a
-        // later line of white space. For a base64 or quoted-printable message part, the
-        // decoding below starts from this block's own body starts only, so a `Date: -a` in
-        // such a part's header hides the message inside from every count (attack round 9,
-        // 2026-12-05: 1.3 million `Cc` fields inside took 482 MB, 40,000 encoded words 12 s).
-        // Rejecting such dates would reject honest mail: corpus ham ends its header with
-        // `Date: ... UT`. The fix is to decode from the later body starts too.
         headers_anywhere |= block.may_run_on
             || block
                 .multiparts
@@ -210,28 +205,65 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
                 }
             }
         }
-        if levels == 0 || !block.may_be_message(has_digest) {
+        if levels == 0 {
             continue;
         }
-        for encoding in block.encodings() {
-            for &start in &block.body_starts {
-                let (work, decoded) = decode(encoding, &buffer[start..]);
-                cost.decoded_bytes = cost.decoded_bytes.saturating_add(work);
-                if cost.exceeds(budget) {
-                    return messages;
-                }
-                let Some(decoded) = decoded else {
-                    continue;
-                };
-                let inside = 1 + add_buffer(&decoded, levels - 1, budget, cost);
-                cost.encoded_messages = cost.encoded_messages.saturating_add(inside);
-                cost.copied_bytes = cost
-                    .copied_bytes
-                    .saturating_add(inside.saturating_mul(decoded.len()));
+        // A header that runs on moves its body start past a later line of white space, and
+        // the fields of the blocks it runs into are its own: from a header block that may run
+        // on, every later block's end may start an encoded message of the types and encodings
+        // seen since. Rejecting such dates would reject honest mail: a corpus ham ends its
+        // header with `Date: ... UT`.
+        if block.may_run_on {
+            run_on.get_or_insert_with(Block::default);
+        }
+        if let Some(run_on) = &mut run_on {
+            run_on.message_type |= block.may_be_message(has_digest);
+            run_on.base64 |= block.base64;
+            run_on.quoted_printable |= block.quoted_printable;
+            if run_on.message_type
+                && position < buffer.len()
+                && add_encoded_messages(buffer, run_on, &[position], levels, budget, cost)
+            {
+                return messages;
             }
+        }
+        if block.may_be_message(has_digest)
+            && add_encoded_messages(buffer, &block, &block.body_starts, levels, budget, cost)
+        {
+            return messages;
         }
     }
     messages
+}
+
+/// Adds the bounds of the messages that the encodings of `block` may decode from `starts`.
+/// Returns whether the budget is exceeded.
+fn add_encoded_messages(
+    buffer: &[u8],
+    block: &Block,
+    starts: &[usize],
+    levels: usize,
+    budget: &Budget,
+    cost: &mut ParseCost,
+) -> bool {
+    for encoding in block.encodings() {
+        for &start in starts {
+            let (work, decoded) = decode(encoding, &buffer[start..]);
+            cost.decoded_bytes = cost.decoded_bytes.saturating_add(work);
+            if cost.exceeds(budget) {
+                return true;
+            }
+            let Some(decoded) = decoded else {
+                continue;
+            };
+            let inside = 1 + add_buffer(&decoded, levels - 1, budget, cost);
+            cost.encoded_messages = cost.encoded_messages.saturating_add(inside);
+            cost.copied_bytes = cost
+                .copied_bytes
+                .saturating_add(inside.saturating_mul(decoded.len()));
+        }
+    }
+    cost.exceeds(budget)
 }
 
 /// Counts the places in `bytes` where mail-parser compares a boundary: every `-` that follows
@@ -423,14 +455,46 @@ impl HeaderCost {
 /// Fields that mail-parser 0.11 parses as dates.
 const DATE_FIELDS: [&[u8]; 2] = [b"date", b"resent-date"];
 
-/// Returns whether mail-parser's date parser, given the value that starts at `value_start` and
-/// ends at `end`, reads past the line break at `end`. It reads the two bytes after the first
-/// letter of an obsolete time zone whatever they are, so a value that ends in `-a` swallows
-/// its line break and the line of white space after it.
-fn date_runs_on(buffer: &[u8], value_start: usize, end: usize) -> bool {
-    let mut stream = MessageStream::new(&buffer[value_start..(end + 2).min(buffer.len())]);
+/// Returns where mail-parser's date parser stops reading a value that starts at `value_start`,
+/// reading no further than two bytes past the line of white space `blank`. It reads the two
+/// bytes after the first letter of an obsolete time zone whatever they are, so a value that
+/// ends in `-a` swallows its line break and a line of white space after it. One that ends in
+/// `AM` swallows only the next line.
+fn date_end(buffer: &[u8], value_start: usize, blank: &Range<usize>) -> usize {
+    let mut stream = MessageStream::new(&buffer[value_start..(blank.end + 3).min(buffer.len())]);
     let _ = stream.parse_date();
-    stream.offset() > end + 1 - value_start
+    value_start + stream.offset()
+}
+
+/// Returns where the values of `Date` fields that start after a `--` between `from` and
+/// `line_end` start.
+fn dates_after_dashes(buffer: &[u8], from: usize, line_end: usize) -> Vec<usize> {
+    let text = buffer[from..line_end].to_ascii_lowercase();
+    memmem::find_iter(&text, b"date")
+        .filter_map(|offset| {
+            // The name may be spaced, and ends at a colon, as in `field_name`.
+            let after = &text[offset + 4..];
+            let colon = after.iter().position(|byte| !byte.is_ascii_whitespace())?;
+            (after[colon] == b':').then_some(from + offset + 4 + colon + 1)
+        })
+        .collect()
+}
+
+/// Returns whether one of the `Date` values that start at `dates`, read in order, runs on past
+/// the line of white space `blank` that follows them. A value that an earlier one swallowed
+/// is not a field of its own.
+fn dates_run_on(buffer: &[u8], dates: &[usize], blank: &Range<usize>) -> bool {
+    let mut read_to = 0;
+    for &value_start in dates {
+        if value_start < read_to {
+            continue;
+        }
+        read_to = date_end(buffer, value_start, blank);
+        if read_to > blank.start {
+            return true;
+        }
+    }
+    false
 }
 
 /// Reads the next block of lines from `position`: it starts at a line with more than white
@@ -458,10 +522,14 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
     let mut dashes_seen = false;
     // Whether the field that the current line may continue holds a list.
     let mut in_list = false;
+    // Where the values of the `Date` fields since the last line of white space start.
+    let mut dates: Vec<usize> = Vec::new();
     while let Some(line) = line_at(buffer, *position) {
         *position = line.end + 1;
         let text = &buffer[line.clone()];
         if is_blank(text) {
+            block.may_run_on |= dates_run_on(buffer, &dates, &line);
+            dates.clear();
             let continues = matches!(text.first(), Some(b' ' | b'\t'));
             if block.fields > 0 && !previous_blank && *position < buffer.len() {
                 if block.body_starts.len() == MAX_BODY_STARTS {
@@ -502,16 +570,13 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
                 if dashes_seen || DASHES.find(run).is_some() {
                     block.header_from_dashes.add(words, bytes);
                 }
-                if let Some(value_start) = date_value {
-                    block.may_run_on |= date_runs_on(buffer, value_start, end);
-                }
+                dates.extend(date_value);
                 (end, count_stars(run))
             }
         };
         // A `Date` field after a boundary in the middle of the line may run on as well.
         if let Some(dashes) = dashes {
-            block.may_run_on |=
-                memmem::find(&text[dashes..].to_ascii_lowercase(), b"date").is_some();
+            dates.extend(dates_after_dashes(buffer, line.start + dashes, line.end));
         }
         fold = Some((end, stars - count_stars(text)));
         // A `Content-Type` or `Content-Disposition` after a `--` starts a list too.
@@ -1047,18 +1112,31 @@ mod tests {
 
     #[test]
     fn dates_that_swallow_the_header_end_are_found() {
-        for (date, runs_on) in [
+        let runs_on = |raw: String| {
+            let mut position = 0;
+            next_block(raw.as_bytes(), &mut position, usize::MAX).is_some_and(|b| b.may_run_on)
+        };
+        for (date, last) in [
             ("Mon, 2 Sep 2002 10:10:10 -0700 (PDT)", false),
             ("Mon, 2 Sep 2002 10:10:10 +0000", false),
             ("2 Sep 2002 10:10:10 EST", false),
-            ("-a", true),
+            ("-a-a", false),
+            ("27 Jun 01 3:36:25 AM", true),
             ("2 Sep 2002 10:10:10 UT", true),
-            ("2 Sep 2002 10:10:10 Z", true),
+            ("-a", true),
         ] {
-            let raw = format!("Date: {date}\n\nX: 1\n");
-            let end = 6 + date.len();
-            assert_eq!(date_runs_on(raw.as_bytes(), 5, end), runs_on, "{date}");
+            // The field last in the header, and followed by one more field.
+            assert_eq!(
+                runs_on(format!("Subject: hi\nDate: {date}\n\nbody\n")),
+                last,
+                "{date}"
+            );
+            assert!(
+                !runs_on(format!("Subject: hi\nDate: {date}\nX-A: a\n\nbody\n")),
+                "{date}"
+            );
         }
+        assert!(runs_on("Subject: hi\n--bDate: -a\n\nbody\n".to_owned()));
     }
 
     #[test]
