@@ -548,15 +548,19 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         let dashes = DASHES.find(text);
         dashes_seen |= dashes.is_some();
         let mut fields = 0;
-        let mut date_value = None;
+        let name = field_name(text);
+        // Any line may hold a `Date` field, a folded one too: after a line without a colon,
+        // mail-parser skips the white space that starts the next line and reads a field there.
+        if let Some((name, value_offset)) = &name
+            && name.is_one_of(&DATE_FIELDS)
+        {
+            dates.push(line.start + value_offset);
+        }
         if matches!(text.first(), Some(b' ' | b'\t')) && in_list {
             // A folded line of the list field: its separators are counted below.
-        } else if let Some((name, value_offset)) = field_name(text) {
+        } else if let Some((name, _)) = name {
             fields += 1;
             in_list = name.is_one_of(&LIST_FIELDS);
-            if name.is_one_of(&DATE_FIELDS) {
-                date_value = Some(line.start + value_offset);
-            }
         } else {
             in_list = false;
         }
@@ -570,7 +574,6 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
                 if dashes_seen || DASHES.find(run).is_some() {
                     block.header_from_dashes.add(words, bytes);
                 }
-                dates.extend(date_value);
                 (end, count_stars(run))
             }
         };
@@ -1137,6 +1140,8 @@ mod tests {
             );
         }
         assert!(runs_on("Subject: hi\n--bDate: -a\n\nbody\n".to_owned()));
+        // After a line without a colon, mail-parser reads a field on the next line, folded or not.
+        assert!(runs_on("Subject: hi\nxyz\n Date: -a\n\nbody\n".to_owned()));
     }
 
     #[test]
