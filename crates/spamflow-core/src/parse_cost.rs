@@ -209,10 +209,10 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
             continue;
         }
         // A header that runs on moves its body start past a later line of white space, and
-        // the fields of the blocks it runs into are its own: from a header block that may run
-        // on, every later block's end may start an encoded message of the types and encodings
-        // seen since. Rejecting such dates would reject honest mail: a corpus ham ends its
-        // header with `Date: ... UT`.
+        // the fields of the blocks it runs into are its own. So from a header block that may
+        // run on, every later block's end may start an encoded message of the types and
+        // encodings seen since. Rejecting such dates would reject honest mail: a corpus ham
+        // ends its header with `Date: ... UT`.
         if block.may_run_on {
             run_on.get_or_insert_with(Block::default);
         }
