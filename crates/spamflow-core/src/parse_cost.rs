@@ -125,17 +125,20 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
     let has_digest = memmem::find(&buffer.to_ascii_lowercase(), b"digest").is_some();
     let mut messages = 0;
     let mut position = 0;
+    // The multipart extents, computed when the first multipart is met, since they take a pass
+    // of their own.
+    let mut extents = None;
     // The first block heads the buffer's message, the lines after a `--` may head a part, and
     // a block after a part that may be a message may head that message.
-    // Computed when the first multipart is met, since they take a pass of their own.
-    let mut extents = None;
     let mut next_may_head = true;
     // Once a header block may run on past its end (a chain of such `Date` values can take
-    // several blocks), or a boundary holds a line break, any block may be header fields.
+    // several blocks), or a boundary contains a line break, any block may be header fields.
     let mut headers_anywhere = false;
     // The types and encodings seen since a header block that may run on (see below).
     let mut run_on: Option<Block> = None;
+
     while let Some(block) = next_block(buffer, &mut position, budget.max_parts) {
+        let may_be_message = block.may_be_message(has_digest);
         let may_head = next_may_head || headers_anywhere;
         let header = if may_head {
             block.header
@@ -146,7 +149,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
         cost.encoded_word_bytes = cost
             .encoded_word_bytes
             .saturating_add(header.encoded_word_bytes);
-        next_may_head = block.may_be_message(has_digest);
+        next_may_head = may_be_message;
         headers_anywhere |= block.may_run_on
             || block
                 .multiparts
@@ -159,6 +162,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
         if cost.exceeds(budget) {
             return messages;
         }
+
         if block.unknown_type {
             // A multipart with a boundary that was not read: it may read to the end, and every
             // `--` may start a part, a message in a digest.
@@ -177,6 +181,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
                 }
             }
         }
+
         for multipart in &block.multiparts {
             for &start in &block.body_starts {
                 let extent = extents
@@ -205,6 +210,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
                 }
             }
         }
+
         if levels == 0 {
             continue;
         }
@@ -217,7 +223,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
             run_on.get_or_insert_with(Block::default);
         }
         if let Some(run_on) = &mut run_on {
-            run_on.message_type |= block.may_be_message(has_digest);
+            run_on.message_type |= may_be_message;
             run_on.base64 |= block.base64;
             run_on.quoted_printable |= block.quoted_printable;
             if run_on.message_type
@@ -227,7 +233,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
                 return messages;
             }
         }
-        if block.may_be_message(has_digest)
+        if may_be_message
             && add_encoded_messages(buffer, &block, &block.body_starts, levels, budget, cost)
         {
             return messages;
@@ -511,6 +517,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         }
         *position = line.end + 1;
     }
+
     let mut block = Block {
         surely_typed: true,
         ..Block::default()
@@ -520,10 +527,11 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
     let mut fold: Option<(usize, usize)> = None;
     // Whether a line of the block so far has a `--`.
     let mut dashes_seen = false;
-    // Whether the field that the current line may continue holds a list.
+    // Whether the field that the current line may continue is a list.
     let mut in_list = false;
     // Where the values of the `Date` fields since the last line of white space start.
     let mut dates: Vec<usize> = Vec::new();
+
     while let Some(line) = line_at(buffer, *position) {
         *position = line.end + 1;
         let text = &buffer[line.clone()];
@@ -544,12 +552,13 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             previous_blank = true;
             continue;
         }
+
         previous_blank = false;
         let dashes = DASHES.find(text);
         dashes_seen |= dashes.is_some();
         let mut fields = 0;
         let name = field_name(text);
-        // Any line may hold a `Date` field, a folded one too: after a line without a colon,
+        // Any line may contain a `Date` field, a folded one too: after a line without a colon,
         // mail-parser skips the white space that starts the next line and reads a field there.
         if let Some((name, value_offset)) = &name
             && name.is_one_of(&DATE_FIELDS)
@@ -564,6 +573,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         } else {
             in_list = false;
         }
+
         let (end, stars) = match fold {
             Some((end, stars)) if line.start <= end => (end, stars),
             _ => {
@@ -582,6 +592,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             dates.extend(dates_after_dashes(buffer, line.start + dashes, line.end));
         }
         fold = Some((end, stars - count_stars(text)));
+
         // A `Content-Type` or `Content-Disposition` after a `--` starts a list too.
         in_list |= block.read_line(buffer, line, end, stars, max_fields);
         if in_list {
@@ -595,6 +606,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             break;
         }
     }
+
     if block.content_types == 0 {
         block.surely_typed = false;
     }
@@ -614,8 +626,8 @@ fn fold_end(buffer: &[u8], line: &Range<usize>) -> usize {
 }
 
 /// Counts the RFC 2047 encoded words that mail-parser may try in a field value, folded lines
-/// included, and the bytes its decoders may read for them: from each `=?` to the `?=` after it,
-/// or to the end of the value when there is none. Returns both.
+/// included, and the bytes its decoders may read for them. Each is read from its `=?` to the
+/// next `?=`, or to the end of the value when there is none.
 fn encoded_words(value: &[u8]) -> (usize, usize) {
     let mut words = 0;
     let mut bytes = 0usize;
@@ -1154,7 +1166,7 @@ mod tests {
     }
 
     #[test]
-    fn multipart_with_run_on_header_reads_to_the_end() {
+    fn run_on_multipart_reads_to_end() {
         let tail = "x".repeat(10_000);
         let raw = format!(
             "From: a@example.org\nContent-Type: multipart/mixed; boundary=Z\nDate: -a\n\n\
@@ -1186,7 +1198,7 @@ mod tests {
     }
 
     #[test]
-    fn header_fields_after_a_chain_of_run_on_dates_count() {
+    fn fields_after_date_chain_count() {
         let message =
             |fields: &str| format!("Subject: hi\nDate: -a\n\n-a\n\nX: x\n{fields}\nbody\n");
         let without = estimate(message("").as_bytes(), &UNBOUNDED).header_fields;
@@ -1195,7 +1207,7 @@ mod tests {
     }
 
     #[test]
-    fn header_fields_after_a_boundary_with_a_line_break_count() {
+    fn fields_after_multiline_boundary_count() {
         let message = |fields: &str| {
             format!(
                 "Subject: hi\nContent-Type: multipart/mixed; boundary=\"=?utf-8?q?x=0A=0A?=\"\n\n\

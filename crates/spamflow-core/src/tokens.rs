@@ -23,7 +23,7 @@ const MAX_SUBJECT_CHARS: usize = 1_000;
 /// Characters of the sender's local part that are read. RFC 5321 allows 64 octets.
 const MAX_LOCAL_PART_CHARS: usize = 256;
 
-/// The longest domain name that DNS allows (RFC 1035: 255 bytes on the wire, 253 written).
+/// The maximum length of a written domain name (RFC 1035 allows 255 bytes on the wire).
 const MAX_DOMAIN_BYTES: usize = 253;
 
 /// Link hosts whose own tokens are pushed, in order of appearance. The counts of links and
