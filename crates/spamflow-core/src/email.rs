@@ -86,10 +86,11 @@ pub enum EmailError {
     )]
     EncodedWordsTooLong { bytes: usize, limit: usize },
     #[error(
-        "a Content-Type or Content-Disposition value has so many RFC 2231 parameter \
-         continuations that merging them may cost {work} (continuations times value bytes), \
-         above the limit of {limit}, because the parser rebuilds the value for each one; \
-         shorten the field"
+        "the Content-Type and Content-Disposition values of this message have so many RFC 2231 \
+         parameter continuations (`*`) or extended value quotes (`'`) that parsing them may \
+         cost {work} (those marks times the bytes of their values), above the limit of {limit}, \
+         because the parser rebuilds the value or copies the parameter name for each one; \
+         shorten those fields"
     )]
     TooManyContinuations { work: usize, limit: usize },
     #[error(
@@ -100,8 +101,9 @@ pub enum EmailError {
     )]
     TooManyHeaderFields { count: usize, limit: usize },
     #[error(
-        "a header block of this message has more than {limit} lines of white space, each of \
-         which may end it; remove them"
+        "a header block of this message has more than {limit} places where its body may \
+         start (lines of white space, each of which may end it, times the multipart types it \
+         declares); remove the extra lines of white space or Content-Type fields"
     )]
     BlankHeaderLines { limit: usize },
     #[error("mail-parser could not parse the message")]
@@ -517,13 +519,11 @@ fn check_parse_cost(raw: &[u8]) -> Result<(), EmailError> {
     // Each count with its limit and its error, in the order in which they are reported. The
     // estimate stops decoding past its budget, so a message over it is rejected too.
     let checks: [CostCheck; 9] = [
-        // The estimate reports continuation work only when it is over its limit.
-        (cost.continuation_work, 0, |work, _| {
-            EmailError::TooManyContinuations {
-                work,
-                limit: parse_cost::MAX_CONTINUATION_WORK,
-            }
-        }),
+        (
+            cost.continuation_work,
+            parse_cost::MAX_CONTINUATION_WORK,
+            |work, limit| EmailError::TooManyContinuations { work, limit },
+        ),
         (cost.header_fields, MAX_HEADER_FIELDS, |count, limit| {
             EmailError::TooManyHeaderFields { count, limit }
         }),
@@ -878,6 +878,23 @@ mod tests {
             matches!(result, Err(EmailError::TooManyContinuations { .. })),
             "{result:?}"
         );
+
+        // Quotes after a long extended parameter name, each of which copies the name.
+        let quoted = format!(
+            "From: a@example.org\nContent-Type: text/plain; {}*=x'{}\n\nbody\n",
+            "n".repeat(6_000),
+            "a'".repeat(6_000)
+        );
+        let result = Email::parse(quoted.as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::TooManyContinuations { .. })),
+            "{result:?}"
+        );
+        // An RFC 2231 file name has two.
+        let named = "From: a@example.org\nContent-Type: application/pdf; \
+                     name*=utf-8''caf%C3%A9.pdf\n\nbody\n";
+        let result = Email::parse(named.as_bytes(), Limits::default());
+        assert!(result.is_ok(), "{result:?}");
     }
 
     #[test]
@@ -889,6 +906,27 @@ mod tests {
         let result = Email::parse(raw.as_bytes(), Limits::default());
         assert!(
             matches!(result, Err(EmailError::BlankHeaderLines { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn multiparts_times_body_starts_are_bounded() {
+        // Each multipart type reads from each line of white space where the body may start.
+        let block = |count: usize| {
+            format!(
+                "From: a@example.org\n{}\nbody\n",
+                "Content-Type: multipart/mixed; boundary=b\n \n".repeat(count)
+            )
+        };
+        let result = Email::parse(block(9).as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::BlankHeaderLines { .. })),
+            "{result:?}"
+        );
+        let result = Email::parse(block(8).as_bytes(), Limits::default());
+        assert!(
+            !matches!(result, Err(EmailError::BlankHeaderLines { .. })),
             "{result:?}"
         );
     }

@@ -45,10 +45,17 @@ const ENCODED_MESSAGE_LEVELS: usize = 3;
 /// as one that may name any type and encoding, which costs more bounds but keeps them sound.
 const MAX_VALUE_BYTES: usize = 2 * 1024;
 
-/// The maximum cost of the RFC 2231 parameter continuations (`name*0=`, `name*1=`) in one
-/// value, counted as continuations times value bytes. mail-parser merges them by rebuilding the value
+/// The field values in one line that are parsed: one at its start and a few after `--`. A
+/// value that starts later is read as one that may name any type and encoding. Lines of 52
+/// values each, all parsed to the end of the line, took 14.5 seconds for 10 MB.
+const MAX_VALUES_PARSED_PER_LINE: usize = 4;
+
+/// The maximum cost of the RFC 2231 parameter continuations (`name*0=`, `name*1=`) and
+/// extended values (`name*=charset'language'text`) in one value, counted as their marks (`*`
+/// and `'`) times value bytes. mail-parser merges continuations by rebuilding the value
 /// once per continuation, so its time grows with that product: 5,000 of them in a 549 KB value
-/// took 0.18 seconds, and 90,000 in 10 MB took 110 seconds.
+/// took 0.18 seconds, and 90,000 in 10 MB took 110 seconds. In a 1 MB value that is half
+/// parameter name, the `'` after it took 4 seconds.
 pub(crate) const MAX_CONTINUATION_WORK: usize = 64 * 1024 * 1024;
 
 /// Upper bounds for one message, summed over the raw bytes and every encoded message body.
@@ -71,8 +78,8 @@ pub(crate) struct ParseCost {
     /// Bytes that the decoders of RFC 2047 encoded words read, in header fields of blocks that
     /// may head a message or part: from each `=?` to the next `?=` or the end of its field.
     pub encoded_word_bytes: usize,
-    /// The largest continuation work of a value over [`MAX_CONTINUATION_WORK`], which makes
-    /// the message rejected, or 0.
+    /// The parameter work of `Content-Type` and `Content-Disposition` values: their `*` and
+    /// `'` marks times their bytes ([`MAX_CONTINUATION_WORK`]).
     pub continuation_work: usize,
     /// Whether a header block has more than [`MAX_BODY_STARTS`] lines of white space, which
     /// makes the message rejected.
@@ -101,7 +108,7 @@ impl ParseCost {
             || self.header_fields > budget.max_header_fields
             || self.encoded_messages > budget.max_encoded_messages
             || self.copied_bytes > budget.max_copied_bytes
-            || self.continuation_work > 0
+            || self.continuation_work > MAX_CONTINUATION_WORK
             || self.too_many_body_starts
             || self.decoded_bytes > budget.max_decoded_bytes
             || self.boundary_scan_bytes > budget.max_boundary_scan_bytes
@@ -156,7 +163,9 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
                 .iter()
                 .any(|multipart| multipart.boundary.iter().any(|&b| b == b'\n' || b == b'\r'));
         cost.parts = cost.parts.saturating_add(block.fields);
-        cost.continuation_work = cost.continuation_work.max(block.continuation_work);
+        cost.continuation_work = cost
+            .continuation_work
+            .saturating_add(block.continuation_work);
         messages += usize::from(block.message_type);
         cost.too_many_body_starts |= block.too_many_body_starts;
         if cost.exceeds(budget) {
@@ -167,11 +176,14 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
             // A multipart with a boundary that was not read: it may read to the end, and every
             // `--` may start a part, a message in a digest.
             for &start in &block.body_starts {
-                let dashes = memmem::find_iter(&buffer[start..], b"--").count();
-                cost.parts = cost.parts.saturating_add(dashes);
                 cost.boundary_scan_bytes = cost
                     .boundary_scan_bytes
                     .saturating_add(buffer.len() - start);
+                if cost.exceeds(budget) {
+                    return messages;
+                }
+                let dashes = memmem::find_iter(&buffer[start..], b"--").count();
+                cost.parts = cost.parts.saturating_add(dashes);
                 // The boundary is at most as long as the longest value that was not read.
                 cost.boundary_compare_bytes = cost.boundary_compare_bytes.saturating_add(
                     dash_pairs(&buffer[start..]).saturating_mul(block.longest_unread_value),
@@ -185,7 +197,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
         for multipart in &block.multiparts {
             for &start in &block.body_starts {
                 let extent = extents
-                    .get_or_insert_with(|| multipart_extents(buffer, budget.max_parts).into_iter())
+                    .get_or_insert_with(|| multipart_extents(buffer, budget).into_iter())
                     .next()
                     .unwrap_or(start..buffer.len());
                 // The body may start later, past any closing delimiter.
@@ -194,10 +206,13 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
                 } else {
                     extent
                 };
+                cost.boundary_scan_bytes = cost.boundary_scan_bytes.saturating_add(extent.len());
+                if cost.exceeds(budget) {
+                    return messages;
+                }
                 let delimiter = [b"--".as_slice(), &multipart.boundary].concat();
                 let delimiters = memmem::find_iter(&buffer[extent.clone()], &delimiter).count();
                 cost.parts = cost.parts.saturating_add(delimiters);
-                cost.boundary_scan_bytes = cost.boundary_scan_bytes.saturating_add(extent.len());
                 cost.boundary_compare_bytes = cost.boundary_compare_bytes.saturating_add(
                     dash_pairs(&buffer[extent]).saturating_mul(multipart.boundary.len()),
                 );
@@ -283,8 +298,8 @@ fn dash_pairs(bytes: &[u8]) -> usize {
 }
 
 /// Returns the bytes that mail-parser may read looking for the boundary of each multipart of
-/// the buffer, up to `max_parts` of them. They come in the order in which [`add_buffer`] meets
-/// them: a block's multiparts, each with each of its body starts.
+/// the buffer. They come in the order in which [`add_buffer`] meets them: a block's
+/// multiparts, each with each of its body starts.
 ///
 /// Each reads up to its closing delimiter, or to the end of the buffer without one. But
 /// mail-parser looks only for the boundary of the innermost multipart, so a closing delimiter
@@ -292,45 +307,83 @@ fn dash_pairs(bytes: &[u8]) -> usize {
 /// runs to the end. The extents are computed from the last multipart back, so that those
 /// inside are known first. An extent runs to the end too if its delimiters may overlap
 /// (`--a-` in `--a--a-`), since mail-parser may then pass over every closing one.
-fn multipart_extents(buffer: &[u8], max_parts: usize) -> Vec<Range<usize>> {
-    // Where each multipart is declared, where its body starts, and its boundary.
-    let mut multiparts: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+///
+/// Finding the closing delimiters reads about as many bytes as the extents hold. It stops and
+/// returns no extent once they hold more than `budget.max_boundary_scan_bytes`, once there are
+/// more than `budget.max_parts` pairs of multipart and body start, and once the blocks pass a
+/// limit that [`add_buffer`] checks too. [`add_buffer`] then counts every multipart to the end
+/// of the buffer, and the message is rejected.
+fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
+    struct Declared {
+        /// Where the block that declares it starts.
+        at: usize,
+        /// Its closing delimiter, or `None` when its delimiters may overlap.
+        closing: Option<memmem::Finder<'static>>,
+    }
+    let mut declared: Vec<Declared> = Vec::new();
+    // Each multipart's index in `declared`, and where its body starts.
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    // The parts and parameter work of the blocks so far, which [`add_buffer`] adds up too.
+    let mut parts = 0usize;
+    let mut continuation_work = 0usize;
     let mut position = 0;
     loop {
-        let declared = position;
-        let Some(block) = next_block(buffer, &mut position, max_parts) else {
+        let at = position;
+        let Some(block) = next_block(buffer, &mut position, budget.max_parts) else {
             break;
         };
-        for multipart in block.multiparts {
-            for &start in &block.body_starts {
-                multiparts.push((declared, start, multipart.boundary.clone()));
-            }
+        parts = parts.saturating_add(block.fields);
+        continuation_work = continuation_work.saturating_add(block.continuation_work);
+        if block.too_many_body_starts
+            || parts > budget.max_parts
+            || continuation_work > MAX_CONTINUATION_WORK
+        {
+            return Vec::new();
         }
-        if multiparts.len() > max_parts {
-            break;
+        for multipart in block.multiparts {
+            let delimiter = [b"--".as_slice(), &multipart.boundary].concat();
+            let closing = [delimiter.as_slice(), b"--"].concat();
+            pairs.extend(
+                block
+                    .body_starts
+                    .iter()
+                    .map(|&start| (declared.len(), start)),
+            );
+            declared.push(Declared {
+                at,
+                closing: (!overlaps_itself(&delimiter))
+                    .then(|| memmem::Finder::new(&closing).into_owned()),
+            });
+        }
+        if pairs.len() > budget.max_parts {
+            return Vec::new();
         }
     }
-    let mut ends = MaxTree::new(multiparts.len());
-    let mut extents = vec![0..0; multiparts.len()];
-    for (index, (_, start, boundary)) in multiparts.iter().enumerate().rev() {
-        let start = *start;
-        let delimiter = [b"--".as_slice(), boundary].concat();
-        let closing = [delimiter.as_slice(), b"--"].concat();
-        let end = match memmem::find(&buffer[start..], &closing) {
-            Some(offset) if !overlaps_itself(&delimiter) => {
+
+    let mut ends = MaxTree::new(pairs.len());
+    let mut extents = vec![0..0; pairs.len()];
+    let mut scanned = 0usize;
+    for (index, &(multipart, start)) in pairs.iter().enumerate().rev() {
+        let closing = declared[multipart].closing.as_ref();
+        let end = match closing.and_then(|closing| closing.find(&buffer[start..])) {
+            Some(offset) => {
                 let closing_start = start + offset;
                 // The multiparts declared from the body start up to the closing delimiter.
-                let later = &multiparts[index + 1..];
-                let first = later.partition_point(|&(declared, _, _)| declared < start);
-                let last = later.partition_point(|&(declared, _, _)| declared < closing_start);
+                let later = &pairs[index + 1..];
+                let first = later.partition_point(|&(other, _)| declared[other].at < start);
+                let last = later.partition_point(|&(other, _)| declared[other].at < closing_start);
                 if ends.max(index + 1 + first, index + 1 + last) > closing_start {
                     buffer.len()
                 } else {
-                    closing_start + closing.len()
+                    closing_start + closing.map_or(0, |closing| closing.needle().len())
                 }
             }
-            _ => buffer.len(),
+            None => buffer.len(),
         };
+        scanned = scanned.saturating_add(end - start);
+        if scanned > budget.max_boundary_scan_bytes {
+            return Vec::new();
+        }
         ends.set(index, end);
         extents[index] = start..end;
     }
@@ -405,8 +458,9 @@ struct Multipart {
     digest: bool,
 }
 
-/// The maximum number of places where one block's body may start (see [`next_block`]). An honest header block has
-/// one, and a block with more is rejected.
+/// The maximum number of places where one block's body may start (see [`next_block`]), and of
+/// its multipart types times those places. An honest header block has one of each, and a
+/// block with more is rejected.
 pub(crate) const MAX_BODY_STARTS: usize = 64;
 
 /// The facts of a block of lines about the part it would head.
@@ -424,7 +478,8 @@ struct Block {
     /// Whether a `Date` field may make mail-parser read past the line of white space that ends
     /// the block, so that the header block goes on into the next block.
     may_run_on: bool,
-    /// The largest continuation work of a value over [`MAX_CONTINUATION_WORK`], or 0.
+    /// The parameter work of the block's `Content-Type` and `Content-Disposition` values,
+    /// their marks times their bytes ([`MAX_CONTINUATION_WORK`]).
     continuation_work: usize,
     /// Whether a `Content-Type` value was too long to read whole, so that it may name any type.
     unknown_type: bool,
@@ -523,7 +578,8 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         ..Block::default()
     };
     let mut previous_blank = false;
-    // The end of the current run of folded lines, and the `*` from the current line to it.
+    // The end of the current run of folded lines, and the parameter marks from the current
+    // line to it.
     let mut fold: Option<(usize, usize)> = None;
     // Whether a line of the block so far has a `--`.
     let mut dashes_seen = false;
@@ -565,17 +621,22 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         {
             dates.push(line.start + value_offset);
         }
-        if matches!(text.first(), Some(b' ' | b'\t')) && in_list {
+        // mail-parser keeps a piece of a value for each folded line, and in a list the line
+        // break may end an item: 2 million folded lines took 250 to 308 MB.
+        let folded = matches!(text.first(), Some(b' ' | b'\t'));
+        if folded && in_list {
             // A folded line of the list field: its separators are counted below.
+            fields += 1;
         } else if let Some((name, _)) = name {
             fields += 1;
             in_list = name.is_one_of(&LIST_FIELDS);
         } else {
+            fields += usize::from(folded);
             in_list = false;
         }
 
-        let (end, stars) = match fold {
-            Some((end, stars)) if line.start <= end => (end, stars),
+        let (end, marks) = match fold {
+            Some((end, marks)) if line.start <= end => (end, marks),
             _ => {
                 let end = fold_end(buffer, &line);
                 let run = &buffer[line.start..end];
@@ -584,17 +645,17 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
                 if dashes_seen || DASHES.find(run).is_some() {
                     block.header_from_dashes.add(words, bytes);
                 }
-                (end, count_stars(run))
+                (end, count_parameter_marks(run))
             }
         };
         // A `Date` field after a boundary in the middle of the line may run on as well.
         if let Some(dashes) = dashes {
             dates.extend(dates_after_dashes(buffer, line.start + dashes, line.end));
         }
-        fold = Some((end, stars - count_stars(text)));
+        fold = Some((end, marks - count_parameter_marks(text)));
 
         // A `Content-Type` or `Content-Disposition` after a `--` starts a list too.
-        in_list |= block.read_line(buffer, line, end, stars, max_fields);
+        in_list |= block.read_line(buffer, line, end, marks, max_fields);
         if in_list {
             fields += list_separators(text);
         }
@@ -602,13 +663,22 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         if dashes_seen {
             block.header_from_dashes.add(fields, 0);
         }
-        if block.fields > max_fields || block.continuation_work > 0 {
+        if block.fields > max_fields || block.continuation_work > MAX_CONTINUATION_WORK {
             break;
         }
     }
 
     if block.content_types == 0 {
         block.surely_typed = false;
+    }
+    // Each multipart reads from each body start, so they count together.
+    if block
+        .multiparts
+        .len()
+        .saturating_mul(block.body_starts.len())
+        > MAX_BODY_STARTS
+    {
+        block.too_many_body_starts = true;
     }
     Some(block)
 }
@@ -645,8 +715,12 @@ fn encoded_words(value: &[u8]) -> (usize, usize) {
     (words, bytes)
 }
 
-fn count_stars(bytes: &[u8]) -> usize {
-    memchr::memchr_iter(b'*', bytes).count()
+/// Counts the bytes that make mail-parser's parameter parser do work that grows with the
+/// value's length: the `*` of RFC 2231 continuations, whose merging rebuilds the value once
+/// each, and the `'` of extended values (`name*=charset'language'text`). After the second
+/// `'`, each one copies the parameter's name and compares it with the parameters so far.
+fn count_parameter_marks(bytes: &[u8]) -> usize {
+    memchr::memchr2_iter(b'*', b'\'', bytes).count()
 }
 
 /// Fields that mail-parser 0.11 parses as lists, of addresses and groups, parameters, words or
@@ -741,14 +815,15 @@ fn line_at(buffer: &[u8], start: usize) -> Option<Range<usize>> {
 
 impl Block {
     /// Reads the fields in `line`, whose values run on to `end` through the folded lines after
-    /// it, which hold `stars` times `*` counted from the start of the line. Returns whether a
-    /// `Content-Type` or `Content-Disposition` field, a list of parameters, is among them.
+    /// it. From the start of the line to `end` there are `marks` parameter marks (`*` and `'`).
+    /// Returns whether a `Content-Type` or `Content-Disposition` field, a list of parameters,
+    /// is among them.
     fn read_line(
         &mut self,
         buffer: &[u8],
         line: Range<usize>,
         end: usize,
-        stars: usize,
+        marks: usize,
         max_fields: usize,
     ) -> bool {
         let found = field_values(&buffer[line.clone()]);
@@ -758,27 +833,34 @@ impl Block {
         if found.is_empty() {
             return false;
         }
-        // The `*` of parameter continuations in each value: those from its start to `end`.
+        // The parameter marks of each value: those from its start to `end`.
         let mut counted_to = line.start;
         let mut before = 0;
-        let stars: Vec<usize> = found
+        let marks: Vec<usize> = found
             .iter()
             .map(|(value_start, _)| {
                 let from = line.start + value_start.offset;
-                before += count_stars(&buffer[counted_to..from]);
+                before += count_parameter_marks(&buffer[counted_to..from]);
                 counted_to = from;
-                stars - before
+                marks - before
             })
             .collect();
-        for ((value_start, at_line_start), stars) in found.into_iter().zip(stars) {
+        for (index, ((value_start, at_line_start), marks)) in
+            found.into_iter().zip(marks).enumerate()
+        {
             self.fields += 1;
             let from = line.start + value_start.offset;
-            let work = stars.saturating_mul(end - from);
-            if value_start.name != Field::TransferEncoding && work > MAX_CONTINUATION_WORK {
-                self.continuation_work = work;
-                return lists;
+            if value_start.name != Field::TransferEncoding {
+                self.continuation_work = self
+                    .continuation_work
+                    .saturating_add(marks.saturating_mul(end - from));
+                if self.continuation_work > MAX_CONTINUATION_WORK {
+                    return lists;
+                }
             }
-            let whole = end - from <= MAX_VALUE_BYTES;
+            // Values after the first few in a line overlap them, and are not parsed, so that a
+            // line of many costs no more than a few to read.
+            let whole = end - from <= MAX_VALUE_BYTES && index < MAX_VALUES_PARSED_PER_LINE;
             let mut value = buffer[from..end.min(from + MAX_VALUE_BYTES)].to_vec();
             value.push(b'\n');
             match value_start.name {
@@ -1229,6 +1311,56 @@ mod tests {
              Content-Type: multipart/mixed; boundary=Q\n\n--Q\n\n--P--\n--Q--\n{parts}"
         );
         assert!(estimate(raw.as_bytes(), &UNBOUNDED).parts > 1_000);
+    }
+
+    #[test]
+    fn parameter_quotes_count_as_marks() {
+        let work = |value: &str| {
+            let raw = format!("Subject: hi\nContent-Type: {value}\n\nbody\n");
+            estimate(raw.as_bytes(), &UNBOUNDED).continuation_work
+        };
+        assert_eq!(work("text/plain"), 0);
+        // One `*` and two `'`, times the value's bytes from the colon on.
+        let extended = "application/pdf; name*=utf-8''a%20b.pdf";
+        assert_eq!(work(extended), 3 * (extended.len() + 1));
+    }
+
+    #[test]
+    fn folded_lines_count_as_header_fields() {
+        let fields = |header: &str| {
+            let raw = format!("{header}\n\nbody\n");
+            estimate(raw.as_bytes(), &UNBOUNDED).header_fields
+        };
+        assert_eq!(fields("Subject: a\n b\n c") - fields("Subject: a b c"), 2);
+        assert_eq!(fields("To: a,\n b") - fields("To: a, b"), 1);
+    }
+
+    #[test]
+    fn extents_stop_past_the_scan_budget() {
+        let raw = format!(
+            "Subject: hi\nContent-Type: multipart/mixed; boundary=b\n\n{}",
+            "x\n".repeat(1_000)
+        );
+        assert_eq!(multipart_extents(raw.as_bytes(), &UNBOUNDED).len(), 1);
+        let budget = Budget {
+            max_boundary_scan_bytes: 100,
+            ..UNBOUNDED
+        };
+        assert!(multipart_extents(raw.as_bytes(), &budget).is_empty());
+    }
+
+    #[test]
+    fn values_parsed_per_line_are_capped() {
+        let unknown_type = |values: usize| {
+            let raw = format!(
+                "Subject: hi\nX: {}\n\nbody\n",
+                "--b Content-Type: text/plain ".repeat(values)
+            );
+            let mut position = 0;
+            next_block(raw.as_bytes(), &mut position, usize::MAX).is_some_and(|b| b.unknown_type)
+        };
+        assert!(!unknown_type(MAX_VALUES_PARSED_PER_LINE));
+        assert!(unknown_type(MAX_VALUES_PARSED_PER_LINE + 1));
     }
 
     #[test]
