@@ -8,11 +8,12 @@
 //! message inside it, and each message inside it copies the whole decoded body. And every
 //! multipart reads on until its closing delimiter, to the end of its buffer when that is
 //! missing, so nested multiparts without one read the rest of the message once each. Header
-//! fields cost a few hundred bytes each once parsed, and RFC 2231 parameter continuations are
-//! merged in time that grows with their number times the value's length. Each RFC 2047
-//! encoded word (`=?`) in a field is read up to its `?=`, to the end of the field when that is
-//! missing, and read again from the next `=?` when it fails. And at every `--` in a multipart,
-//! mail-parser compares the bytes that follow with the boundary.
+//! fields cost a few hundred bytes each once parsed. RFC 2231 parameter continuations are
+//! merged in time that grows with their number times the value's length, and so are the quotes
+//! of an extended parameter value read. Each RFC 2047 encoded word (`=?`) in a field is read
+//! up to its `?=`, to the end of the field when that is missing, and read again from the next
+//! `=?` when it fails. And at every `--` in a multipart, mail-parser compares the bytes that
+//! follow with the boundary.
 //!
 //! The bounds count what mail-parser's parsers need to see, found where they could find it.
 //! Header fields are read at the start of every line and after every `--` in a line, where a
