@@ -1042,6 +1042,28 @@ mod tests {
     }
 
     #[test]
+    fn messages_chained_in_one_block_are_bounded() {
+        // Each field heads a message inside the one before, since mail-parser ends a header
+        // block at a line of one space after a line without a colon. Where the checks saw 40
+        // messages, copying 2,560 recursed deep enough to overflow a 2 MiB thread stack.
+        let block = format!(
+            "{}Content-Type: message/rfc822\n\n",
+            "Content-Type: message/rfc822\nxyz\n \n".repeat(63)
+        );
+        let inner = format!("Subject: inner\n{}body\n", block.repeat(5));
+        let raw = format!(
+            "From: a@example.org\nContent-Type: message/rfc822\n\
+             Content-Transfer-Encoding: base64\n\n{}\n",
+            base64_for_test(inner.as_bytes())
+        );
+        let result = Email::parse(raw.as_bytes(), Limits::default());
+        assert!(
+            matches!(result, Err(EmailError::TooManyEncodedMessages { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
     fn boundary_comparisons_are_bounded() {
         // At every `--`, the boundary is compared with what follows: here it matches up to its
         // last byte at each of a million and a half dashes.

@@ -9,8 +9,8 @@
 //! multipart reads on until its closing delimiter, to the end of its buffer when that is
 //! missing, so nested multiparts without one read the rest of the message once each. Header
 //! fields cost a few hundred bytes each once parsed. RFC 2231 parameter continuations are
-//! merged in time that grows with their number times the value's length, and so are the quotes
-//! of an extended parameter value read. Each RFC 2047 encoded word (`=?`) in a field is read
+//! merged, and the quotes of an extended parameter value read, in time that grows with their
+//! number times the value's length. Each RFC 2047 encoded word (`=?`) in a field is read
 //! up to its `?=`, to the end of the field when that is missing, and read again from the next
 //! `=?` when it fails. And at every `--` in a multipart, mail-parser compares the bytes that
 //! follow with the boundary.
@@ -167,7 +167,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
         cost.continuation_work = cost
             .continuation_work
             .saturating_add(block.continuation_work);
-        messages += usize::from(block.message_type);
+        messages += block.message_fields;
         cost.too_many_body_starts |= block.too_many_body_starts;
         if cost.exceeds(budget) {
             return messages;
@@ -489,6 +489,10 @@ struct Block {
     content_types: usize,
     /// Whether some `Content-Type` parses to `message/rfc822` or `message/global`.
     message_type: bool,
+    /// The `Content-Type` values that parse to a message type or were not read whole. Each
+    /// may start a message, and a block may hold many, since mail-parser ends a header block
+    /// at a line of white space after a line without a colon, where the block goes on here.
+    message_fields: usize,
     /// Whether every `Content-Type` starts its line and parses to a type, so that mail-parser
     /// surely reads one of them as the part's type.
     surely_typed: bool,
@@ -871,6 +875,7 @@ impl Block {
                 }
                 Field::Type => {
                     self.content_types += 1;
+                    self.message_fields += 1;
                     self.unknown_type = true;
                     self.longest_unread_value = self.longest_unread_value.max(end - from);
                     self.surely_typed = false;
@@ -903,6 +908,7 @@ impl Block {
             && (subtype.eq_ignore_ascii_case("rfc822") || subtype.eq_ignore_ascii_case("global"))
         {
             self.message_type = true;
+            self.message_fields += 1;
         }
         if ctype.eq_ignore_ascii_case("multipart")
             && let Some(boundary) = content_type.attribute("boundary")
@@ -1362,6 +1368,26 @@ mod tests {
         };
         assert!(!unknown_type(MAX_VALUES_PARSED_PER_LINE));
         assert!(unknown_type(MAX_VALUES_PARSED_PER_LINE + 1));
+    }
+
+    #[test]
+    fn each_message_type_counts() {
+        let messages =
+            |raw: &str| add_buffer(raw.as_bytes(), 0, &UNBOUNDED, &mut ParseCost::default());
+        // mail-parser ends a header block at a line of one space after a line without a colon,
+        // so each of these fields heads a message of its own.
+        let chain = "Content-Type: message/rfc822\nxyz\n \n".repeat(3);
+        assert_eq!(messages(&format!("Subject: hi\n\n{chain}\nbody\n")), 3);
+        // A value too long to read may name a message type too.
+        let long = format!(
+            "Content-Type: message/rfc822; x=\"{}\"\n\nbody\n",
+            "a".repeat(3_000)
+        );
+        assert_eq!(messages(&format!("Subject: hi\n\n{long}")), 1);
+        assert_eq!(
+            messages("Subject: hi\nContent-Type: text/plain\n\nbody\n"),
+            0
+        );
     }
 
     #[test]

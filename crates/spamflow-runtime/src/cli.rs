@@ -159,6 +159,9 @@ pub fn error_chain(error: &anyhow::Error) -> String {
     message
 }
 
+/// The stack of each async runtime worker thread.
+const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
+
 /// Runs a binary's async main on a multi-threaded runtime with telemetry for `service_name`
 /// installed, and turns its result into an exit code: 0 on success, 1 with the error chain on
 /// failure. Buffered spans are flushed before it returns.
@@ -168,6 +171,10 @@ where
 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // mail-parser copies the messages inside an encoded message part recursively, one
+        // frame per message. parse_cost allows 256, and 8 MiB, the usual main thread stack,
+        // leaves a wide margin: 2,560 of them overflowed tokio's default of 2 MiB.
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()
     {
         Ok(runtime) => runtime,
