@@ -365,9 +365,13 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
     let mut extents = vec![0..0; pairs.len()];
     let mut scanned = 0usize;
     for (index, &(multipart, start)) in pairs.iter().enumerate().rev() {
-        let closing = declared[multipart].closing.as_ref();
-        let end = match closing.and_then(|closing| closing.find(&buffer[start..])) {
-            Some(offset) => {
+        // The offset of the first closing delimiter from the body start on, and its length.
+        let found = declared[multipart].closing.as_ref().and_then(|closing| {
+            let offset = closing.find(&buffer[start..])?;
+            Some((offset, closing.needle().len()))
+        });
+        let end = match found {
+            Some((offset, length)) => {
                 let closing_start = start + offset;
                 // The multiparts declared from the body start up to the closing delimiter.
                 let later = &pairs[index + 1..];
@@ -376,7 +380,7 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
                 if ends.max(index + 1 + first, index + 1 + last) > closing_start {
                     buffer.len()
                 } else {
-                    closing_start + closing.map_or(0, |closing| closing.needle().len())
+                    closing_start + length
                 }
             }
             None => buffer.len(),
