@@ -158,11 +158,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
             .encoded_word_bytes
             .saturating_add(header.encoded_word_bytes);
         next_may_head = may_be_message;
-        headers_anywhere |= block.may_run_on
-            || block
-                .multiparts
-                .iter()
-                .any(|multipart| multipart.boundary.iter().any(|&b| b == b'\n' || b == b'\r'));
+        headers_anywhere |= block.may_hide_headers();
         cost.parts = cost.parts.saturating_add(block.fields);
         cost.continuation_work = cost
             .continuation_work
@@ -302,24 +298,25 @@ fn dash_pairs(bytes: &[u8]) -> usize {
 /// the buffer. They come in the order in which [`add_buffer`] meets them: a block's
 /// multiparts, each with each of its body starts.
 ///
-/// Each reads up to its closing delimiter, or to the end of the buffer without one. But
-/// mail-parser looks only for the boundary of the innermost multipart, so a closing delimiter
-/// inside the extent of a multipart declared after the body starts is not one: such an extent
-/// runs to the end. The extents are computed from the last multipart back, so that those
-/// inside are known first. An extent runs to the end too if its delimiters may overlap
-/// (`--a-` in `--a--a-`), since mail-parser may then pass over every closing one.
+/// Each reads up to its closing delimiter ([`closing_delimiter`]), or to the end of the buffer
+/// without one. But mail-parser looks only for the boundary of the innermost multipart, so a
+/// closing delimiter inside the extent of a multipart declared after the body starts is not
+/// one: such an extent runs to the end. The extents are computed from the last multipart back,
+/// so that those inside are known first. An extent runs to the end too if its delimiters may
+/// overlap (`--a-` in `--a--a-`), since mail-parser may then pass over every closing one.
 ///
 /// Finding the closing delimiters reads about as many bytes as the extents hold. It stops and
 /// returns no extent once they hold more than `budget.max_boundary_scan_bytes`, once there are
 /// more than `budget.max_parts` pairs of multipart and body start, and once the blocks pass a
-/// limit that [`add_buffer`] checks too. [`add_buffer`] then counts every multipart to the end
-/// of the buffer, and the message is rejected.
+/// limit that [`add_buffer`] checks too. It does as well where a header may go on unseen and
+/// hide a closing delimiter. [`add_buffer`] then counts every multipart to the end of the
+/// buffer.
 fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
     struct Declared {
         /// Where the block that declares it starts.
         at: usize,
-        /// Its closing delimiter, or `None` when its delimiters may overlap.
-        closing: Option<memmem::Finder<'static>>,
+        /// Its delimiter (`--` and the boundary), or `None` when two may overlap.
+        delimiter: Option<memmem::Finder<'static>>,
     }
     let mut declared: Vec<Declared> = Vec::new();
     // Each multipart's index in `declared`, and where its body starts.
@@ -335,7 +332,10 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
         };
         parts = parts.saturating_add(block.fields);
         continuation_work = continuation_work.saturating_add(block.continuation_work);
+        // A header that goes on where it is not seen may hide a closing delimiter, since
+        // mail-parser does not look for one in a part's header.
         if block.too_many_body_starts
+            || block.may_hide_headers()
             || parts > budget.max_parts
             || continuation_work > MAX_CONTINUATION_WORK
         {
@@ -343,7 +343,6 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
         }
         for multipart in block.multiparts {
             let delimiter = [b"--".as_slice(), &multipart.boundary].concat();
-            let closing = [delimiter.as_slice(), b"--"].concat();
             pairs.extend(
                 block
                     .body_starts
@@ -352,8 +351,8 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
             );
             declared.push(Declared {
                 at,
-                closing: (!overlaps_itself(&delimiter))
-                    .then(|| memmem::Finder::new(&closing).into_owned()),
+                delimiter: (!overlaps_itself(&delimiter))
+                    .then(|| memmem::Finder::new(&delimiter).into_owned()),
             });
         }
         if pairs.len() > budget.max_parts {
@@ -365,14 +364,11 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
     let mut extents = vec![0..0; pairs.len()];
     let mut scanned = 0usize;
     for (index, &(multipart, start)) in pairs.iter().enumerate().rev() {
-        // The offset of the first closing delimiter from the body start on, and its length.
-        let found = declared[multipart].closing.as_ref().and_then(|closing| {
-            let offset = closing.find(&buffer[start..])?;
-            Some((offset, closing.needle().len()))
-        });
-        let end = match found {
-            Some((offset, length)) => {
-                let closing_start = start + offset;
+        let delimiter = declared[multipart].delimiter.as_ref();
+        let end = match delimiter.and_then(|delimiter| closing_delimiter(buffer, start, delimiter))
+        {
+            Some(closing) => {
+                let closing_start = closing.start;
                 // The multiparts declared from the body start up to the closing delimiter.
                 let later = &pairs[index + 1..];
                 let first = later.partition_point(|&(other, _)| declared[other].at < start);
@@ -380,7 +376,7 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
                 if ends.max(index + 1 + first, index + 1 + last) > closing_start {
                     buffer.len()
                 } else {
-                    closing_start + length
+                    closing.end
                 }
             }
             None => buffer.len(),
@@ -393,6 +389,58 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
         extents[index] = start..end;
     }
     extents
+}
+
+/// Returns the closing delimiter (`--`, the boundary, `--`) of a multipart whose body starts at
+/// `start`, as mail-parser walks its parts, or `None` when it has none. The first delimiter
+/// opens the first part whatever follows it. After each delimiter comes a part's header, where
+/// mail-parser does not look for delimiters, then the part's body up to the next delimiter,
+/// which closes the multipart if `--` follows it. Each header is read to the latest place
+/// where it may end, so a closing delimiter is never taken from inside one. Delimiters of
+/// multiparts nested in the parts are not told apart here (see [`multipart_extents`]).
+fn closing_delimiter(
+    buffer: &[u8],
+    start: usize,
+    delimiter: &memmem::Finder<'_>,
+) -> Option<Range<usize>> {
+    let length = delimiter.needle().len();
+    let mut position = start + delimiter.find(&buffer[start..])? + length;
+    loop {
+        position = header_end(buffer, position);
+        let found = position + delimiter.find(&buffer[position..])?;
+        position = found + length;
+        if buffer[position..].starts_with(b"--") {
+            return Some(found..position + 2);
+        }
+    }
+}
+
+/// Returns the latest place where the header of a part that starts at `position`, just after
+/// its delimiter, may end. mail-parser skips white space and one line break after the
+/// delimiter (`skip_crlf`). A first line of white space then ends the header, and after it,
+/// only a line of white space that does not start with a space or tab surely does, since
+/// such a line may continue a field.
+fn header_end(buffer: &[u8], mut position: usize) -> usize {
+    while let Some(&byte) = buffer.get(position) {
+        match byte {
+            b'\r' | b' ' | b'\t' => position += 1,
+            b'\n' => {
+                position += 1;
+                break;
+            }
+            _ => break,
+        }
+    }
+    let mut first = true;
+    while let Some(line) = line_at(buffer, position) {
+        let text = &buffer[line.clone()];
+        position = line.end + 1;
+        if is_blank(text) && (first || !matches!(text.first(), Some(b' ' | b'\t'))) {
+            break;
+        }
+        first = false;
+    }
+    position.min(buffer.len())
 }
 
 /// A segment tree of the largest value in a range of indices.
@@ -936,6 +984,17 @@ impl Block {
         }
     }
 
+    /// Returns whether header fields may follow where they are not looked for: the block's
+    /// header may run on past its end, or a boundary with a line break may start a part's
+    /// header right after a line of white space.
+    fn may_hide_headers(&self) -> bool {
+        self.may_run_on
+            || self
+                .multiparts
+                .iter()
+                .any(|multipart| multipart.boundary.iter().any(|&b| b == b'\n' || b == b'\r'))
+    }
+
     /// Returns whether mail-parser may read the part as a message: its type is a message type,
     /// or it may have no type that mail-parser reads while a digest in the buffer may hold it.
     fn may_be_message(&self, has_digest: bool) -> bool {
@@ -1392,6 +1451,35 @@ mod tests {
             messages("Subject: hi\nContent-Type: text/plain\n\nbody\n"),
             0
         );
+    }
+
+    #[test]
+    fn closing_delimiters_follow_the_part_walk() {
+        let closing = |body: &str| {
+            let delimiter = memmem::Finder::new(b"--B");
+            closing_delimiter(body.as_bytes(), 0, &delimiter).map(|range| range.start)
+        };
+        let body = "--B\nContent-Type: text/plain\n\nhi\n--B--\n";
+        assert_eq!(closing(body), body.find("--B--"));
+        // The first delimiter opens a part even when `--` follows it.
+        assert_eq!(closing("--B--\n\nhi\n--B\n\nthere\n"), None);
+        // mail-parser does not look for delimiters in a part's header.
+        assert_eq!(closing("--B\nX: --B--\n\nhi\n"), None);
+        assert_eq!(closing("--B\nX: a\n \n--B--\n\nhi\n"), None);
+    }
+
+    #[test]
+    fn parts_after_unread_closings_count() {
+        let parts = "--B\n\n\n".repeat(1_000);
+        for opening in ["--B--\n", "--B\nX: --B--\n"] {
+            let raw = format!(
+                "Subject: hi\nContent-Type: multipart/mixed; boundary=B\n\n{opening}\n{parts}"
+            );
+            assert!(
+                estimate(raw.as_bytes(), &UNBOUNDED).parts > 1_000,
+                "{opening:?}"
+            );
+        }
     }
 
     #[test]
