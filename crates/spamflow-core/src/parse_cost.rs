@@ -37,6 +37,9 @@ use memchr::memmem;
 static DASHES: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"--"));
 static WORD_START: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"=?"));
 static WORD_END: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"?="));
+/// A line break before a line that starts with a line break, `\r` or a form feed.
+static LINE_ENDS: LazyLock<[memmem::Finder<'static>; 3]> =
+    LazyLock::new(|| [b"\n\n".as_slice(), b"\n\r", b"\n\x0c"].map(memmem::Finder::new));
 
 /// Levels of encoded messages that mail-parser 0.11 decodes and parses (its
 /// `MAX_NESTED_ENCODED`).
@@ -194,7 +197,9 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
         for multipart in &block.multiparts {
             for &start in &block.body_starts {
                 let extent = extents
-                    .get_or_insert_with(|| multipart_extents(buffer, budget).into_iter())
+                    .get_or_insert_with(|| {
+                        multipart_extents(buffer, budget, cost.boundary_scan_bytes).into_iter()
+                    })
                     .next()
                     .unwrap_or(start..buffer.len());
                 // The body may start later, past any closing delimiter.
@@ -306,15 +311,16 @@ fn dash_pairs(bytes: &[u8]) -> usize {
 /// overlap (`--a-` in `--a--a-`), since mail-parser may then pass over every closing one.
 ///
 /// Finding the closing delimiters reads about as many bytes as the extents hold. It stops and
-/// returns no extent once they hold more than `budget.max_boundary_scan_bytes`, once there are
-/// more than `budget.max_parts` pairs of multipart and body start, and once the blocks pass a
-/// limit that [`add_buffer`] checks too. It does as well where a header may go on unseen and
-/// hide a closing delimiter. [`add_buffer`] then counts every multipart to the end of the
-/// buffer.
-fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
+/// returns no extent in four cases. The extents, with the bytes `scanned` before in the
+/// message's other buffers, pass `budget.max_boundary_scan_bytes`. There are more than
+/// `budget.max_parts` pairs of multipart and body start. The blocks pass a limit that
+/// [`add_buffer`] checks too. Or a header may go on unseen and hide a closing delimiter.
+/// [`add_buffer`] then counts every multipart to the end of the buffer.
+fn multipart_extents(buffer: &[u8], budget: &Budget, scanned: usize) -> Vec<Range<usize>> {
     struct Declared {
-        /// Where the block that declares it starts.
+        /// The offset of the `Content-Type` value that declares it.
         at: usize,
+        digest: bool,
         /// Its delimiter (`--` and the boundary), or `None` when two may overlap.
         delimiter: Option<memmem::Finder<'static>>,
     }
@@ -325,11 +331,7 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
     let mut parts = 0usize;
     let mut continuation_work = 0usize;
     let mut position = 0;
-    loop {
-        let at = position;
-        let Some(block) = next_block(buffer, &mut position, budget.max_parts) else {
-            break;
-        };
+    while let Some(block) = next_block(buffer, &mut position, budget.max_parts) {
         parts = parts.saturating_add(block.fields);
         continuation_work = continuation_work.saturating_add(block.continuation_work);
         // A header that goes on where it is not seen may hide a closing delimiter, since
@@ -350,7 +352,8 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
                     .map(|&start| (declared.len(), start)),
             );
             declared.push(Declared {
-                at,
+                at: multipart.at,
+                digest: multipart.digest,
                 delimiter: (!overlaps_itself(&delimiter))
                     .then(|| memmem::Finder::new(&delimiter).into_owned()),
             });
@@ -360,13 +363,18 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
         }
     }
 
+    let header_ends = header_block_ends(buffer);
     let mut ends = MaxTree::new(pairs.len());
     let mut extents = vec![0..0; pairs.len()];
-    let mut scanned = 0usize;
+    let mut scanned = scanned;
     for (index, &(multipart, start)) in pairs.iter().enumerate().rev() {
-        let delimiter = declared[multipart].delimiter.as_ref();
-        let end = match delimiter.and_then(|delimiter| closing_delimiter(buffer, start, delimiter))
-        {
+        let Declared {
+            delimiter, digest, ..
+        } = &declared[multipart];
+        let closing = delimiter.as_ref().and_then(|delimiter| {
+            closing_delimiter(buffer, &header_ends, start, delimiter, *digest)
+        });
+        let end = match closing {
             Some(closing) => {
                 let closing_start = closing.start;
                 // The multiparts declared from the body start up to the closing delimiter.
@@ -396,51 +404,111 @@ fn multipart_extents(buffer: &[u8], budget: &Budget) -> Vec<Range<usize>> {
 /// opens the first part whatever follows it. After each delimiter comes a part's header, where
 /// mail-parser does not look for delimiters, then the part's body up to the next delimiter,
 /// which closes the multipart if `--` follows it. Each header is read to the latest place
-/// where it may end, so a closing delimiter is never taken from inside one. Delimiters of
-/// multiparts nested in the parts are not told apart here (see [`multipart_extents`]).
+/// where it and the headers of the messages the part may hold may end
+/// ([`part_header_end`]), so a closing delimiter is never taken from inside one. Delimiters
+/// of multiparts nested in the parts are not distinguished here (see [`multipart_extents`]).
 fn closing_delimiter(
     buffer: &[u8],
+    ends: &[usize],
     start: usize,
     delimiter: &memmem::Finder<'_>,
+    digest: bool,
 ) -> Option<Range<usize>> {
     let length = delimiter.needle().len();
-    let mut position = start + delimiter.find(&buffer[start..])? + length;
+    let opening = start + delimiter.find(&buffer[start..])? + length;
+    let mut position = skip_crlf(buffer, opening);
     loop {
-        position = header_end(buffer, position);
+        position = part_header_end(buffer, ends, position, digest);
         let found = position + delimiter.find(&buffer[position..])?;
         position = found + length;
         if buffer[position..].starts_with(b"--") {
             return Some(found..position + 2);
         }
+        position = after_delimiter(buffer, position);
     }
 }
 
-/// Returns the latest place where the header of a part that starts at `position`, just after
-/// its delimiter, may end. mail-parser skips white space and one line break after the
-/// delimiter (`skip_crlf`). A first line of white space then ends the header, and after it,
-/// only a line of white space that does not start with a space or tab surely does, since
-/// such a line may continue a field.
-fn header_end(buffer: &[u8], mut position: usize) -> usize {
+/// Returns where mail-parser's `skip_crlf` stops: past spaces, tabs and `\r`, and one `\n`.
+fn skip_crlf(buffer: &[u8], mut position: usize) -> usize {
     while let Some(&byte) = buffer.get(position) {
         match byte {
             b'\r' | b' ' | b'\t' => position += 1,
-            b'\n' => {
-                position += 1;
-                break;
-            }
+            b'\n' => return position + 1,
             _ => break,
         }
     }
-    let mut first = true;
-    while let Some(line) = line_at(buffer, position) {
-        let text = &buffer[line.clone()];
-        position = line.end + 1;
-        if is_blank(text) && (first || !matches!(text.first(), Some(b' ' | b'\t'))) {
-            break;
-        }
-        first = false;
+    position
+}
+
+/// Returns where the header of the next part starts after a delimiter that does not close
+/// its multipart. mail-parser's `is_multipart_end` reads past `\r\n` or `\n`, or past any
+/// other white space byte (a form feed too) and then `skip_crlf`.
+fn after_delimiter(buffer: &[u8], position: usize) -> usize {
+    match buffer.get(position) {
+        Some(b'\r') if buffer.get(position + 1) == Some(&b'\n') => position + 2,
+        Some(b'\n') => position + 1,
+        Some(byte) if byte.is_ascii_whitespace() => skip_crlf(buffer, position + 1),
+        _ => position,
     }
-    position.min(buffer.len())
+}
+
+/// Returns the latest place where the header of a part that starts at `position` may end,
+/// with the headers of the messages inside it that mail-parser reads next. A part that is a
+/// message without an encoding has the message's header after its own, and so on down a
+/// chain, and in a digest a part without a type is a message. Any header that names
+/// `message` counts, whatever the field.
+fn part_header_end(buffer: &[u8], ends: &[usize], position: usize, digest: bool) -> usize {
+    let mut end = header_block_end(buffer, ends, position);
+    let mut may_be_message = digest || names_message(&buffer[position..end]);
+    while may_be_message && end < buffer.len() {
+        let next = header_block_end(buffer, ends, end);
+        may_be_message = names_message(&buffer[end..next]);
+        end = next;
+    }
+    end
+}
+
+/// Returns whether `bytes` contain `message` in any case.
+fn names_message(bytes: &[u8]) -> bool {
+    memchr::memchr2_iter(b'm', b'M', bytes).any(|index| {
+        bytes[index..]
+            .get(..7)
+            .is_some_and(|word| word.eq_ignore_ascii_case(b"message"))
+    })
+}
+
+/// Returns the ends (just past the line break) of the lines of `buffer` that end any header
+/// block they are in: lines of white space that do not start with a space or tab. Such a line
+/// starts with `\n`, `\r` or a form feed after a line break, so only those lines are read.
+fn header_block_ends(buffer: &[u8]) -> Vec<usize> {
+    let mut ends: Vec<usize> = LINE_ENDS
+        .iter()
+        .flat_map(|finder| finder.find_iter(buffer))
+        .filter_map(|newline| {
+            let start = newline + 1;
+            let end = memchr::memchr(b'\n', &buffer[start..]).map_or(buffer.len(), |o| start + o);
+            is_blank(&buffer[start..end]).then_some((end + 1).min(buffer.len()))
+        })
+        .collect();
+    ends.sort_unstable();
+    ends
+}
+
+/// Returns the latest place where a header block that starts at `position` may end, with
+/// `ends` from [`header_block_ends`]. A first line of white space ends it at once. After it,
+/// only a line of white space that does not start with a space or tab surely does, since
+/// such a line may continue a field.
+fn header_block_end(buffer: &[u8], ends: &[usize], position: usize) -> usize {
+    let Some(first_end) = memchr::memchr(b'\n', &buffer[position..]) else {
+        return buffer.len();
+    };
+    let first_end = position + first_end;
+    if is_blank(&buffer[position..first_end]) {
+        return first_end + 1;
+    }
+    // The lines that end at or before the first one's line break come before it.
+    let later = ends.partition_point(|&end| end <= first_end + 1);
+    ends.get(later).copied().unwrap_or(buffer.len())
 }
 
 /// A segment tree of the largest value in a range of indices.
@@ -509,6 +577,8 @@ fn overlaps_itself(pattern: &[u8]) -> bool {
 struct Multipart {
     boundary: Vec<u8>,
     digest: bool,
+    /// The offset of the `Content-Type` value that declares it.
+    at: usize,
 }
 
 /// The maximum number of places where one block's body may start (see [`next_block`]), and of
@@ -923,7 +993,7 @@ impl Block {
             match value_start.name {
                 Field::Type if whole => {
                     self.content_types += 1;
-                    self.read_content_type(&value, at_line_start);
+                    self.read_content_type(&value, at_line_start, from);
                 }
                 Field::Type => {
                     self.content_types += 1;
@@ -946,7 +1016,8 @@ impl Block {
         lists
     }
 
-    fn read_content_type(&mut self, value: &[u8], at_line_start: bool) {
+    /// Reads a `Content-Type` value that starts at offset `at` of the buffer.
+    fn read_content_type(&mut self, value: &[u8], at_line_start: bool, at: usize) {
         let HeaderValue::ContentType(content_type) = MessageStream::new(value).parse_content_type()
         else {
             // mail-parser reads a value that does not parse as no type at all.
@@ -969,6 +1040,7 @@ impl Block {
             self.multiparts.push(Multipart {
                 boundary: boundary.as_bytes().to_vec(),
                 digest: subtype.eq_ignore_ascii_case("digest"),
+                at,
             });
         }
     }
@@ -1411,12 +1483,12 @@ mod tests {
             "Subject: hi\nContent-Type: multipart/mixed; boundary=b\n\n{}",
             "x\n".repeat(1_000)
         );
-        assert_eq!(multipart_extents(raw.as_bytes(), &UNBOUNDED).len(), 1);
+        assert_eq!(multipart_extents(raw.as_bytes(), &UNBOUNDED, 0).len(), 1);
         let budget = Budget {
             max_boundary_scan_bytes: 100,
             ..UNBOUNDED
         };
-        assert!(multipart_extents(raw.as_bytes(), &budget).is_empty());
+        assert!(multipart_extents(raw.as_bytes(), &budget, 0).is_empty());
     }
 
     #[test]
@@ -1457,7 +1529,8 @@ mod tests {
     fn closing_delimiters_follow_the_part_walk() {
         let closing = |body: &str| {
             let delimiter = memmem::Finder::new(b"--B");
-            closing_delimiter(body.as_bytes(), 0, &delimiter).map(|range| range.start)
+            let ends = header_block_ends(body.as_bytes());
+            closing_delimiter(body.as_bytes(), &ends, 0, &delimiter, false).map(|range| range.start)
         };
         let body = "--B\nContent-Type: text/plain\n\nhi\n--B--\n";
         assert_eq!(closing(body), body.find("--B--"));
@@ -1466,6 +1539,21 @@ mod tests {
         // mail-parser does not look for delimiters in a part's header.
         assert_eq!(closing("--B\nX: --B--\n\nhi\n"), None);
         assert_eq!(closing("--B\nX: a\n \n--B--\n\nhi\n"), None);
+        // After a delimiter that does not close, mail-parser passes any one white space byte.
+        assert_eq!(closing("--B\n\nhi\n--B\x0c\nX: --B--\n\nthere\n"), None);
+        // Nor in the header of a message that a part holds.
+        let attached = "--B\nContent-Type: message/rfc822\n\nSubject: --B--\n\nhi\n";
+        assert_eq!(closing(attached), None);
+    }
+
+    #[test]
+    fn parts_of_a_digest_are_messages() {
+        let body = "--B\n\nSubject: --B--\n\nhi\n";
+        let delimiter = memmem::Finder::new(b"--B");
+        let ends = header_block_ends(body.as_bytes());
+        let closing = |digest| closing_delimiter(body.as_bytes(), &ends, 0, &delimiter, digest);
+        assert_eq!(closing(false).map(|range| range.start), body.find("--B--"));
+        assert_eq!(closing(true), None);
     }
 
     #[test]
@@ -1480,6 +1568,20 @@ mod tests {
                 "{opening:?}"
             );
         }
+    }
+
+    #[test]
+    fn multiparts_nested_within_a_block_count() {
+        // mail-parser ends X's header at the line of one space, and reads the two `--X--` as
+        // the body of Y's part; both multiparts are declared in one block here.
+        let parts = "--X\n\n".repeat(1_000);
+        let raw = format!(
+            "Subject: hi\nContent-Type: multipart/mixed; boundary=Z\n\n\
+             --Z\nContent-Type: multipart/mixed; boundary=X\nxyz\n \n\
+             --X\nContent-Type: multipart/mixed; boundary=Y\n\n\
+             --Y\n\n--X--\n\n--X--\n--Y--\n{parts}--X--\n--Z--\n"
+        );
+        assert!(estimate(raw.as_bytes(), &UNBOUNDED).parts > 1_000);
     }
 
     #[test]
