@@ -363,19 +363,30 @@ fn multipart_extents(buffer: &[u8], budget: &Budget, scanned: usize) -> Vec<Rang
         }
     }
 
-    let header_ends = header_block_ends(buffer);
+    let headers = HeaderIndex::new(buffer);
     let mut ends = MaxTree::new(pairs.len());
     let mut extents = vec![0..0; pairs.len()];
     let mut scanned = scanned;
+    // Each step of a walk passes a delimiter that `add_buffer` counts as a part.
+    let mut steps = budget.max_parts;
     for (index, &(multipart, start)) in pairs.iter().enumerate().rev() {
         let Declared {
             delimiter, digest, ..
         } = &declared[multipart];
-        let closing = delimiter.as_ref().and_then(|delimiter| {
-            closing_delimiter(buffer, &header_ends, start, delimiter, *digest)
-        });
-        let end = match closing {
-            Some(closing) => {
+        // A digest's parts are messages unless typed, and where a walk skips a message
+        // header that mail-parser does not read, it may take a closing delimiter from one.
+        // So a digest reads to the end.
+        let walked = match delimiter {
+            Some(delimiter) if !digest => {
+                let allowed = budget.max_boundary_scan_bytes.saturating_sub(scanned);
+                closing_delimiter(buffer, &headers, start, delimiter, allowed, &mut steps)
+            }
+            _ => Walked::Open,
+        };
+        let end = match walked {
+            Walked::OverBudget => return Vec::new(),
+            Walked::Open => buffer.len(),
+            Walked::Closed(closing) => {
                 let closing_start = closing.start;
                 // The multiparts declared from the body start up to the closing delimiter.
                 let later = &pairs[index + 1..];
@@ -387,7 +398,6 @@ fn multipart_extents(buffer: &[u8], budget: &Budget, scanned: usize) -> Vec<Rang
                     closing.end
                 }
             }
-            None => buffer.len(),
         };
         scanned = scanned.saturating_add(end - start);
         if scanned > budget.max_boundary_scan_bytes {
@@ -409,23 +419,43 @@ fn multipart_extents(buffer: &[u8], budget: &Budget, scanned: usize) -> Vec<Rang
 /// of multiparts nested in the parts are not distinguished here (see [`multipart_extents`]).
 fn closing_delimiter(
     buffer: &[u8],
-    ends: &[usize],
+    headers: &HeaderIndex,
     start: usize,
     delimiter: &memmem::Finder<'_>,
-    digest: bool,
-) -> Option<Range<usize>> {
+    allowed_bytes: usize,
+    steps: &mut usize,
+) -> Walked {
     let length = delimiter.needle().len();
-    let opening = start + delimiter.find(&buffer[start..])? + length;
-    let mut position = skip_crlf(buffer, opening);
+    let Some(opening) = delimiter.find(&buffer[start..]) else {
+        return Walked::Open;
+    };
+    let mut position = skip_crlf(buffer, start + opening + length);
     loop {
-        position = part_header_end(buffer, ends, position, digest);
-        let found = position + delimiter.find(&buffer[position..])?;
+        if position - start > allowed_bytes || *steps == 0 {
+            return Walked::OverBudget;
+        }
+        *steps -= 1;
+        position = part_header_end(buffer, headers, position);
+        let Some(found) = delimiter.find(&buffer[position..]) else {
+            return Walked::Open;
+        };
+        let found = position + found;
         position = found + length;
         if buffer[position..].starts_with(b"--") {
-            return Some(found..position + 2);
+            return Walked::Closed(found..position + 2);
         }
         position = after_delimiter(buffer, position);
     }
+}
+
+/// How a walk over the parts of a multipart ended.
+enum Walked {
+    /// At this closing delimiter.
+    Closed(Range<usize>),
+    /// At the end of the buffer, without a closing delimiter.
+    Open,
+    /// Past the bytes or steps allowed, so the message is rejected.
+    OverBudget,
 }
 
 /// Returns where mail-parser's `skip_crlf` stops: past spaces, tabs and `\r`, and one `\n`.
@@ -455,26 +485,56 @@ fn after_delimiter(buffer: &[u8], position: usize) -> usize {
 /// Returns the latest place where the header of a part that starts at `position` may end,
 /// with the headers of the messages inside it that mail-parser reads next. A part that is a
 /// message without an encoding has the message's header after its own, and so on down a
-/// chain, and in a digest a part without a type is a message. Any header that names
-/// `message` counts, whatever the field.
-fn part_header_end(buffer: &[u8], ends: &[usize], position: usize, digest: bool) -> usize {
-    let mut end = header_block_end(buffer, ends, position);
-    let mut may_be_message = digest || names_message(&buffer[position..end]);
+/// chain. Any header that names `message` counts, whatever the field. Digests are not walked
+/// (see [`multipart_extents`]).
+fn part_header_end(buffer: &[u8], headers: &HeaderIndex, position: usize) -> usize {
+    let mut end = headers.block_end(buffer, position);
+    let mut may_be_message = headers.names_message(position..end);
     while may_be_message && end < buffer.len() {
-        let next = header_block_end(buffer, ends, end);
-        may_be_message = names_message(&buffer[end..next]);
+        let next = headers.block_end(buffer, end);
+        may_be_message = headers.names_message(end..next);
         end = next;
     }
     end
 }
 
-/// Returns whether `bytes` contain `message` in any case.
-fn names_message(bytes: &[u8]) -> bool {
-    memchr::memchr2_iter(b'm', b'M', bytes).any(|index| {
-        bytes[index..]
-            .get(..7)
-            .is_some_and(|word| word.eq_ignore_ascii_case(b"message"))
-    })
+/// Where the header blocks of a buffer may end and where it names `message`, found in one
+/// pass each, so that every walk over its parts reads them in logarithmic time.
+struct HeaderIndex {
+    /// See [`header_block_ends`].
+    block_ends: Vec<usize>,
+    /// The offsets of `message`, in any case.
+    message_words: Vec<usize>,
+}
+
+impl HeaderIndex {
+    fn new(buffer: &[u8]) -> Self {
+        let message_words = memchr::memchr2_iter(b'm', b'M', buffer)
+            .filter(|&index| {
+                buffer[index..]
+                    .get(..7)
+                    .is_some_and(|word| word.eq_ignore_ascii_case(b"message"))
+            })
+            .collect();
+        Self {
+            block_ends: header_block_ends(buffer),
+            message_words,
+        }
+    }
+
+    fn block_end(&self, buffer: &[u8], position: usize) -> usize {
+        header_block_end(buffer, &self.block_ends, position)
+    }
+
+    /// Returns whether `message` lies within `range`.
+    fn names_message(&self, range: Range<usize>) -> bool {
+        let first = self
+            .message_words
+            .partition_point(|&offset| offset < range.start);
+        self.message_words
+            .get(first)
+            .is_some_and(|&offset| offset + 7 <= range.end)
+    }
 }
 
 /// Returns the ends (just past the line break) of the lines of `buffer` that end any header
@@ -1529,8 +1589,19 @@ mod tests {
     fn closing_delimiters_follow_the_part_walk() {
         let closing = |body: &str| {
             let delimiter = memmem::Finder::new(b"--B");
-            let ends = header_block_ends(body.as_bytes());
-            closing_delimiter(body.as_bytes(), &ends, 0, &delimiter, false).map(|range| range.start)
+            let headers = HeaderIndex::new(body.as_bytes());
+            match closing_delimiter(
+                body.as_bytes(),
+                &headers,
+                0,
+                &delimiter,
+                usize::MAX,
+                &mut 100,
+            ) {
+                Walked::Closed(range) => Some(range.start),
+                Walked::Open => None,
+                Walked::OverBudget => panic!("over budget: {body:?}"),
+            }
         };
         let body = "--B\nContent-Type: text/plain\n\nhi\n--B--\n";
         assert_eq!(closing(body), body.find("--B--"));
@@ -1547,27 +1618,32 @@ mod tests {
     }
 
     #[test]
-    fn parts_of_a_digest_are_messages() {
-        let body = "--B\n\nSubject: --B--\n\nhi\n";
-        let delimiter = memmem::Finder::new(b"--B");
-        let ends = header_block_ends(body.as_bytes());
-        let closing = |digest| closing_delimiter(body.as_bytes(), &ends, 0, &delimiter, digest);
-        assert_eq!(closing(false).map(|range| range.start), body.find("--B--"));
-        assert_eq!(closing(true), None);
+    fn walks_stop_past_their_steps() {
+        let parts = "--B\n\nx\n".repeat(100);
+        let raw =
+            format!("Subject: hi\nContent-Type: multipart/mixed; boundary=B\n\n{parts}--B--\n");
+        assert_eq!(multipart_extents(raw.as_bytes(), &UNBOUNDED, 0).len(), 1);
+        let budget = Budget {
+            max_parts: 50,
+            ..UNBOUNDED
+        };
+        assert!(multipart_extents(raw.as_bytes(), &budget, 0).is_empty());
     }
 
     #[test]
-    fn parts_after_unread_closings_count() {
-        let parts = "--B\n\n\n".repeat(1_000);
-        for opening in ["--B--\n", "--B\nX: --B--\n"] {
+    fn digests_read_to_the_end() {
+        let extent_end = |subtype: &str| {
             let raw = format!(
-                "Subject: hi\nContent-Type: multipart/mixed; boundary=B\n\n{opening}\n{parts}"
+                "Subject: hi\nContent-Type: multipart/{subtype}; boundary=D\n\n\
+                 --D\nContent-Type: text/plain\n\nhi\n--D--\ntail\n"
             );
-            assert!(
-                estimate(raw.as_bytes(), &UNBOUNDED).parts > 1_000,
-                "{opening:?}"
-            );
-        }
+            let extents = multipart_extents(raw.as_bytes(), &UNBOUNDED, 0);
+            (extents.first().map(|extent| extent.end), raw.len())
+        };
+        let (end, length) = extent_end("digest");
+        assert_eq!(end, Some(length));
+        let (end, length) = extent_end("mixed");
+        assert!(end.is_some_and(|end| end < length));
     }
 
     #[test]
