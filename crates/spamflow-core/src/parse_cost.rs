@@ -448,7 +448,7 @@ fn closing_delimiter(
     }
 }
 
-/// How a walk over the parts of a multipart ended.
+/// The end of a walk over the parts of a multipart.
 enum Walked {
     /// At this closing delimiter.
     Closed(Range<usize>),
@@ -498,8 +498,8 @@ fn part_header_end(buffer: &[u8], headers: &HeaderIndex, position: usize) -> usi
     end
 }
 
-/// Where the header blocks of a buffer may end and where it names `message`, found in one
-/// pass each, so that every walk over its parts reads them in logarithmic time.
+/// The places where the header blocks of a buffer may end and where it names `message`,
+/// found in one pass each, so that every walk over its parts reads them in logarithmic time.
 struct HeaderIndex {
     /// See [`header_block_ends`].
     block_ends: Vec<usize>,
@@ -1649,7 +1649,7 @@ mod tests {
     #[test]
     fn multiparts_nested_within_a_block_count() {
         // mail-parser ends X's header at the line of one space, and reads the two `--X--` as
-        // the body of Y's part; both multiparts are declared in one block here.
+        // the body of Y's part. Here both multiparts are declared in one block.
         let parts = "--X\n\n".repeat(1_000);
         let raw = format!(
             "Subject: hi\nContent-Type: multipart/mixed; boundary=Z\n\n\
