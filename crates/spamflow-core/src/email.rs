@@ -1044,8 +1044,8 @@ mod tests {
     #[test]
     fn messages_chained_in_one_block_are_bounded() {
         // Each field heads a message inside the one before, since mail-parser ends a header
-        // block at a line of one space after a line without a colon. Where the checks saw 40
-        // messages, copying 2,560 recursed deep enough to overflow a 2 MiB thread stack.
+        // block at a line of one space after a line without a colon. Copying 2,560 such
+        // messages recursed deep enough to overflow a 2 MiB thread stack.
         let block = format!(
             "{}Content-Type: message/rfc822\n\n",
             "Content-Type: message/rfc822\nxyz\n \n".repeat(63)
