@@ -34,9 +34,6 @@ use mail_parser::parsers::MessageStream;
 use memchr::memmem;
 
 /// Searchers for the short needles looked for in every line, built once.
-static DASHES: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"--"));
-static WORD_START: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"=?"));
-static WORD_END: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"?="));
 /// A line break before a line that starts with a line break, `\r` or a form feed.
 static LINE_ENDS: LazyLock<[memmem::Finder<'static>; 3]> =
     LazyLock::new(|| [b"\n\n".as_slice(), b"\n\r", b"\n\x0c"].map(memmem::Finder::new));
@@ -74,6 +71,10 @@ pub(crate) struct ParseCost {
     pub copied_bytes: usize,
     /// Bytes of encoded message bodies decoded to compute these bounds.
     pub decoded_bytes: usize,
+    /// The part of `decoded_bytes` decoded from the block ends after a header block that may
+    /// run on: each of these ends may start a message body, and each decodes to the end of
+    /// its buffer.
+    pub run_on_decoded_bytes: usize,
     /// Bytes read looking for boundaries: each multipart to its closing delimiter.
     pub boundary_scan_bytes: usize,
     /// Bytes compared with boundaries: the boundary's length at every `--` that a multipart
@@ -101,6 +102,7 @@ pub(crate) struct Budget {
     pub max_encoded_messages: usize,
     pub max_copied_bytes: usize,
     pub max_decoded_bytes: usize,
+    pub max_run_on_decoded_bytes: usize,
     pub max_boundary_scan_bytes: usize,
     pub max_boundary_compare_bytes: usize,
     pub max_encoded_word_bytes: usize,
@@ -115,6 +117,7 @@ impl ParseCost {
             || self.continuation_work > MAX_CONTINUATION_WORK
             || self.too_many_body_starts
             || self.decoded_bytes > budget.max_decoded_bytes
+            || self.run_on_decoded_bytes > budget.max_run_on_decoded_bytes
             || self.boundary_scan_bytes > budget.max_boundary_scan_bytes
             || self.boundary_compare_bytes > budget.max_boundary_compare_bytes
             || self.encoded_word_bytes > budget.max_encoded_word_bytes
@@ -133,7 +136,7 @@ pub(crate) fn estimate(raw: &[u8], budget: &Budget) -> ParseCost {
 /// buffer besides the buffer itself.
 fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCost) -> usize {
     // A part without a type is a message only inside a digest, whose type names it.
-    let has_digest = memmem::find(&buffer.to_ascii_lowercase(), b"digest").is_some();
+    let has_digest = find_ignoring_case(buffer, b"digest").next().is_some();
     let mut messages = 0;
     let mut position = 0;
     // The multipart extents, computed when the first multipart is met, since they take a pass
@@ -235,7 +238,8 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
         // the fields of the blocks it runs into are its own. So from a header block that may
         // run on, every later block's end may start an encoded message of the types and
         // encodings seen since. Rejecting such dates would reject honest mail: a corpus ham
-        // ends its header with `Date: ... UT`.
+        // ends its header with `Date: ... UT`. These places are as many as the blocks, which
+        // may be a few bytes apart, so what they decode has a smaller budget of its own.
         if block.may_run_on {
             run_on.get_or_insert_with(Block::default);
         }
@@ -245,13 +249,21 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
             run_on.quoted_printable |= block.quoted_printable;
             if run_on.message_type
                 && position < buffer.len()
-                && add_encoded_messages(buffer, run_on, &[position], levels, budget, cost)
+                && add_encoded_messages(buffer, run_on, &[position], true, levels, budget, cost)
             {
                 return messages;
             }
         }
         if may_be_message
-            && add_encoded_messages(buffer, &block, &block.body_starts, levels, budget, cost)
+            && add_encoded_messages(
+                buffer,
+                &block,
+                &block.body_starts,
+                false,
+                levels,
+                budget,
+                cost,
+            )
         {
             return messages;
         }
@@ -260,11 +272,14 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
 }
 
 /// Adds the bounds of the messages that the encodings of `block` may decode from `starts`.
+/// With `after_run_on`, the starts are block ends after a header block that may run on, and
+/// what they decode, nested messages included, also counts as `run_on_decoded_bytes`.
 /// Returns whether the budget is exceeded.
 fn add_encoded_messages(
     buffer: &[u8],
     block: &Block,
     starts: &[usize],
+    after_run_on: bool,
     levels: usize,
     budget: &Budget,
     cost: &mut ParseCost,
@@ -273,13 +288,20 @@ fn add_encoded_messages(
         for &start in starts {
             let (work, decoded) = decode(encoding, &buffer[start..]);
             cost.decoded_bytes = cost.decoded_bytes.saturating_add(work);
+            if after_run_on {
+                cost.run_on_decoded_bytes = cost.run_on_decoded_bytes.saturating_add(work);
+            }
             if cost.exceeds(budget) {
                 return true;
             }
             let Some(decoded) = decoded else {
                 continue;
             };
+            let before = (cost.decoded_bytes, cost.run_on_decoded_bytes);
             let inside = 1 + add_buffer(&decoded, levels - 1, budget, cost);
+            if after_run_on {
+                cost.run_on_decoded_bytes = before.1.saturating_add(cost.decoded_bytes - before.0);
+            }
             cost.encoded_messages = cost.encoded_messages.saturating_add(inside);
             cost.copied_bytes = cost
                 .copied_bytes
@@ -714,18 +736,41 @@ fn date_end(buffer: &[u8], value_start: usize, blank: &Range<usize>) -> usize {
     value_start + stream.offset()
 }
 
-/// Returns where the values of `Date` fields that start after a `--` between `from` and
-/// `line_end` start.
-fn dates_after_dashes(buffer: &[u8], from: usize, line_end: usize) -> Vec<usize> {
-    let text = buffer[from..line_end].to_ascii_lowercase();
-    memmem::find_iter(&text, b"date")
-        .filter_map(|offset| {
-            // The name may be spaced, and ends at a colon, as in `field_name`.
-            let after = &text[offset + 4..];
-            let colon = after.iter().position(|byte| !byte.is_ascii_whitespace())?;
-            (after[colon] == b':').then_some(from + offset + 4 + colon + 1)
-        })
-        .collect()
+/// Adds to `dates` where the values of `Date` fields that start after a `--` between `from`
+/// and `line_end` start.
+fn dates_after_dashes(buffer: &[u8], from: usize, line_end: usize, dates: &mut Vec<usize>) {
+    let text = &buffer[from..line_end];
+    for offset in find_ignoring_case(text, b"date") {
+        // The name may be spaced, and ends at a colon, as in `field_name`.
+        let after = &text[offset + 4..];
+        if let Some(colon) = after.iter().position(|byte| !byte.is_ascii_whitespace())
+            && after[colon] == b':'
+        {
+            dates.push(from + offset + 4 + colon + 1);
+        }
+    }
+}
+
+/// Returns the offsets in `bytes` where `first` is followed by `second` (overlapping ones too,
+/// when the two are the same byte). Lines and values are mostly short, and there one `memchr`
+/// costs less than a substring search.
+fn pairs(bytes: &[u8], first: u8, second: u8) -> impl Iterator<Item = usize> + '_ {
+    memchr::memchr_iter(first, bytes).filter(move |&offset| bytes.get(offset + 1) == Some(&second))
+}
+
+/// Returns the offset of the first `first` followed by `second` in `bytes` ([`pairs`]).
+fn find_pair(bytes: &[u8], first: u8, second: u8) -> Option<usize> {
+    pairs(bytes, first, second).next()
+}
+
+/// Returns the offsets in `text` where `word`, lowercase ASCII, starts in any case, without a
+/// lowercase copy of `text`.
+fn find_ignoring_case<'a>(text: &'a [u8], word: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let first = word[0];
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text).filter(move |&offset| {
+        text.get(offset..offset + word.len())
+            .is_some_and(|found| found.eq_ignore_ascii_case(word))
+    })
 }
 
 /// Returns whether one of the `Date` values that start at `dates`, read in order, runs on past
@@ -797,7 +842,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         }
 
         previous_blank = false;
-        let dashes = DASHES.find(text);
+        let dashes = find_pair(text, b'-', b'-');
         dashes_seen |= dashes.is_some();
         let mut fields = 0;
         let name = field_name(text);
@@ -829,7 +874,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
                 let run = &buffer[line.start..end];
                 let (words, bytes) = encoded_words(run);
                 block.header.add(words, bytes);
-                if dashes_seen || DASHES.find(run).is_some() {
+                if dashes_seen || find_pair(run, b'-', b'-').is_some() {
                     block.header_from_dashes.add(words, bytes);
                 }
                 (end, count_parameter_marks(run))
@@ -837,7 +882,7 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         };
         // A `Date` field after a boundary in the middle of the line may run on as well.
         if let Some(dashes) = dashes {
-            dates.extend(dates_after_dashes(buffer, line.start + dashes, line.end));
+            dates_after_dashes(buffer, line.start + dashes, line.end, &mut dates);
         }
         fold = Some((end, marks - count_parameter_marks(text)));
 
@@ -890,11 +935,11 @@ fn encoded_words(value: &[u8]) -> (usize, usize) {
     let mut bytes = 0usize;
     // The next `?=` at or after the current word's text, found once per stretch of the value.
     let mut next_end: Option<usize> = Some(0);
-    for start in WORD_START.find_iter(value) {
+    for start in pairs(value, b'=', b'?') {
         words += 1;
         let from = start + 2;
         if next_end.is_some_and(|end| end < from) {
-            next_end = WORD_END.find(&value[from..]).map(|offset| from + offset);
+            next_end = find_pair(&value[from..], b'?', b'=').map(|offset| from + offset);
         }
         let end = next_end.map_or(value.len(), |end| end + 2);
         bytes = bytes.saturating_add(end - start);
@@ -1176,7 +1221,7 @@ fn field_values(line: &[u8]) -> Vec<(ValueStart, bool)> {
     if let Some(value) = field_at(line, 0) {
         found.push((value, true));
     }
-    let Some(dashes) = DASHES.find(line) else {
+    let Some(dashes) = find_pair(line, b'-', b'-') else {
         return found;
     };
     for start in dashes + 2..line.len() {
@@ -1404,6 +1449,7 @@ mod tests {
         max_encoded_messages: usize::MAX,
         max_copied_bytes: usize::MAX,
         max_decoded_bytes: usize::MAX,
+        max_run_on_decoded_bytes: usize::MAX,
         max_boundary_scan_bytes: usize::MAX,
         max_boundary_compare_bytes: usize::MAX,
         max_encoded_word_bytes: usize::MAX,
