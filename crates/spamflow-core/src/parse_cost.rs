@@ -29,12 +29,13 @@
 use std::ops::Range;
 use std::sync::LazyLock;
 
+use foldhash::HashMap;
 use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
 use memchr::memmem;
 
-/// Searchers for the short needles looked for in every line, built once.
-/// A line break before a line that starts with a line break, `\r` or a form feed.
+/// Searchers for a line break before a line that starts with a line break, `\r` or a form
+/// feed, built once.
 static LINE_ENDS: LazyLock<[memmem::Finder<'static>; 3]> =
     LazyLock::new(|| [b"\n\n".as_slice(), b"\n\r", b"\n\x0c"].map(memmem::Finder::new));
 
@@ -385,7 +386,7 @@ fn multipart_extents(buffer: &[u8], budget: &Budget, scanned: usize) -> Vec<Rang
         }
     }
 
-    let headers = HeaderIndex::new(buffer);
+    let mut headers = HeaderIndex::new(buffer);
     let mut ends = MaxTree::new(pairs.len());
     let mut extents = vec![0..0; pairs.len()];
     let mut scanned = scanned;
@@ -401,7 +402,7 @@ fn multipart_extents(buffer: &[u8], budget: &Budget, scanned: usize) -> Vec<Rang
         let walked = match delimiter {
             Some(delimiter) if !digest => {
                 let allowed = budget.max_boundary_scan_bytes.saturating_sub(scanned);
-                closing_delimiter(buffer, &headers, start, delimiter, allowed, &mut steps)
+                closing_delimiter(buffer, &mut headers, start, delimiter, allowed, &mut steps)
             }
             _ => Walked::Open,
         };
@@ -441,7 +442,7 @@ fn multipart_extents(buffer: &[u8], budget: &Budget, scanned: usize) -> Vec<Rang
 /// of multiparts nested in the parts are not distinguished here (see [`multipart_extents`]).
 fn closing_delimiter(
     buffer: &[u8],
-    headers: &HeaderIndex,
+    headers: &mut HeaderIndex,
     start: usize,
     delimiter: &memmem::Finder<'_>,
     allowed_bytes: usize,
@@ -509,15 +510,30 @@ fn after_delimiter(buffer: &[u8], position: usize) -> usize {
 /// message without an encoding has the message's header after its own, and so on down a
 /// chain. Any header that names `message` counts, whatever the field. Digests are not walked
 /// (see [`multipart_extents`]).
-fn part_header_end(buffer: &[u8], headers: &HeaderIndex, position: usize) -> usize {
-    let mut end = headers.block_end(buffer, position);
-    let mut may_be_message = headers.names_message(position..end);
-    while may_be_message && end < buffer.len() {
-        let next = headers.block_end(buffer, end);
-        may_be_message = headers.names_message(end..next);
-        end = next;
+fn part_header_end(buffer: &[u8], headers: &mut HeaderIndex, position: usize) -> usize {
+    let end = headers.block_end(buffer, position);
+    if !headers.names_message(position..end) || end == buffer.len() {
+        return end;
     }
-    end
+    // Each walk of the buffer may pass the same chain, so its end is kept for every block on
+    // the way: 25 walks over a chain of a million blocks took 3 seconds.
+    let mut passed = Vec::new();
+    let mut block = end;
+    let chain_end = loop {
+        if let Some(&known) = headers.chain_ends.get(&block) {
+            break known;
+        }
+        passed.push(block);
+        let next = headers.block_end(buffer, block);
+        if !headers.names_message(block..next) || next == buffer.len() {
+            break next;
+        }
+        block = next;
+    };
+    for block in passed {
+        headers.chain_ends.insert(block, chain_end);
+    }
+    chain_end
 }
 
 /// The places where the header blocks of a buffer may end and where it names `message`,
@@ -527,6 +543,9 @@ struct HeaderIndex {
     block_ends: Vec<usize>,
     /// The offsets of `message`, in any case.
     message_words: Vec<usize>,
+    /// For a header block that starts at the key, where the chain of blocks that name
+    /// `message` from it ends ([`part_header_end`]), for the blocks walked so far.
+    chain_ends: HashMap<usize, usize>,
 }
 
 impl HeaderIndex {
@@ -541,6 +560,7 @@ impl HeaderIndex {
         Self {
             block_ends: header_block_ends(buffer),
             message_words,
+            chain_ends: HashMap::default(),
         }
     }
 
@@ -737,17 +757,25 @@ fn date_end(buffer: &[u8], value_start: usize, blank: &Range<usize>) -> usize {
 }
 
 /// Adds to `dates` where the values of `Date` fields that start after a `--` between `from`
-/// and `line_end` start.
+/// and `line_end` start. The name starts after a boundary that is not known here, and
+/// mail-parser skips white space inside names (`D a t e`), so every colon counts whose name
+/// before it, white space left out, ends in `date`.
 fn dates_after_dashes(buffer: &[u8], from: usize, line_end: usize, dates: &mut Vec<usize>) {
     let text = &buffer[from..line_end];
-    for offset in find_ignoring_case(text, b"date") {
-        // The name may be spaced, and ends at a colon, as in `field_name`.
-        let after = &text[offset + 4..];
-        if let Some(colon) = after.iter().position(|byte| !byte.is_ascii_whitespace())
-            && after[colon] == b':'
-        {
-            dates.push(from + offset + 4 + colon + 1);
+    let mut name_start = 0;
+    for colon in memchr::memchr_iter(b':', text) {
+        let mut letters = text[name_start..colon]
+            .iter()
+            .rev()
+            .filter(|byte| !byte.is_ascii_whitespace());
+        if b"etad".iter().all(|&letter| {
+            letters
+                .next()
+                .is_some_and(|byte| byte.eq_ignore_ascii_case(&letter))
+        }) {
+            dates.push(from + colon + 1);
         }
+        name_start = colon + 1;
     }
 }
 
@@ -1482,6 +1510,13 @@ mod tests {
             );
         }
         assert!(runs_on("Subject: hi\n--bDate: -a\n\nbody\n".to_owned()));
+        // mail-parser skips white space inside a field name.
+        assert!(runs_on(
+            "Subject: hi\n--b D a t e : -a\n\nbody\n".to_owned()
+        ));
+        assert!(!runs_on(
+            "Subject: hi\n--b D a t e : -a\nX: 1\n\nbody\n".to_owned()
+        ));
         // After a line without a colon, mail-parser reads a field on the next line, folded or not.
         assert!(runs_on("Subject: hi\nxyz\n Date: -a\n\nbody\n".to_owned()));
     }
@@ -1632,13 +1667,36 @@ mod tests {
     }
 
     #[test]
+    fn message_header_chains_are_walked_once() {
+        let body = format!("{}X: other\n\nbody\n", "X: message\n\n".repeat(1_000));
+        let chain_end = body.find("body").unwrap();
+        let mut headers = HeaderIndex::new(body.as_bytes());
+        assert_eq!(part_header_end(body.as_bytes(), &mut headers, 0), chain_end);
+        let chain_blocks = headers.chain_ends.len();
+        assert_eq!(chain_blocks, 1_000);
+        // A walk from a later block of the chain reads the end that the first one kept.
+        let later = 500 * "X: message\n\n".len();
+        assert_eq!(
+            part_header_end(body.as_bytes(), &mut headers, later),
+            chain_end
+        );
+        assert_eq!(headers.chain_ends.len(), chain_blocks);
+        // A block that does not name `message` ends the chain after it.
+        let other = body.find("X: other").unwrap();
+        assert_eq!(
+            part_header_end(body.as_bytes(), &mut headers, other),
+            chain_end
+        );
+    }
+
+    #[test]
     fn closing_delimiters_follow_the_part_walk() {
         let closing = |body: &str| {
             let delimiter = memmem::Finder::new(b"--B");
-            let headers = HeaderIndex::new(body.as_bytes());
+            let mut headers = HeaderIndex::new(body.as_bytes());
             match closing_delimiter(
                 body.as_bytes(),
-                &headers,
+                &mut headers,
                 0,
                 &delimiter,
                 usize::MAX,
