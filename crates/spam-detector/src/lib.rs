@@ -221,6 +221,7 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         EmailError::TooManyParts { .. }
         | EmailError::TooManyEncodedMessages { .. }
         | EmailError::EncodedMessagesTooLarge { .. }
+        | EmailError::RunOnHeaderDecoding { .. }
         | EmailError::TooManyBoundaries { .. }
         | EmailError::BoundaryComparisons { .. }
         | EmailError::EncodedWordsTooLong { .. }
