@@ -756,27 +756,35 @@ fn date_end(buffer: &[u8], value_start: usize, blank: &Range<usize>) -> usize {
     value_start + stream.offset()
 }
 
-/// Adds to `dates` where the values of `Date` fields that start after a `--` between `from`
-/// and `line_end` start. The name starts after a boundary that is not known here, and
-/// mail-parser skips white space inside names (`D a t e`), so every colon counts whose name
-/// before it, white space left out, ends in `date`.
-fn dates_after_dashes(buffer: &[u8], from: usize, line_end: usize, dates: &mut Vec<usize>) {
-    let text = &buffer[from..line_end];
+/// Returns the offsets in `text`, which starts at a `--`, just past each colon whose field
+/// name ends in one of `names`. The name starts after a boundary that is not known here, and
+/// mail-parser skips white space inside names (`D a t e`), so the bytes before the colon, white
+/// space left out, only have to end in the name.
+fn fields_after_dashes(text: &[u8], names: &[&[u8]]) -> Vec<usize> {
+    let mut found = Vec::new();
     let mut name_start = 0;
     for colon in memchr::memchr_iter(b':', text) {
-        let mut letters = text[name_start..colon]
+        // The last bytes of the name, lowercase and from the last one back, enough for the
+        // longest of `names`.
+        let mut reversed = FieldName::default();
+        for &byte in text[name_start..colon]
             .iter()
             .rev()
-            .filter(|byte| !byte.is_ascii_whitespace());
-        if b"etad".iter().all(|&letter| {
-            letters
-                .next()
-                .is_some_and(|byte| byte.eq_ignore_ascii_case(&letter))
+            .filter(|byte| !byte.is_ascii_whitespace())
+            .take(reversed.bytes.len())
+        {
+            reversed.bytes[reversed.length] = byte.to_ascii_lowercase();
+            reversed.length += 1;
+        }
+        let reversed = &reversed.bytes[..reversed.length];
+        if names.iter().any(|name| {
+            name.len() <= reversed.len() && name.iter().rev().eq(&reversed[..name.len()])
         }) {
-            dates.push(from + colon + 1);
+            found.push(colon + 1);
         }
         name_start = colon + 1;
     }
+    found
 }
 
 /// Returns the offsets in `bytes` where `first` is followed by `second` (overlapping ones too,
@@ -908,14 +916,23 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
                 (end, count_parameter_marks(run))
             }
         };
-        // A `Date` field after a boundary in the middle of the line may run on as well.
+        // A `Date` field after a boundary in the middle of the line may run on as well, and a
+        // list field there is a list.
+        let mut list_after_dashes = false;
         if let Some(dashes) = dashes {
-            dates_after_dashes(buffer, line.start + dashes, line.end, &mut dates);
+            let from = line.start + dashes;
+            let after = &buffer[from..line.end];
+            dates.extend(
+                fields_after_dashes(after, &DATE_FIELDS)
+                    .into_iter()
+                    .map(|offset| from + offset),
+            );
+            list_after_dashes = !fields_after_dashes(after, &LIST_FIELDS).is_empty();
         }
         fold = Some((end, marks - count_parameter_marks(text)));
 
         // A `Content-Type` or `Content-Disposition` after a `--` starts a list too.
-        in_list |= block.read_line(buffer, line, end, marks, max_fields);
+        in_list |= block.read_line(buffer, line, end, marks, max_fields) || list_after_dashes;
         if in_list {
             fields += list_separators(text);
         }
@@ -1334,6 +1351,9 @@ fn decode_quoted_printable(body: &[u8]) -> (usize, Vec<u8>) {
     let mut state = State::Text;
     let mut trailing_spaces = 0;
     let mut previous = 0;
+    // mail-parser writes every line break after the first `\r` it meets as `\r\n`, so one
+    // `\r` may double the size of a decoded buffer of empty lines.
+    let mut line_break = b"\n".as_slice();
     for (index, &byte) in body.iter().enumerate() {
         match byte {
             b'=' if state != State::Text => return (index, decoded),
@@ -1343,11 +1363,11 @@ fn decode_quoted_printable(body: &[u8]) -> (usize, Vec<u8>) {
                     state = State::Text;
                 } else {
                     decoded.truncate(decoded.len() - trailing_spaces);
-                    decoded.push(b'\n');
+                    decoded.extend_from_slice(line_break);
                 }
                 trailing_spaces = 0;
             }
-            b'\r' => {}
+            b'\r' => line_break = b"\r\n",
             _ => match state {
                 State::Text => {
                     if byte.is_ascii_whitespace() {
@@ -1452,8 +1472,11 @@ mod tests {
 
     #[test]
     fn quoted_printable_follows_mail_parser() {
-        let cases: [(&[u8], &[u8]); 5] = [
+        let cases: [(&[u8], &[u8]); 7] = [
             (b"a=3Db", b"a=b"),
+            // After the first `\r`, every line break is written as `\r\n`.
+            (b"a\nb\r\nc\n\n", b"a\nb\r\nc\r\n\r\n"),
+            (b"a\r\n\n\n", b"a\r\n\r\n\r\n"),
             (b"soft=\nbreak", b"softbreak"),
             (b"trailing   \nnext", b"trailing\nnext"),
             // A hex digit, a line break, then the second digit: mail-parser joins them.
@@ -1539,6 +1562,21 @@ mod tests {
         );
         let cost = estimate(raw.as_bytes(), &UNBOUNDED);
         assert!(cost.boundary_scan_bytes > tail.len(), "{cost:?}");
+    }
+
+    #[test]
+    fn list_fields_after_a_boundary_count_their_items() {
+        // mail-parser starts a part's header right after the delimiter, and skips white space
+        // inside the field name, so each `:b;` is an item of the `To` list.
+        for line in ["--BTo: ", "text--B T o: "] {
+            let raw = format!(
+                "From: a@example.org\nContent-Type: multipart/mixed; boundary=B\n\n\
+                 --B\n\ntext\n{line}{}\n\nbody\n--B--\n",
+                ":b;".repeat(1_000)
+            );
+            let cost = estimate(raw.as_bytes(), &UNBOUNDED);
+            assert!(cost.header_fields > 1_000, "{line:?}: {cost:?}");
+        }
     }
 
     #[test]
