@@ -717,9 +717,11 @@ struct Block {
     /// may start a message, and a block may hold many, since mail-parser ends a header block
     /// at a line of white space after a line without a colon, where the block goes on here.
     message_fields: usize,
-    /// Whether every `Content-Type` starts its line and parses to a type, so that mail-parser
-    /// surely reads one of them as the part's type.
+    /// Whether every `Content-Type` starts its line and parses to a type, and no `--` follows
+    /// the last one, so that mail-parser surely reads one of them as the part's type.
     surely_typed: bool,
+    /// The offset of the value of the last `Content-Type` that starts its line.
+    last_type_at: Option<usize>,
     multiparts: Vec<Multipart>,
     base64: bool,
     quoted_printable: bool,
@@ -855,6 +857,8 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
     let mut in_list = false;
     // Where the values of the `Date` fields since the last line of white space start.
     let mut dates: Vec<usize> = Vec::new();
+    // The offset of the block's last `--`.
+    let mut last_dashes: Option<usize> = None;
 
     while let Some(line) = line_at(buffer, *position) {
         *position = line.end + 1;
@@ -863,7 +867,9 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             block.may_run_on |= dates_run_on(buffer, &dates, &line);
             dates.clear();
             let continues = matches!(text.first(), Some(b' ' | b'\t'));
-            if block.fields > 0 && !previous_blank && *position < buffer.len() {
+            // After a line of white space that continues a field, the next one that does not
+            // ends the header, and the body starts after it.
+            if block.fields > 0 && (!previous_blank || !continues) && *position < buffer.len() {
                 if block.body_starts.len() == MAX_BODY_STARTS {
                     block.too_many_body_starts = true;
                 } else {
@@ -880,6 +886,11 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         previous_blank = false;
         let dashes = find_pair(text, b'-', b'-');
         dashes_seen |= dashes.is_some();
+        if dashes.is_some() {
+            last_dashes = memchr::memrchr_iter(b'-', text)
+                .find(|&offset| offset > 0 && text[offset - 1] == b'-')
+                .map(|offset| line.start + offset);
+        }
         let mut fields = 0;
         let name = field_name(text);
         // Any line may contain a `Date` field, a folded one too: after a line without a colon,
@@ -945,7 +956,9 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         }
     }
 
-    if block.content_types == 0 {
+    // A part's header starts right after a delimiter, so a `--` after the last type may start
+    // a part without one: in a digest, a message.
+    if block.content_types == 0 || last_dashes > block.last_type_at {
         block.surely_typed = false;
     }
     // Each multipart reads from each body start, so they count together.
@@ -1175,6 +1188,9 @@ impl Block {
             return;
         };
         self.surely_typed &= at_line_start;
+        if at_line_start {
+            self.last_type_at = Some(at);
+        }
         let ctype = content_type.ctype();
         let subtype = content_type.subtype().unwrap_or_default();
         if ctype.eq_ignore_ascii_case("message")
@@ -1562,6 +1578,36 @@ mod tests {
         );
         let cost = estimate(raw.as_bytes(), &UNBOUNDED);
         assert!(cost.boundary_scan_bytes > tail.len(), "{cost:?}");
+    }
+
+    #[test]
+    fn late_delimiters_start_untyped_parts() {
+        // mail-parser starts the part's header after `--Q`, so the `Content-Type` above it
+        // belongs to the part before, and in a digest a part without a type is a message.
+        let encoded = "Content-Type:multipart/digest;boundary=Q\n\nContent-Type:t\n--Q\n\
+                       Content-Transfer-Encoding:base64\n\nU3ViamVjdDogYQoKeAo=\n--Q--\n";
+        let cost = estimate(encoded.as_bytes(), &UNBOUNDED);
+        assert_eq!(cost.encoded_messages, 1, "{cost:?}");
+        // The message's header fields count too.
+        let plain = |fields: usize| {
+            format!(
+                "Content-Type:multipart/digest;boundary=B\n\nContent-Type:t\n--B\n\n{}\nx\n--B--\n",
+                "Cc:a\n".repeat(fields)
+            )
+        };
+        let fields = |raw: String| estimate(raw.as_bytes(), &UNBOUNDED).header_fields;
+        assert!(fields(plain(100)) - fields(plain(0)) >= 100);
+    }
+
+    #[test]
+    fn bodies_start_after_a_form_feed_line() {
+        // The tab line continues the type's value, so the form feed line ends the header and
+        // the base64 body starts after it.
+        let raw = "Content-Type:multipart/mixed;boundary=B\n\n--B\n\
+                   Content-Transfer-Encoding:base64\nContent-Type:message/rfc822\n\t\n\x0c\n\
+                   U3ViamVjdDogYQoKeAo=\n--B--\n";
+        let cost = estimate(raw.as_bytes(), &UNBOUNDED);
+        assert_eq!(cost.encoded_messages, 1, "{cost:?}");
     }
 
     #[test]
