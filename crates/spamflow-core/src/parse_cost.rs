@@ -248,11 +248,23 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
             run_on.message_type |= may_be_message;
             run_on.base64 |= block.base64;
             run_on.quoted_printable |= block.quoted_printable;
-            if run_on.message_type
-                && position < buffer.len()
-                && add_encoded_messages(buffer, run_on, &[position], true, levels, budget, cost)
-            {
-                return messages;
+            if run_on.message_type {
+                // The block's own body starts, its end, and the end of each line of white space
+                // after it, which the next block skips.
+                let mut starts = block.body_starts.clone();
+                let mut next = position;
+                while let Some(line) = line_at(buffer, next) {
+                    starts.push(next);
+                    if !is_blank(&buffer[line.clone()]) {
+                        break;
+                    }
+                    next = line.end + 1;
+                }
+                starts.sort_unstable();
+                starts.dedup();
+                if add_encoded_messages(buffer, run_on, &starts, true, levels, budget, cost) {
+                    return messages;
+                }
             }
         }
         if may_be_message
@@ -898,7 +910,12 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         if let Some((name, value_offset)) = &name
             && name.is_one_of(&DATE_FIELDS)
         {
-            dates.push(line.start + value_offset);
+            let value_start = line.start + value_offset;
+            dates.push(value_start);
+            // A value that reads on into the next line hides that line's fields, a type too.
+            if date_end(buffer, value_start, &(line.end..line.end)) > line.end + 1 {
+                block.surely_typed = false;
+            }
         }
         // mail-parser keeps a piece of a value for each folded line, and in a list the line
         // break may end an item: 2 million folded lines took 250 to 308 MB.
@@ -1187,7 +1204,8 @@ impl Block {
             self.surely_typed = false;
             return;
         };
-        self.surely_typed &= at_line_start;
+        // After a line of white space, the header may have ended already.
+        self.surely_typed &= at_line_start && self.body_starts.is_empty();
         if at_line_start {
             self.last_type_at = Some(at);
         }
@@ -1279,8 +1297,10 @@ struct ValueStart {
 /// value starts and whether the field starts the line.
 fn field_values(line: &[u8]) -> Vec<(ValueStart, bool)> {
     let mut found = Vec::new();
+    // A line that starts with white space may continue a field, and then its name is not
+    // read.
     if let Some(value) = field_at(line, 0) {
-        found.push((value, true));
+        found.push((value, !matches!(line.first(), Some(b' ' | b'\t'))));
     }
     let Some(dashes) = find_pair(line, b'-', b'-') else {
         return found;
@@ -1597,6 +1617,54 @@ mod tests {
         };
         let fields = |raw: String| estimate(raw.as_bytes(), &UNBOUNDED).header_fields;
         assert!(fields(plain(100)) - fields(plain(0)) >= 100);
+    }
+
+    #[test]
+    fn unread_types_and_late_bodies_count() {
+        // In each, mail-parser reads no type for the part, so in a digest it is a message, or
+        // the body starts where the checks did not decode.
+        let digest = "Content-Type:multipart/digest;boundary=B\n\n--B\n";
+        let encoded = "U3ViamVjdDogYQoKeAo=\n";
+        let cases = [
+            // The tab line ends the header, so the type is in the body.
+            format!(
+                "{digest}Content-Transfer-Encoding:quoted-printable\nx\n\t\nContent-Type:t/p\n\n\
+                 x\n--B--\n"
+            ),
+            // A folded line continues the field before it.
+            format!(
+                "{digest}Content-Transfer-Encoding:base64\nX:\n Content-Type:t/p\n\n{encoded}--B--\n"
+            ),
+            // The date reads on into the next line.
+            format!(
+                "{digest}Content-Transfer-Encoding:base64\nDate:-a\nContent-Type:t/p\n\n{encoded}--B--\n"
+            ),
+            // A header that runs on ends at a later line of white space.
+            format!(
+                "Content-Type:message/rfc822\nContent-Transfer-Encoding:base64\nDate:-a\n\n\n\x0c\n\
+                 {encoded}"
+            ),
+            // A header that runs on into a block whose own header ends early.
+            format!(
+                "Content-Transfer-Encoding:base64\nDate:-a\n\n\nContent-Type:message/rfc822\nx\n \n\
+                 {encoded}"
+            ),
+        ];
+        for raw in cases {
+            let cost = estimate(raw.as_bytes(), &UNBOUNDED);
+            assert!(cost.encoded_messages >= 1, "{raw:?}: {cost:?}");
+        }
+        // Without an encoding, the message's header fields count.
+        for part_header in ["X:\n Content-Type:t/p\n", "Date:-a\nContent-Type:t/p\n"] {
+            let fields = |count: usize| {
+                let raw = format!(
+                    "{digest}{part_header}\n{}\nx\n--B--\n",
+                    "Cc:a\n".repeat(count)
+                );
+                estimate(raw.as_bytes(), &UNBOUNDED).header_fields
+            };
+            assert!(fields(100) - fields(0) >= 100, "{part_header:?}");
+        }
     }
 
     #[test]
