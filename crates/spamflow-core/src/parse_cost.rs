@@ -249,6 +249,7 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
             run_on.base64 |= block.base64;
             run_on.quoted_printable |= block.quoted_printable;
             if run_on.message_type {
+                cost.too_many_body_starts |= block.more_body_starts;
                 // The block's own body starts, its end, and the end of each line of white space
                 // after it, which the next block skips.
                 let mut starts = block.body_starts.clone();
@@ -732,6 +733,9 @@ struct Block {
     /// Whether every `Content-Type` starts its line and parses to a type, and no `--` follows
     /// the last one, so that mail-parser surely reads one of them as the part's type.
     surely_typed: bool,
+    /// Whether a block without fields has more than [`MAX_BODY_STARTS`] lines of white space,
+    /// past the body starts kept.
+    more_body_starts: bool,
     /// The offset of the value of the last `Content-Type` that starts its line.
     last_type_at: Option<usize>,
     multiparts: Vec<Multipart>,
@@ -824,21 +828,36 @@ fn find_ignoring_case<'a>(text: &'a [u8], word: &'a [u8]) -> impl Iterator<Item 
 }
 
 /// Returns whether one of the `Date` values that start at `dates`, read in order, runs on past
-/// the line of white space `blank` that follows them. A value that an earlier one swallowed
-/// is not a field of its own.
-fn dates_run_on(buffer: &[u8], dates: &[usize], blank: &Range<usize>) -> bool {
+/// the line of white space `blank` that follows them. Each date comes with whether it surely
+/// is a field: one whose name starts its line. A value that such a field swallowed is not a
+/// field of its own. The others may be part of another field's value, so the dates after them
+/// are read too, up to [`MAX_UNSURE_DATES`] of them, past which the block may run on.
+fn dates_run_on(buffer: &[u8], dates: &[(usize, bool)], blank: &Range<usize>) -> bool {
     let mut read_to = 0;
-    for &value_start in dates {
+    let mut unsure = 0;
+    for &(value_start, surely_a_field) in dates {
         if value_start < read_to {
             continue;
         }
-        read_to = date_end(buffer, value_start, blank);
-        if read_to > blank.start {
+        if !surely_a_field {
+            unsure += 1;
+            if unsure > MAX_UNSURE_DATES {
+                return true;
+            }
+        }
+        let end = date_end(buffer, value_start, blank);
+        if end > blank.start {
             return true;
+        }
+        if surely_a_field {
+            read_to = end;
         }
     }
     false
 }
+
+/// The `Date` values per line of white space that may not be fields and are read anyway.
+const MAX_UNSURE_DATES: usize = 64;
 
 /// Reads the next block of lines from `position`: it starts at a line with more than white
 /// space and ends at an empty line or a line of white space that does not start with a space
@@ -867,8 +886,9 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
     let mut dashes_seen = false;
     // Whether the field that the current line may continue is a list.
     let mut in_list = false;
-    // Where the values of the `Date` fields since the last line of white space start.
-    let mut dates: Vec<usize> = Vec::new();
+    // Where the values of the `Date` fields since the last line of white space start, and
+    // whether each surely is a field ([`dates_run_on`]).
+    let mut dates: Vec<(usize, bool)> = Vec::new();
     // The offset of the block's last `--`.
     let mut last_dashes: Option<usize> = None;
 
@@ -880,12 +900,16 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             dates.clear();
             let continues = matches!(text.first(), Some(b' ' | b'\t'));
             // After a line of white space that continues a field, the next one that does not
-            // ends the header, and the body starts after it.
-            if block.fields > 0 && (!previous_blank || !continues) && *position < buffer.len() {
-                if block.body_starts.len() == MAX_BODY_STARTS {
+            // ends the header, and the body starts after it. A block without a field may be
+            // the rest of a header that ran on, where a line without a colon lets the next
+            // line of white space end it.
+            if (!previous_blank || !continues) && *position < buffer.len() {
+                if block.body_starts.len() < MAX_BODY_STARTS {
+                    block.body_starts.push(*position);
+                } else if block.fields > 0 {
                     block.too_many_body_starts = true;
                 } else {
-                    block.body_starts.push(*position);
+                    block.more_body_starts = true;
                 }
             }
             if !continues {
@@ -911,7 +935,8 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
             && name.is_one_of(&DATE_FIELDS)
         {
             let value_start = line.start + value_offset;
-            dates.push(value_start);
+            let starts_line = !matches!(text.first(), Some(b' ' | b'\t'));
+            dates.push((value_start, starts_line));
             // A value that reads on into the next line hides that line's fields, a type too.
             if date_end(buffer, value_start, &(line.end..line.end)) > line.end + 1 {
                 block.surely_typed = false;
@@ -950,10 +975,15 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         if let Some(dashes) = dashes {
             let from = line.start + dashes;
             let after = &buffer[from..line.end];
+            let after_dashes = fields_after_dashes(after, &DATE_FIELDS);
+            // The part's header may start at such a date and read on into the next line.
+            if !after_dashes.is_empty() {
+                block.surely_typed = false;
+            }
             dates.extend(
-                fields_after_dashes(after, &DATE_FIELDS)
+                after_dashes
                     .into_iter()
-                    .map(|offset| from + offset),
+                    .map(|offset| (from + offset, false)),
             );
             list_after_dashes = !fields_after_dashes(after, &LIST_FIELDS).is_empty();
         }
@@ -1643,6 +1673,22 @@ mod tests {
             format!(
                 "Content-Type:message/rfc822\nContent-Transfer-Encoding:base64\nDate:-a\n\n\n\x0c\n\
                  {encoded}"
+            ),
+            // A header that runs on, a line without a colon, then a line of one space.
+            format!(
+                "Content-Type:message/rfc822\nContent-Transfer-Encoding:base64\nDate:-a\n\r\n\x0b\n \n\
+                 {encoded}"
+            ),
+            // The folded date is part of the value of `m`, so the next one is a field, and
+            // reads past the form feed line.
+            format!(
+                "Content-Type:message/rfc822\nContent-Transfer-Encoding:base64\n\
+                 m:\n Date:1 n 2 0:0:0 a\nDate:- a\n\x0c\nX:\x0c\n\n{encoded}"
+            ),
+            // A date right after the delimiter reads on into the type's line.
+            format!(
+                "Content-Type:multipart/digest;boundary=B\n\n--BDate:-a\nContent-Type:text/plain\n\
+                 Content-Transfer-Encoding:base64\n\n{encoded}--B--\n"
             ),
             // A header that runs on into a block whose own header ends early.
             format!(
