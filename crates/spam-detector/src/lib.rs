@@ -222,6 +222,7 @@ fn email_error_status(field: &str, error: &EmailError) -> Status {
         | EmailError::TooManyEncodedMessages { .. }
         | EmailError::EncodedMessagesTooLarge { .. }
         | EmailError::RunOnHeaderDecoding { .. }
+        | EmailError::EncodedMessagesTooDense { .. }
         | EmailError::TooManyBoundaries { .. }
         | EmailError::BoundaryComparisons { .. }
         | EmailError::EncodedWordsTooLong { .. }

@@ -76,6 +76,10 @@ pub(crate) struct ParseCost {
     /// run on: each of these ends may start a message body, and each decodes to the end of
     /// its buffer.
     pub run_on_decoded_bytes: usize,
+    /// Blocks of lines read in decoded message bodies. Each body start of an encoded part is
+    /// decoded to the end of its buffer, so with blocks a few bytes apart this count, not the
+    /// bytes, is what the checks spend their time on.
+    pub decoded_blocks: usize,
     /// Bytes read looking for boundaries: each multipart to its closing delimiter.
     pub boundary_scan_bytes: usize,
     /// Bytes compared with boundaries: the boundary's length at every `--` that a multipart
@@ -104,6 +108,7 @@ pub(crate) struct Budget {
     pub max_copied_bytes: usize,
     pub max_decoded_bytes: usize,
     pub max_run_on_decoded_bytes: usize,
+    pub max_decoded_blocks: usize,
     pub max_boundary_scan_bytes: usize,
     pub max_boundary_compare_bytes: usize,
     pub max_encoded_word_bytes: usize,
@@ -119,6 +124,7 @@ impl ParseCost {
             || self.too_many_body_starts
             || self.decoded_bytes > budget.max_decoded_bytes
             || self.run_on_decoded_bytes > budget.max_run_on_decoded_bytes
+            || self.decoded_blocks > budget.max_decoded_blocks
             || self.boundary_scan_bytes > budget.max_boundary_scan_bytes
             || self.boundary_compare_bytes > budget.max_boundary_compare_bytes
             || self.encoded_word_bytes > budget.max_encoded_word_bytes
@@ -153,6 +159,9 @@ fn add_buffer(buffer: &[u8], levels: usize, budget: &Budget, cost: &mut ParseCos
     let mut run_on: Option<Block> = None;
 
     while let Some(block) = next_block(buffer, &mut position, budget.max_parts) {
+        if levels < ENCODED_MESSAGE_LEVELS {
+            cost.decoded_blocks += 1;
+        }
         let may_be_message = block.may_be_message(has_digest);
         let may_head = next_may_head || headers_anywhere;
         let header = if may_head {
@@ -1567,6 +1576,7 @@ mod tests {
         max_copied_bytes: usize::MAX,
         max_decoded_bytes: usize::MAX,
         max_run_on_decoded_bytes: usize::MAX,
+        max_decoded_blocks: usize::MAX,
         max_boundary_scan_bytes: usize::MAX,
         max_boundary_compare_bytes: usize::MAX,
         max_encoded_word_bytes: usize::MAX,
