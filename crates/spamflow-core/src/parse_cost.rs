@@ -836,30 +836,23 @@ fn find_ignoring_case<'a>(text: &'a [u8], word: &'a [u8]) -> impl Iterator<Item 
     })
 }
 
-/// Returns whether one of the `Date` values that start at `dates`, read in order, runs on past
-/// the line of white space `blank` that follows them. Each date comes with whether it surely
-/// is a field: one whose name starts its line. A value that such a field swallowed is not a
-/// field of its own. The others may be part of another field's value, so the dates after them
-/// are read too, up to [`MAX_UNSURE_DATES`] of them, past which the block may run on.
+/// Returns whether one of the `Date` values that start at `dates` runs on past the line of
+/// white space `blank` that follows them. Each date comes with whether it surely is a field,
+/// one whose name starts its line. Every date is read, even one that an earlier date may have
+/// swallowed: that earlier one may itself be part of another field's value, or a line of body
+/// text before a boundary. Past [`MAX_UNSURE_DATES`] dates that are not surely fields, the
+/// block may run on.
 fn dates_run_on(buffer: &[u8], dates: &[(usize, bool)], blank: &Range<usize>) -> bool {
-    let mut read_to = 0;
     let mut unsure = 0;
     for &(value_start, surely_a_field) in dates {
-        if value_start < read_to {
-            continue;
-        }
         if !surely_a_field {
             unsure += 1;
             if unsure > MAX_UNSURE_DATES {
                 return true;
             }
         }
-        let end = date_end(buffer, value_start, blank);
-        if end > blank.start {
+        if date_end(buffer, value_start, blank) > blank.start {
             return true;
-        }
-        if surely_a_field {
-            read_to = end;
         }
     }
     false
@@ -1721,6 +1714,27 @@ mod tests {
             };
             assert!(fields(100) - fields(0) >= 100, "{part_header:?}");
         }
+    }
+
+    #[test]
+    fn dates_after_a_swallowing_date_are_read() {
+        // mail-parser reads the folded date after the line without a colon as a field, which
+        // swallows the start of the next line, so the third date is the field that runs on.
+        let folded = "Content-Type:message/rfc822\nContent-Transfer-Encoding:base64\nx\n Date:-a\n\
+                      Date:1 n 2 0:0:0 a\nDate:1 n 2 0:0:0 a\n\nX\n\n\
+                      Q29udGVudC1UeXBlOiBtZXNzYWdlL3JmYzgyMgoKVG86IGEKCngK";
+        let cost = estimate(folded.as_bytes(), &UNBOUNDED);
+        assert!(cost.encoded_messages >= 2, "{cost:?}");
+        // The part after the boundary starts with a date that runs on, whatever the date at
+        // the start of the body line reads.
+        let fields = |count: usize| {
+            let raw = format!(
+                "Content-Type:multipart;boundary=B\n\ndate:--BResent-Date:1 J 2 1:1:1 M\n\x0c\n{}\n",
+                "a:\n".repeat(count)
+            );
+            estimate(raw.as_bytes(), &UNBOUNDED).header_fields
+        };
+        assert!(fields(100) - fields(0) >= 100);
     }
 
     #[test]
