@@ -858,7 +858,8 @@ fn dates_run_on(buffer: &[u8], dates: &[(usize, bool)], blank: &Range<usize>) ->
     false
 }
 
-/// The `Date` values per line of white space that may not be fields and are read anyway.
+/// The most `Date` values that may not be fields read before one line of white space: past
+/// it, the block may run on.
 const MAX_UNSURE_DATES: usize = 64;
 
 /// Reads the next block of lines from `position`: it starts at a line with more than white
