@@ -565,8 +565,8 @@ struct HeaderIndex {
     block_ends: Vec<usize>,
     /// The offsets of `message`, in any case.
     message_words: Vec<usize>,
-    /// For a header block that starts at the key, where the chain of blocks that name
-    /// `message` from it ends ([`part_header_end`]), for the blocks walked so far.
+    /// The end of the chain of blocks that name `message` from each header block walked so
+    /// far, keyed by the block's start ([`part_header_end`]).
     chain_ends: HashMap<usize, usize>,
 }
 
@@ -783,16 +783,14 @@ fn date_end(buffer: &[u8], value_start: usize, blank: &Range<usize>) -> usize {
     value_start + stream.offset()
 }
 
-/// Returns the offsets in `text`, which starts at a `--`, just past each colon whose field
-/// name ends in one of `names`. The name starts after a boundary that is not known here, and
-/// mail-parser skips white space inside names (`D a t e`), so the bytes before the colon, white
-/// space left out, only have to end in the name.
-fn fields_after_dashes(text: &[u8], names: &[&[u8]]) -> Vec<usize> {
-    let mut found = Vec::new();
+/// Calls `each` for every colon in `text`, which starts at a `--`, with the offset just past
+/// it and the last bytes of the field name before it, lowercase and from the last one back.
+/// The name starts after a boundary that is not known here, and mail-parser skips white space
+/// inside names (`D a t e`), so only the end of the name, white space left out, is known.
+fn names_after_dashes(text: &[u8], mut each: impl FnMut(usize, &[u8])) {
     let mut name_start = 0;
     for colon in memchr::memchr_iter(b':', text) {
-        // The last bytes of the name, lowercase and from the last one back, enough for the
-        // longest of `names`.
+        // Enough bytes for the longest name looked up.
         let mut reversed = FieldName::default();
         for &byte in text[name_start..colon]
             .iter()
@@ -803,15 +801,17 @@ fn fields_after_dashes(text: &[u8], names: &[&[u8]]) -> Vec<usize> {
             reversed.bytes[reversed.length] = byte.to_ascii_lowercase();
             reversed.length += 1;
         }
-        let reversed = &reversed.bytes[..reversed.length];
-        if names.iter().any(|name| {
-            name.len() <= reversed.len() && name.iter().rev().eq(&reversed[..name.len()])
-        }) {
-            found.push(colon + 1);
-        }
+        each(colon + 1, &reversed.bytes[..reversed.length]);
         name_start = colon + 1;
     }
-    found
+}
+
+/// Returns whether `reversed`, the end of a field name from its last byte back, ends in one of
+/// `names`.
+fn ends_in_one_of(reversed: &[u8], names: &[&[u8]]) -> bool {
+    names
+        .iter()
+        .any(|name| name.len() <= reversed.len() && name.iter().rev().eq(&reversed[..name.len()]))
 }
 
 /// Returns the offsets in `bytes` where `first` is followed by `second` (overlapping ones too,
@@ -978,17 +978,15 @@ fn next_block(buffer: &[u8], position: &mut usize, max_fields: usize) -> Option<
         if let Some(dashes) = dashes {
             let from = line.start + dashes;
             let after = &buffer[from..line.end];
-            let after_dashes = fields_after_dashes(after, &DATE_FIELDS);
-            // The part's header may start at such a date and read on into the next line.
-            if !after_dashes.is_empty() {
-                block.surely_typed = false;
-            }
-            dates.extend(
-                after_dashes
-                    .into_iter()
-                    .map(|offset| (from + offset, false)),
-            );
-            list_after_dashes = !fields_after_dashes(after, &LIST_FIELDS).is_empty();
+            names_after_dashes(after, |value_offset, reversed| {
+                if ends_in_one_of(reversed, &DATE_FIELDS) {
+                    dates.push((from + value_offset, false));
+                    // The part's header may start at such a date and read on into the next
+                    // line.
+                    block.surely_typed = false;
+                }
+                list_after_dashes |= ends_in_one_of(reversed, &LIST_FIELDS);
+            });
         }
         fold = Some((end, marks - count_parameter_marks(text)));
 
