@@ -17,7 +17,8 @@ a comma-separated list of settings that differ from the shipped ones:
     thresholds=single|list       one threshold, or one for mail with a `List-Id` field and
                                  one for other mail, sharing the same false-positive budget
                                  (only --nested and --train-folders use thresholds;
-                                 `spamctl train` has no such setting)
+                                 `spamctl train` chooses the pair by default, and
+                                 `--list-mail-threshold false` keeps one)
     drop=PREFIX                  leave out tokens that start with PREFIX (repeatable)
 
 With --train-folders and --test-folders (comma-separated subfolders of the corpus's spam/ and
@@ -25,6 +26,11 @@ ham/), each variant runs the whole training procedure on every message of the tr
 folders. The resulting model then judges the test folders. The columns are ROC AUC, recall at
 0.1% and 0.5% ham false positives, and the false positives and recall at the model's own
 threshold. This shows how a model carries over to mail of another time or source.
+With --corrections-every N as well, the test messages arrive one at a time in the order of
+their sha256, and a user corrects every wrong verdict. After every N corrections the model is
+refitted on the training folders plus the corrections. It keeps its calibration and
+thresholds, as the trainer service does. The columns are then the corrections, and the false
+positives and recall at the threshold over all test messages and over their second half.
 
 With --nested, each variant also runs the whole training procedure inside each fold: inner
 folds, Platt calibration and the threshold for 0.1% ham false positives, then a fit on the
@@ -276,27 +282,33 @@ def threshold_allowing(probabilities, labels, allowed):
     return (boundary + upper) / 2
 
 
-def flag(probabilities, labels, list_mail, settings, to_flag, to_flag_list_mail):
-    """Chooses the threshold on out-of-fold `probabilities` and returns which of `to_flag`
-    reach it. With `thresholds=list`, list mail and other mail get a threshold each. The
-    0.1% of false positives that the single threshold allows are shared between the two
-    so that the most spam is caught out of fold."""
+def thresholds(probabilities, labels, list_mail, settings):
+    """Chooses the thresholds on out-of-fold `probabilities`: the one for list mail and the
+    one for other mail, equal with `thresholds=single`. With `thresholds=list`, the 0.1% of
+    false positives that the single threshold allows are shared between the two so that the
+    most spam is caught out of fold."""
     if settings["thresholds"] == "single":
-        return to_flag >= threshold_for_ham_fpr(probabilities, labels, MAX_HAM_FPR)
+        single = threshold_for_ham_fpr(probabilities, labels, MAX_HAM_FPR)
+        return single, single
     allowed = int(MAX_HAM_FPR * (~labels).sum())
     best = None
     for allowed_in_lists in range(allowed + 1):
         pair = []
-        for segment, budget in ((list_mail, allowed_in_lists), (~list_mail, allowed - allowed_in_lists)):
+        segments = ((list_mail, allowed_in_lists), (~list_mail, allowed - allowed_in_lists))
+        for segment, budget in segments:
             if (~labels[segment]).any():
                 pair.append(threshold_allowing(probabilities[segment], labels[segment], budget))
             else:
                 pair.append(threshold_for_ham_fpr(probabilities, labels, MAX_HAM_FPR))
-        thresholds = np.where(list_mail, pair[0], pair[1])
-        caught = int((probabilities >= thresholds)[labels].sum())
+        caught = int((probabilities >= np.where(list_mail, pair[0], pair[1]))[labels].sum())
         if best is None or caught > best[0]:
             best = (caught, pair)
-    return to_flag >= np.where(to_flag_list_mail, best[1][0], best[1][1])
+    return tuple(best[1])
+
+
+def flag(chosen, probabilities, list_mail):
+    """Returns which `probabilities` reach the threshold of their kind of mail."""
+    return probabilities >= np.where(list_mail, chosen[0], chosen[1])
 
 
 def nested(labels, keys, documents, folds, settings):
@@ -312,23 +324,48 @@ def nested(labels, keys, documents, folds, settings):
     return false_positives, caught
 
 
-def train_and_judge(labels, keys, documents, train, test, settings):
+def train_and_judge(labels, keys, documents, train, test, settings, corrections_every=0):
     """Runs the shipped procedure (out-of-fold logits, Platt calibration, the threshold for
     0.1% ham false positives, the final fit) on the messages at the indices `train`. Returns
     the logits of the messages at the indices `test` and whether each is flagged at the
-    threshold."""
+    threshold.
+
+    With `corrections_every`, the test messages arrive one by one in the order of `test`, and
+    each wrong verdict becomes a user correction. After every `corrections_every` corrections
+    the model is refitted on the training messages plus the corrections, with the same
+    calibration and thresholds, as the trainer service does. The logits are then those of the
+    model that judged each message."""
     train_labels = labels[train]
     train_keys = [keys[i] for i in train]
     train_documents = [documents[i] for i in train]
-    test_documents = [documents[i] for i in test]
     folds = stratified_folds(train_labels, train_keys)
     logits = out_of_fold(train_labels, train_documents, folds, settings)
     slope, offset = platt(logits, train_labels)
-    test_logits = fit_and_score(train_documents, train_labels, test_documents, settings)
-    flagged = flag(
-        expit(slope * logits + offset), train_labels, is_list_mail(train_documents), settings,
-        expit(slope * test_logits + offset), is_list_mail(test_documents),
-    )
+    chosen = thresholds(expit(slope * logits + offset), train_labels,
+                        is_list_mail(train_documents), settings)
+    test_logits = np.zeros(len(test))
+    flagged = np.zeros(len(test), dtype=bool)
+    corrections = []
+    judged = 0
+    while judged < len(test):
+        waiting = test[judged:]
+        waiting_documents = [documents[i] for i in waiting]
+        fit_documents = train_documents + [documents[i] for i in corrections]
+        fit_labels = np.concatenate([train_labels, labels[corrections]]).astype(bool)
+        scores = fit_and_score(fit_documents, fit_labels, waiting_documents, settings)
+        verdicts = flag(chosen, expit(slope * scores + offset), is_list_mail(waiting_documents))
+        new_corrections = 0
+        for index, message in enumerate(waiting):
+            test_logits[judged] = scores[index]
+            flagged[judged] = verdicts[index]
+            judged += 1
+            if verdicts[index] != labels[message]:
+                corrections.append(message)
+                new_corrections += 1
+            if corrections_every and new_corrections == corrections_every:
+                break
+        if not corrections_every:
+            break
     return test_logits, flagged
 
 
@@ -337,7 +374,8 @@ def is_list_mail(documents):
     return np.array([LIST_MAIL_TOKEN in document for document in documents], dtype=bool)
 
 
-def across_folders(labels, keys, names, documents, variants, train_folders, test_folders):
+def across_folders(labels, keys, names, documents, variants, train_folders, test_folders,
+                   corrections_every=0):
     folders = np.array([name.split("/", 1)[0] for name in names])
     for requested in train_folders + test_folders:
         if requested not in folders:
@@ -345,7 +383,10 @@ def across_folders(labels, keys, names, documents, variants, train_folders, test
                   f"the folders are {', '.join(sorted(set(folders)))}", file=sys.stderr)
             sys.exit(USAGE_ERROR)
     train = np.flatnonzero(np.isin(folders, train_folders))
-    test = np.flatnonzero(np.isin(folders, test_folders))
+    # With corrections the test messages arrive in the order of their sha256, a fixed order
+    # that mixes the folders and the classes.
+    test = np.array(sorted(np.flatnonzero(np.isin(folders, test_folders)), key=lambda i: keys[i]),
+                    dtype=int)
     test_labels = labels[test]
     spam, ham = int(test_labels.sum()), int((~test_labels).sum())
     if min(int(labels[train].sum()), int((~labels[train]).sum())) < FOLDS or not spam or not ham:
@@ -353,16 +394,36 @@ def across_folders(labels, keys, names, documents, variants, train_folders, test
                  f"{FOLDS} spam and {FOLDS} ham, and the test folders both classes")
     print(f"train on {', '.join(train_folders)} ({len(train)} messages), "
           f"test on {', '.join(test_folders)} ({spam} spam, {ham} ham)")
-    print("| variant | ROC AUC | recall at 0.1% | at 0.5% | false positives at the threshold "
-          "| recall at the threshold |")
+    if corrections_every:
+        print(f"each wrong verdict is corrected, and the model is refitted after every "
+              f"{corrections_every} corrections")
+        print("| variant | corrections | false positives at the threshold "
+              "| recall at the threshold | second half: false positives | second half: recall |")
+    else:
+        print("| variant | ROC AUC | recall at 0.1% | at 0.5% | false positives at the threshold "
+              "| recall at the threshold |")
     print("|---|---|---|---|---|---|")
     for variant, settings in variants:
         variant_documents = without_dropped(documents, settings)
-        scores, flagged = train_and_judge(labels, keys, variant_documents, train, test, settings)
+        scores, flagged = train_and_judge(labels, keys, variant_documents, train, test, settings,
+                                          corrections_every)
+        if corrections_every:
+            wrong = int((flagged != test_labels).sum())
+            late = slice(len(test) // 2, None)
+            print(f"| {variant or 'shipped'} | {wrong} | {false_positives(flagged, test_labels)} | "
+                  f"{flagged[test_labels].mean():.3f} | "
+                  f"{false_positives(flagged[late], test_labels[late])} | "
+                  f"{flagged[late][test_labels[late]].mean():.3f} |", flush=True)
+            continue
         recalls = [recall_at(test_labels, scores, int(share * ham)) for share in (0.001, 0.005)]
         print(f"| {variant or 'shipped'} | {roc_auc_score(test_labels, scores):.4f} | "
-              f"{recalls[0]:.3f} | {recalls[1]:.3f} | {int((flagged & ~test_labels).sum())} of "
-              f"{ham} | {flagged[test_labels].mean():.3f} |", flush=True)
+              f"{recalls[0]:.3f} | {recalls[1]:.3f} | {false_positives(flagged, test_labels)} | "
+              f"{flagged[test_labels].mean():.3f} |", flush=True)
+
+
+def false_positives(flagged, labels):
+    """Returns "N of M": flagged ham of all ham."""
+    return f"{int((flagged & ~labels).sum())} of {int((~labels).sum())}"
 
 
 def recall_at(labels, scores, allowed_false_positives):
@@ -377,6 +438,16 @@ def folder_list(text):
     return folders
 
 
+def positive_count(text):
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return count
+
+
 class UsageExitParser(argparse.ArgumentParser):
     """Exits with status 64 on a usage error, as spamflow's binaries do for a bad flag."""
 
@@ -389,7 +460,8 @@ def main():
     parser = UsageExitParser(
         prog="scripts/model-experiments",
         allow_abbrev=False,
-        usage="%(prog)s [--nested | --train-folders A,B --test-folders C,D] [VARIANT ...]",
+        usage="%(prog)s [--nested | --train-folders A,B --test-folders C,D "
+        "[--corrections-every N]] [VARIANT ...]",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -409,10 +481,19 @@ def main():
     parser.add_argument(
         "--test-folders", type=folder_list, help="test on these corpus folders (comma-separated)"
     )
+    parser.add_argument(
+        "--corrections-every",
+        type=positive_count,
+        default=0,
+        metavar="N",
+        help="with --test-folders, correct each wrong verdict and refit after every N corrections",
+    )
     args = parser.parse_intermixed_args()
     variants = [(variant, parse_variant(variant)) for variant in args.variants]
     if (args.train_folders is None) != (args.test_folders is None):
         parser.error("--train-folders and --test-folders go together")
+    if args.corrections_every and not args.test_folders:
+        parser.error("--corrections-every needs --train-folders and --test-folders")
     if args.train_folders and args.nested:
         parser.error("--nested does not apply to --train-folders")
     overlap = set(args.train_folders or []) & set(args.test_folders or [])
@@ -424,7 +505,7 @@ def main():
     labels, keys, names, documents = read_dump(args.dump)
     if args.train_folders:
         across_folders(labels, keys, names, documents, variants, args.train_folders,
-                       args.test_folders)
+                       args.test_folders, args.corrections_every)
         return
     # --nested deals the 4/5 of each fold into 5 inner folds, so it needs more of each class.
     needed = 2 * FOLDS if args.nested else FOLDS
