@@ -153,7 +153,96 @@ fn missing_model_file_fails_start() {
         .env("SPAMFLOW_MODEL_PATH", "/nonexistent/model.json")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/model.json"), "{stderr}");
+    assert!(stderr.contains("--model-path"), "{stderr}");
+}
+
+/// A proto file that declares `ClassifyRequest.text` as bytes, so that grpcurl can send text
+/// that is not UTF-8, as a client built from other proto files might.
+const BYTES_PROTO: &str = r#"syntax = "proto3";
+package spamflow.v1;
+message ClassifyRequest {
+  bytes raw = 1;
+  bytes text = 2;
+  bytes message_id = 3;
+}
+service SpamDetector {
+  rpc Classify(ClassifyRequest) returns (ClassifyRequest);
+}
+"#;
+
+#[test]
+fn undecodable_requests_get_invalid_argument() {
+    let detector = start_detector(&[]);
+    let dir = spamflow_testkit::ScratchDir::new("bytes-proto");
+    std::fs::write(dir.join("bytes.proto"), BYTES_PROTO).unwrap();
+    let import_path = dir.path().to_str().unwrap().to_owned();
+    // `//4=` is the bytes FF FE, which are not UTF-8.
+    for request in [
+        r#"{"text": "//4="}"#,
+        r#"{"raw": "aGk=", "message_id": "//4="}"#,
+    ] {
+        let (ok, _, stderr) = grpcurl(
+            &detector,
+            &[
+                "-import-path",
+                &import_path,
+                "-proto",
+                "bytes.proto",
+                "-d",
+                request,
+                "spamflow.v1.SpamDetector/Classify",
+            ],
+        );
+        assert!(!ok, "{request} succeeded");
+        assert!(stderr.contains("InvalidArgument"), "{request}: {stderr}");
+        assert!(stderr.contains("not UTF-8"), "{request}: {stderr}");
+    }
+}
+
+#[test]
+fn requests_over_the_message_size_limit_get_invalid_argument() {
+    // The transport limit is twice the message limit, and at least 4 MiB.
+    let detector = start_detector(&[("SPAMFLOW_MAX_MESSAGE_BYTES", "1024")]);
+    let dir = spamflow_testkit::ScratchDir::new("large-request");
+    let text = "a".repeat(5 * 1024 * 1024);
+    let request = dir.join("request.json");
+    std::fs::write(&request, format!(r#"{{"text": "{text}"}}"#)).unwrap();
+    let output = Command::new(grpcurl_binary().unwrap())
+        .args(["-plaintext", "-max-msg-sz", "67108864", "-d", "@"])
+        .arg(&detector.address)
+        .arg("spamflow.v1.SpamDetector/Classify")
+        .stdin(std::fs::File::open(&request).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("InvalidArgument"), "{stderr}");
+    assert!(
+        stderr.contains("larger than this server accepts"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn server_deadline_gets_deadline_exceeded() {
+    // A 1 ms deadline ends the call before a message of 8 MB is parsed and scored.
+    let detector = start_detector(&[("SPAMFLOW_GRPC_TIMEOUT_MS", "1")]);
+    let dir = spamflow_testkit::ScratchDir::new("slow-request");
+    let text = "word ".repeat(1_600_000);
+    let request = dir.join("request.json");
+    std::fs::write(&request, format!(r#"{{"text": "{text}"}}"#)).unwrap();
+    let output = Command::new(grpcurl_binary().unwrap())
+        .args(["-plaintext", "-max-msg-sz", "67108864", "-d", "@"])
+        .arg(&detector.address)
+        .arg("spamflow.v1.SpamDetector/Classify")
+        .stdin(std::fs::File::open(&request).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("DeadlineExceeded"), "{stderr}");
+    assert!(stderr.contains("SPAMFLOW_GRPC_TIMEOUT_MS"), "{stderr}");
 }

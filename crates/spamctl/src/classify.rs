@@ -68,22 +68,30 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the file, or standard input for `-`. Standard input is read up to one byte past the
-/// size limit, so that an endless stream gets an error instead of filling memory.
+/// Reads the file, or standard input for `-`, up to one byte past the size limit, so that an
+/// endless stream or a device such as `/dev/zero` gets an error instead of filling memory.
 fn read_message(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    if path.as_os_str() != "-" {
-        return std::fs::read(path);
-    }
-    let mut raw = Vec::new();
     let limit = Limits::default().max_message_bytes;
-    std::io::stdin()
-        .lock()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut raw)?;
+    let mut raw = Vec::new();
+    let source = if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut raw)?;
+        "standard input".to_owned()
+    } else {
+        std::fs::File::open(path)?
+            .take(limit as u64 + 1)
+            .read_to_end(&mut raw)?;
+        "the file".to_owned()
+    };
     if raw.len() > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("standard input holds more than {limit} bytes, the size limit of a message"),
+            format!(
+                "{source} holds more than {limit} bytes, the size limit of a message; the services \
+                 reject such a message too"
+            ),
         ));
     }
     Ok(raw)

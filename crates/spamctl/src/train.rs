@@ -403,12 +403,7 @@ pub fn evaluate(
 /// Loads a model file, or the shipped default model.
 pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
     match path {
-        Some(path) => {
-            let json = std::fs::read_to_string(path)
-                .with_context(|| format!("failed to read model file {}", path.display()))?;
-            Model::from_json(&json)
-                .with_context(|| format!("failed to load model file {}", path.display()))
-        }
+        Some(path) => spam_detector::load_model_file(path, "--model"),
         None => spam_detector::default_model().context("failed to load the shipped default model"),
     }
 }

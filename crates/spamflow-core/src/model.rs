@@ -52,7 +52,10 @@ impl std::fmt::Display for Label {
 /// Errors of training, reading or using a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("invalid model file: {0}")]
+    #[error(
+        "invalid model file: {0}; a model file is the JSON that `spamctl train` writes, and JSON \
+         has no NaN or Infinity"
+    )]
     InvalidFile(#[from] serde_json::Error),
     #[error("model file format `{found}` is not `{expected}`")]
     WrongFormat {
@@ -71,7 +74,10 @@ pub enum ModelError {
     TokenizerMismatch { found: u32, supported: u32 },
     #[error("model is inconsistent: {tokens} vocabulary tokens but {weights} weights")]
     ShapeMismatch { tokens: usize, weights: usize },
-    #[error("model threshold {0} is outside [0, 1]")]
+    #[error(
+        "model threshold {0} is outside (0, 1): at 0 every message is spam, and at 1 none is; \
+         retrain the model, or pass a threshold such as 0.9 to `spamctl train --threshold`"
+    )]
     InvalidThreshold(f64),
     #[error("training needs both classes, got {spam} spam and {ham} ham messages")]
     OneClass { spam: usize, ham: usize },
@@ -303,9 +309,13 @@ impl Model {
             });
         }
         for threshold in std::iter::once(file.threshold).chain(file.list_mail_threshold) {
-            if !(0.0..=1.0).contains(&threshold) {
+            // At 0 every message is spam, and at 1 none is.
+            if !(threshold > 0.0 && threshold < 1.0) {
                 return Err(ModelError::InvalidThreshold(threshold));
             }
+        }
+        if let Some(problem) = file_problem(&file) {
+            return Err(ModelError::InvalidSettings(problem));
         }
         if let Some(problem) = file.features.character_grams.and_then(|g| g.problem()) {
             return Err(ModelError::InvalidSettings(problem));
@@ -951,6 +961,47 @@ pub(crate) fn model_version(training_digest: &str, model: &Model) -> String {
     )
 }
 
+/// The maximum length of a model version, in characters. Versions that `spamctl train` writes, such as
+/// `lr2-6e7e24281df9`, are 16 characters; logs, metrics and responses carry the version.
+const MAX_VERSION_CHARS: usize = 128;
+
+/// Returns what makes a parsed model file unusable, beyond its shape and thresholds.
+fn file_problem(file: &ModelFile) -> Option<String> {
+    let version = &file.model_version;
+    if version.is_empty()
+        || version.chars().count() > MAX_VERSION_CHARS
+        || version.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        let start: String = version.chars().take(40).collect();
+        return Some(format!(
+            "model_version {start:?} is not a version: it needs 1 to {MAX_VERSION_CHARS} \
+             characters without white space or control characters, such as `lr2-6e7e24281df9`"
+        ));
+    }
+    if file.vocabulary.is_empty() {
+        return Some(
+            "the vocabulary is empty, so every message gets the same score; train the model on \
+             mail with `spamctl train`"
+                .to_owned(),
+        );
+    }
+    if file.features.max_vocabulary == 0 {
+        return Some(
+            "features.max_vocabulary is 0, so a retrain would keep no token; set it to the \
+             vocabulary size the model was trained with, such as 8000"
+                .to_owned(),
+        );
+    }
+    let slope = file.calibration.slope;
+    if !(slope.is_finite() && slope > 0.0) {
+        return Some(format!(
+            "calibration.slope {slope} is not a positive number, so the spam probability would \
+             not rise with the evidence of spam; retrain the model"
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1053,6 +1104,49 @@ mod tests {
             Model::from_json(&json),
             Err(ModelError::InvalidThreshold(threshold)) if threshold == 1.5
         ));
+    }
+
+    /// Returns the toy model's file with one field changed.
+    fn toy_file_with(pointer: &str, value: serde_json::Value) -> String {
+        let model = train(&toy_set(), &options(), String::new()).unwrap();
+        let mut file: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
+        *file.pointer_mut(pointer).unwrap() = value;
+        file.to_string()
+    }
+
+    #[test]
+    fn rejects_thresholds_that_decide_nothing() {
+        for threshold in [0.0, 1.0] {
+            let json = toy_file_with("/threshold", threshold.into());
+            let error = Model::from_json(&json).unwrap_err();
+            assert!(matches!(error, ModelError::InvalidThreshold(t) if t == threshold));
+            assert!(error.to_string().contains("(0, 1)"), "{error}");
+        }
+    }
+
+    #[test]
+    fn rejects_unusable_model_files() {
+        let cases = [
+            ("/model_version", serde_json::json!(""), "model_version"),
+            ("/model_version", serde_json::json!("a\nb"), "model_version"),
+            ("/model_version", "v".repeat(200).into(), "model_version"),
+            ("/calibration/slope", 0.0.into(), "calibration.slope"),
+            ("/calibration/slope", (-1.0).into(), "calibration.slope"),
+            ("/features/max_vocabulary", 0.into(), "max_vocabulary"),
+        ];
+        for (pointer, value, named) in cases {
+            let error = Model::from_json(&toy_file_with(pointer, value.clone())).unwrap_err();
+            assert!(
+                matches!(error, ModelError::InvalidSettings(_)),
+                "{pointer} = {value}: {error}"
+            );
+            assert!(error.to_string().contains(named), "{error}");
+        }
+        let mut file: serde_json::Value =
+            serde_json::from_str(&toy_file_with("/weights", serde_json::json!([]))).unwrap();
+        file["vocabulary"] = serde_json::json!([]);
+        let error = Model::from_json(&file.to_string()).unwrap_err();
+        assert!(error.to_string().contains("vocabulary is empty"), "{error}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! gRPC serving and client helpers.
 //!
 //! Every server gets grpc.health.v1, server reflection in both the v1 and the v1alpha protocol
-//! (grpcurl 1.8 speaks only v1alpha), a deadline, and a layer that continues the caller's trace
-//! and records latency. Every client gets a connect timeout and sends the current trace
+//! (grpcurl 1.8 speaks only v1alpha), a deadline, a layer that continues the caller's trace
+//! and records latency, and one that gives tonic's own errors spamflow's status codes
+//! ([`crate::grpc_status`]). Every client gets a connect timeout and sends the current trace
 //! context.
 
 use std::future::Future;
@@ -16,10 +17,12 @@ use tonic::transport::{Channel, Endpoint, Server};
 use tonic_health::server::HealthReporter;
 use tower::layer::util::{Identity, Stack};
 
+use crate::grpc_status::GrpcStatusLayer;
 use crate::propagation::{GrpcTraceLayer, TraceInterceptor};
 
 /// The router every spamflow gRPC server starts from.
-pub type Router = tonic::transport::server::Router<Stack<GrpcTraceLayer, Identity>>;
+pub type Router =
+    tonic::transport::server::Router<Stack<GrpcStatusLayer, Stack<GrpcTraceLayer, Identity>>>;
 
 /// A client channel that sends the current trace context with every call.
 pub type TracedChannel = InterceptedService<Channel, TraceInterceptor>;
@@ -41,7 +44,12 @@ pub enum GrpcError {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
     /// Deadline for one request, in milliseconds, when the client sets none or a longer one.
-    #[arg(long, env = "SPAMFLOW_GRPC_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(
+        long,
+        env = "SPAMFLOW_GRPC_TIMEOUT_MS",
+        default_value_t = 5_000,
+        value_parser = crate::cli::whole_number_from(1u64)
+    )]
     pub grpc_timeout_ms: u64,
 }
 
@@ -61,9 +69,13 @@ pub fn standard_router(args: &ServerArgs) -> Result<(HealthReporter, Router), Gr
         .register_encoded_file_descriptor_set(spamflow_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    // The deadline is applied inside the trace layer, so that the span and the latency metric
+    // record DEADLINE_EXCEEDED; a client's shorter `grpc-timeout` still applies outside it.
     let router = Server::builder()
-        .timeout(Duration::from_millis(args.grpc_timeout_ms))
         .layer(GrpcTraceLayer)
+        .layer(GrpcStatusLayer::new(Duration::from_millis(
+            args.grpc_timeout_ms,
+        )))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);

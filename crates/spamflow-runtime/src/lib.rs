@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod convert;
 pub mod grpc;
+pub mod grpc_status;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
