@@ -184,6 +184,13 @@ impl Detector {
         request: pb::ClassifyRequest,
         field: &str,
     ) -> Result<pb::ClassifyResponse, Status> {
+        if request.message_id.len() > MAX_MESSAGE_ID_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "{field}message_id is {} bytes, above the limit of {MAX_MESSAGE_ID_BYTES}: send \
+                 the message's own id, such as its Message-ID field, or leave it empty",
+                request.message_id.len()
+            )));
+        }
         let span = tracing::info_span!(
             "classify_message",
             message_id = %request.message_id,
@@ -231,6 +238,11 @@ impl Detector {
         })
     }
 }
+
+/// The maximum length of a request's `message_id`, in bytes. The response, the logs and the
+/// trace span repeat it, and a Message-ID field fits in one line of at most 998 characters
+/// (RFC 5322).
+pub const MAX_MESSAGE_ID_BYTES: usize = 1024;
 
 /// Maps a parse error to `INVALID_ARGUMENT`, naming the field and the rule.
 fn email_error_status(field: &str, error: &EmailError) -> Status {
@@ -370,6 +382,25 @@ mod tests {
         assert_eq!(error.code(), tonic::Code::InvalidArgument);
         assert!(
             error.message().contains("content is missing"),
+            "{}",
+            error.message()
+        );
+    }
+
+    #[test]
+    fn long_message_id_is_invalid_argument() {
+        let request = pb::ClassifyRequest {
+            content: Some(pb::classify_request::Content::Text("hello".into())),
+            message_id: "m".repeat(MAX_MESSAGE_ID_BYTES + 1),
+        };
+        let error = detector()
+            .classify_one(request, "requests[2].")
+            .unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(
+            error
+                .message()
+                .starts_with("requests[2].message_id is 1025 bytes"),
             "{}",
             error.message()
         );
