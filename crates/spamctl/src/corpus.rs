@@ -172,7 +172,8 @@ fn load_file(
     split: SplitFilter,
     out: &mut Vec<CorpusMessage>,
 ) -> anyhow::Result<()> {
-    let raw = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let raw = read_bounded(path, MAX_CORPUS_FILE_BYTES)
+        .with_context(|| format!("failed to read {}", path.display()))?;
     let base_name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -196,6 +197,23 @@ fn load_file(
         });
     }
     Ok(())
+}
+
+/// The largest corpus file read: one message, or an mbox file of many. A device such as
+/// `/dev/zero` or an endless pipe then gets an error instead of filling memory.
+const MAX_CORPUS_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// Reads a file of at most `limit` bytes.
+fn read_bounded(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut raw = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut raw)?;
+    if raw.len() as u64 > limit {
+        bail!("the file holds more than {limit} bytes; split it into smaller mbox files");
+    }
+    Ok(raw)
 }
 
 /// An mbox file is named `*.mbox` or contains more than one `From ` separator line. A single
@@ -266,6 +284,16 @@ pub fn require_both_classes(messages: &[CorpusMessage]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_over_the_limit_are_not_read_whole() {
+        let dir = spamflow_testkit::ScratchDir::new("corpus-limit");
+        let file = dir.join("large.mbox");
+        std::fs::write(&file, vec![b'a'; 101]).unwrap();
+        assert_eq!(read_bounded(&file, 101).unwrap().len(), 101);
+        let error = read_bounded(&file, 100).unwrap_err().to_string();
+        assert!(error.contains("more than 100 bytes"), "{error}");
+    }
 
     #[test]
     fn missing_path_names_its_flag() {
