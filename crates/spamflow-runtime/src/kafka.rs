@@ -48,10 +48,21 @@ pub enum KafkaConfigError {
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Bootstrap brokers, comma-separated host:port pairs.
-    #[arg(long, env = "SPAMFLOW_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "SPAMFLOW_KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092",
+        value_parser = parse_broker_list
+    )]
     pub kafka_brokers: String,
-    /// Prefix of every topic name: `<prefix>.emails.raw` and so on.
-    #[arg(long, env = "SPAMFLOW_TOPIC_PREFIX", default_value = "spamflow")]
+    /// Prefix of every topic name: `<prefix>.emails.raw` and so on. Up to 233 ASCII letters,
+    /// digits, `.`, `_` and `-`, so the longest topic name fits Kafka's 249 characters.
+    #[arg(
+        long,
+        env = "SPAMFLOW_TOPIC_PREFIX",
+        default_value = "spamflow",
+        value_parser = parse_topic_prefix
+    )]
     pub topic_prefix: String,
     /// librdkafka `security.protocol`: plaintext, ssl, sasl_plaintext or sasl_ssl.
     #[arg(
@@ -70,7 +81,12 @@ pub struct KafkaArgs {
     #[arg(long, env = "SPAMFLOW_KAFKA_SASL_PASSWORD", hide_env_values = true)]
     pub kafka_sasl_password: Option<String>,
     /// Extra librdkafka settings as comma-separated key=value pairs.
-    #[arg(long, env = "SPAMFLOW_KAFKA_CONFIG", default_value = "")]
+    #[arg(
+        long,
+        env = "SPAMFLOW_KAFKA_CONFIG",
+        default_value = "",
+        value_parser = parse_extra_config
+    )]
     pub kafka_config: String,
     /// Static consumer-group membership id (`group.instance.id`), stable across restarts of
     /// one replica, such as a StatefulSet pod name. A restarted replica then takes back its
@@ -82,6 +98,121 @@ pub struct KafkaArgs {
     /// empty fetch by the full wait (`rdkafka_mock_handlers.c`), so `spamctl dev` lowers it.
     #[arg(skip)]
     pub fetch_wait_max_ms: Option<u32>,
+}
+
+/// Maximum length of a Kafka topic name.
+const MAX_TOPIC_CHARS: usize = 249;
+/// Length of the longest topic suffix after the prefix: `.emails.verdicts` and
+/// `.emails.feedback`.
+const LONGEST_TOPIC_SUFFIX_CHARS: usize = ".emails.verdicts".len();
+/// Maximum length of `--topic-prefix`.
+pub const MAX_TOPIC_PREFIX_CHARS: usize = MAX_TOPIC_CHARS - LONGEST_TOPIC_SUFFIX_CHARS;
+
+/// Maximum partitions of a spamflow topic. Every partition costs the broker open files and
+/// memory, and a consumer group runs at most one consumer per partition, so partitions beyond
+/// the replicas of a service add cost without speed.
+pub const MAX_PARTITIONS: i32 = 1024;
+
+/// Parses a topic's partition count for clap: a whole number from 1 to [`MAX_PARTITIONS`].
+///
+/// # Errors
+///
+/// Returns a message naming the range.
+pub fn parse_partitions(text: &str) -> Result<i32, String> {
+    crate::cli::whole_number_in(1, MAX_PARTITIONS)(text)
+}
+
+/// Parses `--kafka-brokers` for clap: comma-separated host:port items with a port from 1 to
+/// 65535. An IPv6 host goes in brackets, as in `[::1]:9092`.
+///
+/// # Errors
+///
+/// Returns a message naming the first item that is not host:port.
+pub fn parse_broker_list(text: &str) -> Result<String, String> {
+    const EXAMPLE: &str = "pass host:port pairs such as 127.0.0.1:9092,kafka-2:9092";
+    if text.trim().is_empty() {
+        return Err(format!("the broker list is empty; {EXAMPLE}"));
+    }
+    for item in text.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(format!("the broker list has an empty item; {EXAMPLE}"));
+        }
+        let Some((host, port)) = item.rsplit_once(':') else {
+            return Err(format!("broker `{item}` has no port; {EXAMPLE}"));
+        };
+        let host = host
+            .strip_prefix('[')
+            .and_then(|host| host.strip_suffix(']'))
+            .unwrap_or(host);
+        let host_is_valid = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+        if !host_is_valid {
+            return Err(format!("broker `{item}` has no valid host; {EXAMPLE}"));
+        }
+        if !port.parse::<u16>().is_ok_and(|port| port != 0) {
+            return Err(format!(
+                "broker `{item}` has the port `{port}`, outside 1 to 65535; {EXAMPLE}"
+            ));
+        }
+    }
+    Ok(text.to_owned())
+}
+
+/// Parses `--topic-prefix` for clap.
+///
+/// # Errors
+///
+/// Returns a message when the prefix is empty, longer than [`MAX_TOPIC_PREFIX_CHARS`], or
+/// contains a character Kafka does not allow in topic names.
+pub fn parse_topic_prefix(text: &str) -> Result<String, String> {
+    const RULE: &str = "Kafka topic names allow only ASCII letters, digits, `.`, `_` and `-`";
+    if text.is_empty() {
+        return Err("the prefix is empty; pass one such as spamflow".to_owned());
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!("{text:?} contains {bad:?}, but {RULE}"));
+    }
+    if text.len() > MAX_TOPIC_PREFIX_CHARS {
+        return Err(format!(
+            "the prefix has {} characters, above the largest allowed, {MAX_TOPIC_PREFIX_CHARS}, \
+             because topic names end in up to {LONGEST_TOPIC_SUFFIX_CHARS} more characters and \
+             Kafka allows {MAX_TOPIC_CHARS}",
+            text.len()
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Parses `--kafka-config` for clap: comma-separated key=value pairs, or nothing.
+///
+/// # Errors
+///
+/// Returns a message naming the first entry without a key and `=`.
+pub fn parse_extra_config(text: &str) -> Result<String, String> {
+    for entry in extra_config_entries(text) {
+        let has_key = entry
+            .split_once('=')
+            .is_some_and(|(key, _)| !key.trim().is_empty());
+        if !has_key {
+            return Err(format!(
+                "entry `{entry}` is not key=value; pass comma-separated pairs such as \
+                 compression.type=zstd"
+            ));
+        }
+    }
+    Ok(text.to_owned())
+}
+
+/// Splits `--kafka-config` into its trimmed, non-empty entries.
+fn extra_config_entries(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
 }
 
 impl KafkaArgs {
@@ -127,12 +258,7 @@ impl KafkaArgs {
         if let Some(password) = &self.kafka_sasl_password {
             config.set("sasl.password", password);
         }
-        for entry in self
-            .kafka_config
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
+        for entry in extra_config_entries(&self.kafka_config) {
             let Some((key, value)) = entry.split_once('=') else {
                 return Err(KafkaConfigError::InvalidExtra {
                     entry: entry.to_owned(),
@@ -374,6 +500,66 @@ pub fn record_key(mailbox: &str, message_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broker_list_accepts_host_port_items() {
+        for brokers in [
+            "127.0.0.1:9092",
+            "kafka-1:9092, kafka-2.example:19092",
+            "[::1]:9092",
+        ] {
+            assert_eq!(parse_broker_list(brokers).as_deref(), Ok(brokers));
+        }
+    }
+
+    #[test]
+    fn broker_list_rejects_bad_items() {
+        let cases = [
+            ("", "empty"),
+            (" ", "empty"),
+            ("kafka", "no port"),
+            ("kafka:9092,", "empty item"),
+            (":9092", "no valid host"),
+            ("bad host:9092", "no valid host"),
+            ("kafka:0", "outside 1 to 65535"),
+            ("kafka:99999", "outside 1 to 65535"),
+            ("kafka:port", "outside 1 to 65535"),
+        ];
+        for (brokers, reason) in cases {
+            let error = parse_broker_list(brokers).unwrap_err();
+            assert!(error.contains(reason), "{brokers:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn topic_prefix_follows_kafka_names() {
+        assert_eq!(
+            parse_topic_prefix("team-a.spam_flow").as_deref(),
+            Ok("team-a.spam_flow")
+        );
+        let longest = "p".repeat(MAX_TOPIC_PREFIX_CHARS);
+        let topics = Topics::with_prefix(&longest);
+        let longest_topic = topics.all().iter().map(|(name, _)| name.len()).max();
+        assert_eq!(longest_topic, Some(249));
+        assert!(parse_topic_prefix(&longest).is_ok());
+        let too_long = parse_topic_prefix(&format!("{longest}p")).unwrap_err();
+        assert!(too_long.contains("largest allowed, 233"), "{too_long}");
+        for prefix in ["bad prefix!", "spam/flow", "spämflow"] {
+            let error = parse_topic_prefix(prefix).unwrap_err();
+            assert!(error.contains("ASCII letters"), "{prefix}: {error}");
+        }
+        assert!(parse_topic_prefix("").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn extra_config_needs_key_value() {
+        assert!(parse_extra_config("").is_ok());
+        assert!(parse_extra_config("a=1, b.c=x=y").is_ok());
+        for text in ["foo", "a=1,foo", "=1"] {
+            let error = parse_extra_config(text).unwrap_err();
+            assert!(error.contains("is not key=value"), "{text}: {error}");
+        }
+    }
 
     #[test]
     fn topics_follow_prefix() {

@@ -19,7 +19,7 @@ const LOG_READ_BATCH: u64 = 10_000;
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("invalid Redis URL: {0}; expected redis://[:password@]host:port[/db] or rediss://")]
+    #[error("invalid Redis URL: {0}; expected redis://[:password@]host:port[/db] or unix:///path")]
     InvalidUrl(String),
     #[error("failed to get a Redis connection: {0}")]
     Pool(#[from] deadpool_redis::PoolError),
@@ -30,12 +30,72 @@ pub enum StoreError {
 /// Redis connection settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
-    /// Redis URL, for example redis://127.0.0.1:6379 or rediss://:password@host:6380.
-    #[arg(long, env = "SPAMFLOW_REDIS_URL", hide_env_values = true)]
+    /// Redis URL, for example redis://127.0.0.1:6379, redis://:password@host:6379/0 or
+    /// unix:///run/redis.sock. This build has no TLS for Redis, so rediss:// is rejected.
+    /// Unset: state lives only in this process.
+    #[arg(
+        long,
+        env = "SPAMFLOW_REDIS_URL",
+        hide_env_values = true,
+        value_parser = RedisUrlParser
+    )]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key this deployment writes.
     #[arg(long, env = "SPAMFLOW_REDIS_KEY_PREFIX", default_value = "spamflow")]
     pub redis_key_prefix: String,
+}
+
+/// Checks the form of a Redis URL as deadpool-redis reads it, without connecting.
+///
+/// # Errors
+///
+/// Returns why the URL cannot work: a scheme other than redis, rediss or unix (also
+/// redis+unix, and valkey, valkeys and valkey+unix, which the redis crate accepts), a missing
+/// host or socket path, or a setting the redis crate rejects.
+pub fn check_redis_url(text: &str) -> Result<(), String> {
+    let Some(url) = redis::parse_redis_url(text) else {
+        return Err(
+            "it is not a valid URL with the scheme redis, rediss, redis+unix or unix".to_owned(),
+        );
+    };
+    let is_socket = matches!(url.scheme(), "unix" | "redis+unix" | "valkey+unix");
+    if !is_socket && url.host_str().is_none_or(str::is_empty) {
+        return Err("it has no host".to_owned());
+    }
+    // NOTE: the workspace builds the redis crate without a TLS feature, so it rejects rediss
+    // and valkeys URLs here ("can't connect with TLS, the feature is not enabled").
+    redis::IntoConnectionInfo::into_connection_info(url)
+        .map(drop)
+        .map_err(|error| error.to_string())
+}
+
+/// A clap value parser for `--redis-url` that exits 64 with a message naming the flag and
+/// its environment variable. The message leaves out the value, which may carry a password.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisUrlParser;
+
+impl clap::builder::TypedValueParser for RedisUrlParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let checked = match value.to_str() {
+            Some(text) => check_redis_url(text).map(|()| text.to_owned()),
+            None => Err("it is not valid UTF-8".to_owned()),
+        };
+        checked.map_err(|reason| {
+            let message = format!(
+                "invalid value for --redis-url (SPAMFLOW_REDIS_URL): {reason}; pass a URL such \
+                 as redis://127.0.0.1:6379, redis://:PASSWORD@HOST:6379/0 or \
+                 unix:///run/redis.sock\n"
+            );
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(command)
+        })
+    }
 }
 
 /// The store, shared by cloning.
@@ -484,4 +544,39 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_url_accepts_tcp_and_socket_forms() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://:secret@localhost:6380/2",
+            "redis://user:secret@[::1]:6379",
+            "unix:///run/redis.sock",
+            "redis+unix:///run/redis.sock?db=1",
+        ] {
+            assert_eq!(check_redis_url(url), Ok(()), "{url}");
+        }
+    }
+
+    #[test]
+    fn redis_url_rejects_bad_forms() {
+        let cases = [
+            ("nope", "scheme redis"),
+            ("http://127.0.0.1:6379", "scheme redis"),
+            ("127.0.0.1:6379", "scheme redis"),
+            ("redis://", "no host"),
+            ("redis://:secret@", "not a valid URL"),
+            ("redis://127.0.0.1:6379/zero", "database number"),
+            ("rediss://127.0.0.1:6380", "TLS"),
+        ];
+        for (url, reason) in cases {
+            let error = check_redis_url(url).unwrap_err();
+            assert!(error.contains(reason), "{url}: {error}");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! request, and spans exported to an OpenTelemetry collector over OTLP gRPC when configured.
 //!
 //! `RUST_LOG` picks log levels (default `info` for spamflow crates, `warn` for dependencies).
-//! `SPAMFLOW_LOG_FORMAT=json` switches to one JSON object per line.
+//! `SPAMFLOW_LOG_FORMAT=json` switches to one JSON object per line, and `text`, the default,
+//! keeps one compact line per event.
 //!
 //! Spans are exported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, or `OTEL_TRACES_EXPORTER=otlp`, so local runs
@@ -95,6 +96,67 @@ pub fn export_from_env(var: impl Fn(&str) -> Option<String>) -> Export {
         ));
     }
     Export::Otlp
+}
+
+/// `OTEL_TRACES_SAMPLER` values that opentelemetry_sdk 0.33 implements.
+const SAMPLERS: [&str; 6] = [
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+];
+/// `OTEL_TRACES_SAMPLER` values that the OpenTelemetry specification lists but
+/// opentelemetry_sdk 0.33 does not implement. It would sample with parentbased_always_on.
+const UNIMPLEMENTED_SAMPLERS: [&str; 3] = ["parentbased_jaeger_remote", "jaeger_remote", "xray"];
+
+/// Checks the logging and tracing variables that would otherwise fall back to a default in
+/// silence: `SPAMFLOW_LOG_FORMAT`, `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`. Each
+/// is read through `var`, and an empty value counts as unset.
+///
+/// # Errors
+///
+/// Returns a message naming the variable, its value and the allowed values.
+pub fn check_environment(var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    let set = |name: &str| var(name).filter(|value| !value.is_empty());
+    if let Some(format) = set("SPAMFLOW_LOG_FORMAT")
+        && format != "text"
+        && format != "json"
+    {
+        return Err(format!(
+            "invalid SPAMFLOW_LOG_FORMAT={format:?}; use text (the default) or json"
+        ));
+    }
+    let Some(sampler) = set("OTEL_TRACES_SAMPLER") else {
+        return Ok(());
+    };
+    if UNIMPLEMENTED_SAMPLERS.contains(&sampler.as_str()) {
+        return Err(format!(
+            "OTEL_TRACES_SAMPLER={sampler} is not implemented by this build's OpenTelemetry \
+             SDK; use one of {}",
+            SAMPLERS.join(", ")
+        ));
+    }
+    if !SAMPLERS.contains(&sampler.as_str()) {
+        return Err(format!(
+            "invalid OTEL_TRACES_SAMPLER={sampler:?}; use one of {}",
+            SAMPLERS.join(", ")
+        ));
+    }
+    if sampler.ends_with("traceidratio")
+        && let Some(argument) = set("OTEL_TRACES_SAMPLER_ARG")
+        && !argument
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|ratio| (0.0..=1.0).contains(&ratio))
+    {
+        return Err(format!(
+            "invalid OTEL_TRACES_SAMPLER_ARG={argument:?} for {sampler}; use a sampling \
+             ratio from 0 to 1, such as 0.1"
+        ));
+    }
+    Ok(())
 }
 
 /// The installed telemetry. Call [`Telemetry::shutdown`] before exit to flush spans.
@@ -268,6 +330,64 @@ mod tests {
                 TRACED_CRATES.contains(&service.as_str()),
                 "{service} is missing from the traced crates"
             );
+        }
+    }
+
+    fn check(pairs: &[(&str, &str)]) -> Result<(), String> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        check_environment(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn environment_check_accepts_known_values() {
+        assert_eq!(check(&[]), Ok(()));
+        assert_eq!(check(&[("SPAMFLOW_LOG_FORMAT", "json")]), Ok(()));
+        assert_eq!(check(&[("SPAMFLOW_LOG_FORMAT", "text")]), Ok(()));
+        assert_eq!(check(&[("SPAMFLOW_LOG_FORMAT", "")]), Ok(()));
+        for sampler in SAMPLERS {
+            assert_eq!(
+                check(&[("OTEL_TRACES_SAMPLER", sampler)]),
+                Ok(()),
+                "{sampler}"
+            );
+        }
+        let ratio = [
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ];
+        assert_eq!(check(&ratio), Ok(()));
+    }
+
+    #[test]
+    fn environment_check_rejects_unknown_values() {
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (
+                &[("SPAMFLOW_LOG_FORMAT", "xml")],
+                "SPAMFLOW_LOG_FORMAT=\"xml\"; use text",
+            ),
+            (
+                &[("OTEL_TRACES_SAMPLER", "bogus")],
+                "OTEL_TRACES_SAMPLER=\"bogus\"; use one of",
+            ),
+            (
+                &[("OTEL_TRACES_SAMPLER", "ALWAYS_ON")],
+                "use one of always_on",
+            ),
+            (&[("OTEL_TRACES_SAMPLER", "xray")], "not implemented"),
+            (
+                &[
+                    ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                    ("OTEL_TRACES_SAMPLER_ARG", "2"),
+                ],
+                "OTEL_TRACES_SAMPLER_ARG=\"2\"",
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let error = check(pairs).unwrap_err();
+            assert!(error.contains(expected), "{pairs:?}: {error}");
         }
     }
 
