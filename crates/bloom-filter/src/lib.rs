@@ -66,25 +66,71 @@ pub struct Config {
     /// Address of the HTTP port serving /metrics and /healthz.
     #[arg(long, env = "SPAMFLOW_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR)]
     pub http_addr: SocketAddr,
-    /// Number of fingerprints the filter is sized for.
+    /// Number of fingerprints the filter is sized for, from 1 to 100,000,000. The filter
+    /// takes about -n·ln(p)/ln(2)² bits: 1.8 MB for the defaults, 180 MB for 100,000,000 items
+    /// at 0.001 and 360 MB at 0.000001.
     #[arg(
         long,
         env = "SPAMFLOW_BLOOM_EXPECTED_ITEMS",
-        default_value_t = 1_000_000
+        default_value_t = 1_000_000,
+        value_parser = parse_expected_items
     )]
     pub expected_items: usize,
-    /// Target false-positive rate at the expected number of items, in (0, 1).
+    /// Target false-positive rate at the expected number of items, from 0.000001 to 0.5.
+    /// Each halving of the rate adds about 1.44 bits per item.
     #[arg(
         long,
         env = "SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE",
         default_value_t = 0.001,
-        value_parser = spamflow_runtime::cli::parse_open_rate
+        value_parser = parse_false_positive_rate
     )]
     pub false_positive_rate: f64,
     #[command(flatten)]
     pub redis: RedisArgs,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// Maximum `--expected-items`, so the filter's bits fit in memory: 100,000,000 items take
+/// about 360 MB at the smallest rate.
+pub const MAX_EXPECTED_ITEMS: usize = 100_000_000;
+/// Minimum `--false-positive-rate`. Lower rates cost memory and hashes per check (20 here)
+/// for no visible gain.
+pub const MIN_FALSE_POSITIVE_RATE: f64 = 0.000_001;
+/// Maximum `--false-positive-rate`. Above it most fingerprints never inserted would be
+/// reported as seen.
+pub const MAX_FALSE_POSITIVE_RATE: f64 = 0.5;
+
+/// Parses `--expected-items` for clap.
+///
+/// # Errors
+///
+/// Returns a message when the text is not a whole number from 1 to [`MAX_EXPECTED_ITEMS`].
+pub fn parse_expected_items(text: &str) -> Result<usize, String> {
+    spamflow_runtime::cli::whole_number_in(1, MAX_EXPECTED_ITEMS)(text)
+        .map_err(|error| format!("{error}, because the filter's memory grows with the item count"))
+}
+
+/// Parses `--false-positive-rate` for clap.
+///
+/// # Errors
+///
+/// Returns a message when the text is not a number from [`MIN_FALSE_POSITIVE_RATE`] to
+/// [`MAX_FALSE_POSITIVE_RATE`].
+pub fn parse_false_positive_rate(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number; pass a rate such as 0.001"))?;
+    if (MIN_FALSE_POSITIVE_RATE..=MAX_FALSE_POSITIVE_RATE).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{text:?} is outside [0.000001, 0.5]: lower rates cost memory and hashes for no \
+             gain, and higher ones report most new fingerprints as seen; pass a rate such as \
+             0.001"
+        ))
+    }
 }
 
 /// The filter and how far into the store's insert log it has read.
@@ -112,20 +158,27 @@ impl Filter {
     ///
     /// # Errors
     ///
-    /// Fails on an invalid rate or when the store cannot be read.
+    /// Fails on a rate or item count outside the flags' ranges, or when the store cannot be
+    /// read.
     pub async fn open(
         store: Store,
         expected_items: usize,
         false_positive_rate: f64,
     ) -> anyhow::Result<Arc<Self>> {
-        if !(false_positive_rate > 0.0 && false_positive_rate < 1.0) {
+        // The flags' parsers check these too. This guards callers that build a filter
+        // directly, since fastbloom panics on every check of a filter sized to 0 bits.
+        if !(MIN_FALSE_POSITIVE_RATE..=MAX_FALSE_POSITIVE_RATE).contains(&false_positive_rate) {
             anyhow::bail!(
-                "false-positive rate {false_positive_rate} is outside (0, 1); set \
-                 SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE to a value such as 0.001"
+                "false-positive rate {false_positive_rate} is outside [0.000001, 0.5]; set \
+                 --false-positive-rate (SPAMFLOW_BLOOM_FALSE_POSITIVE_RATE) to a value such \
+                 as 0.001"
             );
         }
-        if expected_items == 0 {
-            anyhow::bail!("expected items must be positive; set SPAMFLOW_BLOOM_EXPECTED_ITEMS");
+        if !(1..=MAX_EXPECTED_ITEMS).contains(&expected_items) {
+            anyhow::bail!(
+                "expected items {expected_items} is outside 1 to {MAX_EXPECTED_ITEMS}; set \
+                 --expected-items (SPAMFLOW_BLOOM_EXPECTED_ITEMS)"
+            );
         }
         let bloom = AtomicBloomFilter::with_false_pos(false_positive_rate)
             .seed(&HASH_SEED)
@@ -638,6 +691,45 @@ mod tests {
             error.message().contains("fingerprints[0].value"),
             "{}",
             error.message()
+        );
+    }
+
+    #[test]
+    fn expected_items_range() {
+        assert_eq!(parse_expected_items("1"), Ok(1));
+        assert_eq!(parse_expected_items("100000000"), Ok(MAX_EXPECTED_ITEMS));
+        for text in [
+            "0",
+            "-1",
+            "100000001",
+            "1000000000000",
+            "18446744073709551615",
+            "1e6",
+        ] {
+            let error = parse_expected_items(text).unwrap_err();
+            assert!(error.contains("from 1 to 100000000"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn false_positive_rate_range() {
+        assert_eq!(parse_false_positive_rate("0.000001"), Ok(0.000_001));
+        assert_eq!(parse_false_positive_rate("0.5"), Ok(0.5));
+        for text in ["1e-300", "0.0000009", "0", "0.6", "1", "NaN", "inf", "-0.1"] {
+            let error = parse_false_positive_rate(text).unwrap_err();
+            assert!(error.contains("0.001"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn largest_filter_size_matches_help() {
+        // fastbloom 0.17 sizes the filter with -n·ln(p)/ln(2)² bits, rounded up to whole bytes.
+        let bytes = |items, rate| fastbloom::optimal_size(items, rate) / 8;
+        assert_eq!(bytes(1_000_000, 0.001) / 100_000, 17);
+        assert_eq!(bytes(MAX_EXPECTED_ITEMS, 0.001) / 10_000_000, 17);
+        assert_eq!(
+            bytes(MAX_EXPECTED_ITEMS, MIN_FALSE_POSITIVE_RATE) / 10_000_000,
+            35
         );
     }
 

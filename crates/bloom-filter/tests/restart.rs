@@ -126,5 +126,8 @@ fn unreachable_redis_fails_start() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("SPAMFLOW_REDIS_URL"), "{stderr}");
+    assert!(
+        stderr.contains("--redis-url (SPAMFLOW_REDIS_URL)"),
+        "{stderr}"
+    );
 }
