@@ -124,6 +124,7 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
     let mut runs: Vec<ScoredRun> = Vec::new();
     let mut versions: Vec<(String, String)> = Vec::new();
     let mut timings: Vec<(String, f64)> = Vec::new();
+    let mut scored = std::collections::HashSet::new();
     for (index, line) in text.lines().enumerate() {
         let fields: Vec<&str> = line.split('\t').collect();
         if let Some(first) = fields.first().and_then(|f| f.strip_prefix('#')) {
@@ -161,9 +162,17 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
                 path.display()
             )
         };
-        let [peer, _name, label, score, verdict] = fields[..] else {
+        let [peer, name, label, score, verdict] = fields[..] else {
             bail!(invalid());
         };
+        if !scored.insert((peer, name)) {
+            bail!(
+                "invalid line {} of {}: a second score of {name:?} for {peer:?}; each peer \
+                 scores each message once",
+                index + 1,
+                path.display()
+            );
+        }
         let is_spam = parse_label(label).with_context(invalid)?;
         let predicted_spam = parse_label(verdict).with_context(invalid)?;
         let score: f64 = score.parse().with_context(invalid)?;
@@ -185,6 +194,13 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
         };
         runs[position].scores.push((score, is_spam));
         runs[position].confusion.add(predicted_spam, is_spam);
+    }
+    if runs.is_empty() {
+        bail!(
+            "{} holds no peer scores: expected lines `peer<TAB>name<TAB>ham|spam<TAB>score<TAB>\
+             ham|spam`, as `scripts/compare-peers` and `spamctl eval --scores` write them",
+            path.display()
+        );
     }
     for run in &mut runs {
         if let Some((_, version)) = versions.iter().find(|(peer, _)| *peer == run.name) {
@@ -525,6 +541,20 @@ mod tests {
         assert_eq!(runs[0].confusion.true_positives, 1);
         assert_eq!(runs[1].confusion.false_negatives, 1);
         assert_eq!(runs[1].version, "");
+    }
+
+    #[test]
+    fn peers_file_rejects_no_scores_and_repeats() {
+        let (_dir, path) = write_temp("peers-empty.tsv", "# scores\n#version\tcrm114\t1\n");
+        let error = format!("{:#}", load_peers(&path).unwrap_err());
+        assert!(error.contains("holds no peer scores"), "{error}");
+        let (_dir, path) = write_temp(
+            "peers-repeat.tsv",
+            "crm114\ta.txt\tspam\t1\tspam\ncrm114\ta.txt\tspam\t1\tspam\n",
+        );
+        let error = format!("{:#}", load_peers(&path).unwrap_err());
+        assert!(error.contains("invalid line 2"), "{error}");
+        assert!(error.contains("a second score of \"a.txt\""), "{error}");
     }
 
     #[test]
