@@ -104,20 +104,36 @@ pub struct Config {
     )]
     pub retrain_interval: Duration,
     /// Key of the announcements on the models topic; detectors follow one model name.
-    #[arg(long, env = "SPAMFLOW_MODEL_NAME", default_value = spam_detector::updates::DEFAULT_MODEL_NAME)]
+    #[arg(
+        long,
+        env = "SPAMFLOW_MODEL_NAME",
+        default_value = spam_detector::updates::DEFAULT_MODEL_NAME,
+        value_parser = spamflow_runtime::cli::parse_non_empty
+    )]
     pub model_name: String,
     /// URL of the bloom-filter gRPC service.
     #[arg(
         long,
         env = "SPAMFLOW_BLOOM_URL",
-        default_value = "http://127.0.0.1:50052"
+        default_value = "http://127.0.0.1:50052",
+        value_parser = spamflow_runtime::cli::parse_grpc_url
     )]
     pub bloom_url: String,
-    /// Deadline of each gRPC call, in milliseconds.
-    #[arg(long, env = "SPAMFLOW_RPC_TIMEOUT_MS", default_value_t = 2_000)]
+    /// Deadline of each gRPC call, in milliseconds, 1 or more.
+    #[arg(
+        long,
+        env = "SPAMFLOW_RPC_TIMEOUT_MS",
+        default_value_t = 2_000,
+        value_parser = spamflow_runtime::cli::whole_number_from(1u64)
+    )]
     pub rpc_timeout_ms: u64,
     /// Largest message accepted, in bytes; a larger one goes to the dead-letter topic.
-    #[arg(long, env = "SPAMFLOW_MAX_MESSAGE_BYTES", default_value_t = Limits::DEFAULT_MAX_MESSAGE_BYTES)]
+    #[arg(
+        long,
+        env = "SPAMFLOW_MAX_MESSAGE_BYTES",
+        default_value_t = Limits::DEFAULT_MAX_MESSAGE_BYTES,
+        value_parser = spamflow_runtime::cli::whole_number_from(1usize)
+    )]
     pub max_message_bytes: usize,
     /// Listen address (host:port) of the HTTP server for /metrics and /healthz.
     #[arg(long, env = "SPAMFLOW_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR)]

@@ -23,6 +23,15 @@ fn bad_flags_exit_64_naming_them() {
         (vec!["--retrain-interval", "0s"], "above zero"),
         (vec!["--retrain-after", "0"], "--retrain-after"),
         (vec!["--base-corpus", missing.as_str()], "--base-corpus"),
+        (vec!["--bloom-url", "notaurl"], "'--bloom-url"),
+        (
+            vec!["--bloom-url", "http://127.0.0.1:99999"],
+            "outside 1 to 65535",
+        ),
+        (vec!["--model-name", ""], "'--model-name"),
+        (vec!["--model-name", " "], "the value is empty"),
+        (vec!["--rpc-timeout-ms", "0"], "'--rpc-timeout-ms"),
+        (vec!["--max-message-bytes", "0"], "'--max-message-bytes"),
     ] {
         let output = trainer(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
