@@ -101,6 +101,18 @@ pub enum FlagError {
     DryRunWithoutGmail,
     #[error("--gmail-actions on needs a usable Gmail client: {0}")]
     Gmail(#[from] GmailError),
+    #[error("invalid value 0 for {flag} ({variable}): {reason}; pass 1 or more")]
+    Zero {
+        flag: &'static str,
+        variable: &'static str,
+        reason: &'static str,
+    },
+    #[error(
+        "--gmail-retry-base-ms {base} (SPAMFLOW_GMAIL_RETRY_BASE_MS) is above \
+         --gmail-retry-max-ms {max} (SPAMFLOW_GMAIL_RETRY_MAX_MS), so no retry could wait the \
+         base delay; pass a base of at most the maximum"
+    )]
+    RetryBaseAboveMax { base: u64, max: u64 },
 }
 
 /// Checks the rules that span several flags, which clap cannot check one flag at a time. With
@@ -111,6 +123,7 @@ pub enum FlagError {
 /// Returns the first [`FlagError`] found.
 pub fn check_flags(policy: &PolicyArgs, gmail: &GmailArgs) -> Result<(), FlagError> {
     policy.policy()?;
+    check_gmail_numbers(gmail)?;
     if !policy.gmail_actions {
         if policy.dry_run {
             return Err(FlagError::DryRunWithoutGmail);
@@ -118,5 +131,46 @@ pub fn check_flags(policy: &PolicyArgs, gmail: &GmailArgs) -> Result<(), FlagErr
         return Ok(());
     }
     gmail.check()?;
+    Ok(())
+}
+
+/// Checks the Gmail client's numeric flags, whose parsers in spamflow-gmail accept 0. They are
+/// checked with Gmail actions off too, since a bad value is wrong either way.
+fn check_gmail_numbers(gmail: &GmailArgs) -> Result<(), FlagError> {
+    let at_least_one = [
+        (
+            "--gmail-quota-units-per-second",
+            "SPAMFLOW_GMAIL_QUOTA_UNITS_PER_SECOND",
+            u64::from(gmail.quota_units_per_second),
+            "a mailbox with no quota could never send a call",
+        ),
+        (
+            "--gmail-max-attempts",
+            "SPAMFLOW_GMAIL_MAX_ATTEMPTS",
+            u64::from(gmail.max_attempts),
+            "the first attempt counts, so 0 would send nothing",
+        ),
+        (
+            "--gmail-request-timeout-ms",
+            "SPAMFLOW_GMAIL_REQUEST_TIMEOUT_MS",
+            gmail.request_timeout_ms,
+            "every request would time out at once",
+        ),
+    ];
+    for (flag, variable, value, reason) in at_least_one {
+        if value == 0 {
+            return Err(FlagError::Zero {
+                flag,
+                variable,
+                reason,
+            });
+        }
+    }
+    if gmail.retry_base_ms > gmail.retry_max_ms {
+        return Err(FlagError::RetryBaseAboveMax {
+            base: gmail.retry_base_ms,
+            max: gmail.retry_max_ms,
+        });
+    }
     Ok(())
 }

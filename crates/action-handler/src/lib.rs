@@ -93,8 +93,13 @@ pub struct Config {
     /// Kafka consumer group.
     #[arg(long, env = "SPAMFLOW_GROUP_ID", default_value = DEFAULT_GROUP_ID)]
     pub group_id: String,
-    /// Records handled at once; offsets are still stored in order.
-    #[arg(long, env = "SPAMFLOW_CONCURRENCY", default_value_t = 32)]
+    /// Records handled at once, 1 or more; offsets are still stored in order.
+    #[arg(
+        long,
+        env = "SPAMFLOW_CONCURRENCY",
+        default_value_t = 32,
+        value_parser = spamflow_runtime::cli::whole_number_from(1usize)
+    )]
     pub concurrency: usize,
     /// Listen address (host:port) of the HTTP server for /metrics and /healthz.
     #[arg(long, env = "SPAMFLOW_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR)]

@@ -19,7 +19,7 @@ fn main() {
     std::process::exit(cli::run_main("action-handler", async move {
         let store = Store::connect(&config.redis)
             .await
-            .context("failed to connect to Redis (SPAMFLOW_REDIS_URL)")?;
+            .context("failed to connect to Redis at --redis-url (SPAMFLOW_REDIS_URL)")?;
         if !store.is_durable() {
             tracing::warn!(
                 "SPAMFLOW_REDIS_URL is unset: recorded verdicts live only in this process"

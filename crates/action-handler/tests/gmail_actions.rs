@@ -623,8 +623,24 @@ fn run_with_flags(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn invalid_flags_exit_64() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 14] = [
         (&["--suspect-threshold", "1.5"], "--suspect-threshold"),
+        (&["--concurrency", "0"], "--concurrency"),
+        (
+            &["--gmail-quota-units-per-second", "0"],
+            "--gmail-quota-units-per-second (SPAMFLOW_GMAIL_QUOTA_UNITS_PER_SECOND)",
+        ),
+        (&["--gmail-max-attempts", "0"], "--gmail-max-attempts"),
+        (
+            &["--gmail-request-timeout-ms", "0"],
+            "--gmail-request-timeout-ms",
+        ),
+        (
+            &["--gmail-retry-base-ms", "1000", "--gmail-retry-max-ms", "1"],
+            "--gmail-retry-base-ms 1000 (SPAMFLOW_GMAIL_RETRY_BASE_MS) is above",
+        ),
+        (&["--redis-url", "nope"], "--redis-url (SPAMFLOW_REDIS_URL)"),
+        (&["--redis-url", "redis://"], "no host"),
         (&["--spam-threshold", "high"], "--spam-threshold"),
         (
             &["--spam-threshold", "0.8", "--suspect-threshold", "0.9"],
