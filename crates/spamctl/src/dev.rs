@@ -47,8 +47,8 @@ pub struct DevArgs {
     /// Model file for the detector; the shipped default model when absent.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Partitions of each topic, at least 1.
-    #[arg(long, default_value_t = 4, value_parser = spamflow_runtime::cli::whole_number_from(1i32))]
+    /// Partitions of each topic, from 1 to 1024.
+    #[arg(long, default_value_t = 4, value_parser = spamflow_runtime::kafka::parse_partitions)]
     pub partitions: i32,
     /// gRPC address of the detector; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -56,8 +56,12 @@ pub struct DevArgs {
     /// gRPC address of the Bloom filter; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub bloom_addr: SocketAddr,
-    /// Give up waiting for verdicts after this many seconds.
-    #[arg(long, default_value_t = 600)]
+    /// Give up waiting for verdicts after this many seconds, 1 or more.
+    #[arg(
+        long,
+        default_value_t = 600,
+        value_parser = spamflow_runtime::cli::whole_number_from(1u64)
+    )]
     pub timeout_secs: u64,
     /// Before replaying, insert into the Bloom filter the fingerprints of the TRAIN spam under
     /// the same paths, less those a TRAIN ham shares, as if a user had confirmed those spam.
@@ -132,7 +136,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
 
     let store = Store::connect(&args.redis)
         .await
-        .context("failed to connect to Redis (SPAMFLOW_REDIS_URL)")?;
+        .context("failed to connect to Redis at --redis-url (SPAMFLOW_REDIS_URL)")?;
     let (stop, stopping) = Stopping::new();
     let server_args = ServerArgs {
         grpc_timeout_ms: 5_000,

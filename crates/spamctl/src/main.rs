@@ -92,8 +92,8 @@ fn main() {
 /// `spamctl create-topics` flags.
 #[derive(Debug, clap::Args)]
 struct CreateTopicsArgs {
-    /// Partitions of each topic, at least 1.
-    #[arg(long, default_value_t = 6, value_parser = cli::whole_number_from(1i32))]
+    /// Partitions of each topic, from 1 to 1024.
+    #[arg(long, default_value_t = 6, value_parser = spamflow_runtime::kafka::parse_partitions)]
     partitions: i32,
     #[command(flatten)]
     kafka: spamflow_runtime::kafka::KafkaArgs,

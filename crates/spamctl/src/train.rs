@@ -9,9 +9,7 @@ use spamflow_core::features::{CharacterGrams, FeatureSettings};
 use spamflow_core::metrics::{Confusion, roc_auc};
 use spamflow_core::model::{Example, TrainOptions, train_with_progress};
 use spamflow_core::{Email, Label, Limits, Model, Score, verdict};
-use spamflow_runtime::cli::{
-    parse_positive_number, parse_probability, parse_threshold, whole_number_from,
-};
+use spamflow_runtime::cli::{UsageError, parse_threshold, whole_number_from, whole_number_in};
 
 use crate::corpus::{self, CorpusMessage, LabelledPaths, SplitFilter};
 use crate::evaluation::{self, ReportContext, ScoredRun};
@@ -34,33 +32,38 @@ pub struct TrainArgs {
         long,
         value_delimiter = ',',
         default_values_t = TrainOptions::default().alphas,
-        value_parser = parse_positive_number
+        value_parser = parse_alpha
     )]
     pub alpha: Vec<f64>,
-    /// Cross-validation folds, at least 2.
+    /// Cross-validation folds, from 2 to 100, and at most the messages of the smaller class,
+    /// because each fold needs messages of both classes.
     #[arg(
         long,
         default_value_t = TrainOptions::default().folds,
-        value_parser = whole_number_from(2u32)
+        value_parser = parse_folds
     )]
     pub folds: u32,
     /// Largest share of training ham (scored out of fold) allowed at or above the tuned
-    /// threshold.
+    /// threshold, from 0 to 0.5.
     #[arg(
         long,
         default_value_t = TrainOptions::default().max_ham_fpr,
-        value_parser = parse_probability
+        value_parser = parse_max_ham_fpr
     )]
     pub max_ham_fpr: f64,
     /// A fixed spam-probability threshold instead of the tuned one, above 0 and below 1.
     #[arg(long, value_parser = parse_threshold)]
     pub threshold: Option<f64>,
-    /// Largest vocabulary, in tokens.
-    #[arg(long, default_value_t = TrainOptions::default().features.max_vocabulary)]
+    /// Largest vocabulary, in tokens, 1 or more.
+    #[arg(
+        long,
+        default_value_t = TrainOptions::default().features.max_vocabulary,
+        value_parser = whole_number_from(1u32)
+    )]
     pub max_vocabulary: u32,
     /// Add a block of this many character 4-grams of the words to the vocabulary; 0 leaves it
     /// out. Off by default (docs/model.md).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = whole_number_from(0u32))]
     pub max_character_grams: u32,
     /// Also tune a threshold of its own for mail with a `List-Id` field. It shares the false
     /// positives that --max-ham-fpr allows with other mail (docs/model.md). `false` keeps one
@@ -80,6 +83,58 @@ pub struct TrainArgs {
         value_parser = whole_number_from(1u64)
     )]
     pub max_iterations: u64,
+}
+
+/// Maximum cross-validation folds. Each fold fits one model per penalty, so training time
+/// grows with the folds.
+// NOTE: 100 is a practical cap, not a measured one.
+const MAX_FOLDS: u32 = 100;
+
+/// Parses `--folds` for clap.
+fn parse_folds(text: &str) -> Result<u32, String> {
+    whole_number_in(2, MAX_FOLDS)(text).map_err(|error| {
+        format!(
+            "{error}, and at most the messages of the smaller class, because each fold needs \
+             messages of both classes"
+        )
+    })
+}
+
+/// Parses one `--alpha` penalty for clap: a positive number that stays positive and finite as
+/// the f32 the solver takes.
+fn parse_alpha(text: &str) -> Result<f64, String> {
+    const EXAMPLE: &str = "pass a positive number such as 0.001";
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number; {EXAMPLE}"))?;
+    let smallest = f64::from(f32::MIN_POSITIVE);
+    let largest = f64::from(f32::MAX);
+    if (smallest..=largest).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{text:?} is outside [{smallest:e}, {largest:e}], the positive range of f32, the \
+             type the solver takes; {EXAMPLE}"
+        ))
+    }
+}
+
+/// Parses `--max-ham-fpr` for clap: a share from 0 to 0.5.
+fn parse_max_ham_fpr(text: &str) -> Result<f64, String> {
+    const EXAMPLE: &str = "pass a share such as 0.001";
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number; {EXAMPLE}"))?;
+    if (0.0..=0.5).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{text:?} is outside [0, 0.5]: a threshold that flags more than half the ham as \
+             spam is no filter; {EXAMPLE}"
+        ))
+    }
 }
 
 /// `spamctl eval` flags.
@@ -149,6 +204,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         progress.inc(1);
     }
     progress.finish_and_clear();
+    check_folds(&examples, options.folds)?;
 
     // One bar step per logistic-regression fit: folds × penalties, then the final fit.
     let fits = u64::from(options.folds) * options.alphas.len() as u64 + 1;
@@ -291,6 +347,31 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     }
     summary.write_to(&mut std::io::stdout().lock(), args.json)?;
     Ok(())
+}
+
+/// Checks that every fold can contain messages of both classes, which needs at least as many
+/// messages of each class as folds.
+///
+/// # Errors
+///
+/// Returns a [`UsageError`], so the command exits 64, when a class has fewer messages.
+fn check_folds(examples: &[Example], folds: u32) -> anyhow::Result<()> {
+    let spam = examples.iter().filter(|e| e.label == Label::Spam).count();
+    let ham = examples.len() - spam;
+    let smallest = spam.min(ham);
+    if smallest >= folds as usize {
+        return Ok(());
+    }
+    let advice = if smallest >= 2 {
+        format!("pass --folds {smallest} or fewer")
+    } else {
+        "add messages, since cross-validation needs at least 2 of each class".to_owned()
+    };
+    Err(UsageError(format!(
+        "--folds {folds} is above the {smallest} messages of the smaller class ({spam} spam, \
+         {ham} ham), and each fold needs messages of both classes; {advice}"
+    ))
+    .into())
 }
 
 /// Returns the command line for the report, with the program's folder left out and characters

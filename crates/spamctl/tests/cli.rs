@@ -838,3 +838,112 @@ fn bench_rejects_zero_rounds() {
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--rounds"));
 }
+
+#[test]
+fn out_of_range_train_flags_exit_64() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["--folds", "1000"], "above the largest allowed, 100"),
+        (&["--folds", "1"], "below the smallest allowed, 2"),
+        (&["--alpha", "1e39"], "the positive range of f32"),
+        (&["--alpha", "1e-50"], "the positive range of f32"),
+        (&["--max-vocabulary", "0"], "'--max-vocabulary"),
+        (&["--max-ham-fpr", "1"], "outside [0, 0.5]"),
+        (&["--max-iterations", "1e9"], "is not a whole number"),
+    ];
+    for (flags, expected) in cases {
+        let output = train_with_flags(flags);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{flags:?}: {stderr}");
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+    }
+}
+
+#[test]
+fn folds_above_smaller_class_exit_64() {
+    let dir = ScratchDir::new("train-folds");
+    std::fs::create_dir_all(dir.join("spam")).unwrap();
+    std::fs::create_dir_all(dir.join("ham")).unwrap();
+    for index in 0..3 {
+        std::fs::write(
+            dir.join(format!("spam/spam-{index}.eml")),
+            format!("Subject: win cash {index}\n\nclaim your prize {index}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("ham/ham-{index}.eml")),
+            format!("Subject: notes {index}\n\nthe branch passed {index}\n"),
+        )
+        .unwrap();
+    }
+    let output = spamctl()
+        .args(["train", "--split", "all", "--folds", "5", "--spam"])
+        .arg(dir.join("spam"))
+        .arg("--ham")
+        .arg(dir.join("ham"))
+        .arg("--out")
+        .arg(dir.join("model.json"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("--folds 5 is above the 3 messages"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pass --folds 3 or fewer"), "{stderr}");
+}
+
+#[test]
+fn bad_dev_and_topic_flags_exit_64() {
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["dev", "--partitions", "100000"],
+            "above the largest allowed, 1024",
+        ),
+        (&["dev", "--timeout-secs", "0"], "'--timeout-secs"),
+        (
+            &["dev", "--redis-url", "nope"],
+            "--redis-url (SPAMFLOW_REDIS_URL)",
+        ),
+        (
+            &["create-topics", "--partitions", "100000"],
+            "above the largest allowed, 1024",
+        ),
+        (
+            &["create-topics", "--topic-prefix", "bad prefix!"],
+            "ASCII letters",
+        ),
+        (
+            &["create-topics", "--kafka-brokers", ""],
+            "the broker list is empty",
+        ),
+        (
+            &["create-topics", "--kafka-brokers", "kafka"],
+            "has no port",
+        ),
+        (
+            &["create-topics", "--kafka-config", "foo"],
+            "'--kafka-config",
+        ),
+        (
+            &["create-topics", "--kafka-config", "foo"],
+            "environment variable SPAMFLOW_KAFKA_CONFIG",
+        ),
+        (
+            &["create-topics", "--partitions", "-1"],
+            "below the smallest allowed, 1",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = spamctl()
+            .args(args)
+            .env_remove("SPAMFLOW_KAFKA_BROKERS")
+            .env_remove("SPAMFLOW_TOPIC_PREFIX")
+            .env_remove("SPAMFLOW_KAFKA_CONFIG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
