@@ -91,7 +91,7 @@ pub struct Config {
         long,
         env = "SPAMFLOW_RETRAIN_AFTER",
         default_value_t = 50,
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = spamflow_runtime::cli::whole_number_from(1u64)
     )]
     pub retrain_after: u64,
     /// Retrain when this much time has passed since the last retrain with at least one new

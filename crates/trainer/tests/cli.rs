@@ -22,6 +22,14 @@ fn bad_flags_exit_64_naming_them() {
         (vec!["--retrain-interval", "90"], "--retrain-interval"),
         (vec!["--retrain-interval", "0s"], "above zero"),
         (vec!["--retrain-after", "0"], "--retrain-after"),
+        (
+            vec!["--retrain-after", "0"],
+            "below the smallest allowed, 1",
+        ),
+        (
+            vec!["--retrain-after", "-1"],
+            "below the smallest allowed, 1",
+        ),
         (vec!["--base-corpus", missing.as_str()], "--base-corpus"),
         (vec!["--bloom-url", "notaurl"], "'--bloom-url"),
         (
