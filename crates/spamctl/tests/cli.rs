@@ -613,7 +613,10 @@ fn partitions_below_one_name_their_flag() {
         assert_eq!(output.status.code(), Some(64), "{command}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("'--partitions"), "{command}: {stderr}");
-        assert!(stderr.contains("pass at least 1"), "{command}: {stderr}");
+        assert!(
+            stderr.contains("below the smallest allowed, 1"),
+            "{command}: {stderr}"
+        );
     }
 }
 
