@@ -355,13 +355,42 @@ fn fingerprint_keys(fingerprints: &[pb::Fingerprint]) -> Result<Vec<String>, Sta
                     value.len()
                 )));
             }
+            if let Some(rule) = value_rule(kind, value) {
+                return Err(Status::invalid_argument(format!(
+                    "fingerprints[{index}].value {value:?} is not a fingerprint of its kind: {rule}"
+                )));
+            }
+            // Hex is case-blind, so `AB` and `ab` are one fingerprint.
             Ok(spamflow_core::fingerprint::Fingerprint {
                 kind,
-                value: value.to_owned(),
+                value: value.to_ascii_lowercase(),
             }
             .bloom_key())
         })
         .collect()
+}
+
+/// Returns the rule that `value` breaks for its kind, or `None` when it has the form that
+/// `spamflow_core::fingerprint` writes: a body digest is hex digits (a sha256 has 64), and a
+/// near-duplicate band is its number, `-` and hex digits (`3-00ff12ab34cd56ef`).
+fn value_rule(
+    kind: spamflow_core::fingerprint::FingerprintKind,
+    value: &str,
+) -> Option<&'static str> {
+    let is_hex = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit());
+    match kind {
+        spamflow_core::fingerprint::FingerprintKind::BodyDigest => (!(is_hex(value)
+            && value.len() <= 64))
+            .then_some("a BODY_DIGEST is up to 64 hex digits, the sha256 of the normalized body"),
+        spamflow_core::fingerprint::FingerprintKind::NearDuplicate => {
+            let well_formed = value.split_once('-').is_some_and(|(band, hash)| {
+                !band.is_empty() && band.bytes().all(|b| b.is_ascii_digit()) && is_hex(hash)
+            });
+            (!well_formed).then_some(
+                "a NEAR_DUPLICATE is a band number, `-` and hex digits, such as 3-00ff12ab34cd56ef",
+            )
+        }
+    }
 }
 
 /// Validates the fingerprints of a ham override request, which must not be empty.
@@ -395,7 +424,8 @@ impl BloomFilter for BloomService {
             overridden = tracing::field::Empty,
         );
         async {
-            let keys = fingerprint_keys(&fingerprints)?;
+            // Like Insert: a call without fingerprints is a client's mistake.
+            let keys = override_keys(&fingerprints)?;
             self.filter.sync().await.map_err(|e| store_status(&e))?;
             let (found, found_keys): (Vec<&pb::Fingerprint>, Vec<String>) = fingerprints
                 .iter()
@@ -689,6 +719,47 @@ mod tests {
         let error = fingerprint_keys(&[digest("  ")]).unwrap_err();
         assert!(
             error.message().contains("fingerprints[0].value"),
+            "{}",
+            error.message()
+        );
+    }
+
+    #[test]
+    fn values_must_have_the_form_of_their_kind() {
+        let near = |value: &str| pb::Fingerprint {
+            kind: pb::FingerprintKind::NearDuplicate as i32,
+            value: value.to_owned(),
+        };
+        let bad = [
+            digest("xyz"),
+            digest(&"a".repeat(65)),
+            near("ab"),
+            near("x-ab"),
+            near("3-"),
+        ];
+        for (index, fingerprint) in bad.iter().enumerate() {
+            let error = fingerprint_keys(std::slice::from_ref(fingerprint)).unwrap_err();
+            assert_eq!(error.code(), tonic::Code::InvalidArgument, "case {index}");
+            assert!(
+                error.message().contains("is not a fingerprint of its kind"),
+                "case {index}: {}",
+                error.message()
+            );
+        }
+        let keys = fingerprint_keys(&[digest("AbC0"), near("3-00FF")]).unwrap();
+        assert_eq!(keys, ["body:abc0", "near:3-00ff"]);
+    }
+
+    #[tokio::test]
+    async fn check_without_fingerprints_is_invalid() {
+        let service = BloomService::new(Filter::open(Store::memory(), 10, 0.01).await.unwrap());
+        let error = service
+            .check(Request::new(pb::CheckRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(
+            error.message().contains("fingerprints is empty"),
             "{}",
             error.message()
         );
