@@ -840,16 +840,30 @@ fn find_ignoring_case<'a>(text: &'a [u8], word: &'a [u8]) -> impl Iterator<Item 
 /// white space `blank` that follows them. Each date comes with whether it surely is a field,
 /// one whose name starts its line. Every date is read, even one that an earlier date may have
 /// swallowed: that earlier one may itself be part of another field's value, or a line of body
-/// text before a boundary. Past [`MAX_UNSURE_DATES`] dates that are not surely fields, the
-/// block may run on.
+/// text before a boundary. Past [`MAX_UNSURE_DATES`] dates that are not surely fields, or
+/// [`MAX_DATES_LEAVING_THEIR_LINE`] that read past their own line, the block may run on.
 fn dates_run_on(buffer: &[u8], dates: &[(usize, bool)], blank: &Range<usize>) -> bool {
     let mut unsure = 0;
+    let mut leaving = 0;
     for &(value_start, surely_a_field) in dates {
         if !surely_a_field {
             unsure += 1;
             if unsure > MAX_UNSURE_DATES {
                 return true;
             }
+        }
+        // Most values end on their own line, and a read that stops at the line's end shows it
+        // at the cost of the line. A value that reads on may read to `blank`, and a chain of
+        // such values (`Date:-a` swallows the next line's start) would make the reads
+        // quadratic, so only a few of them are read to the end.
+        let line_end = memchr::memchr(b'\n', &buffer[value_start..blank.start])
+            .map_or(blank.start, |offset| value_start + offset);
+        if date_end(buffer, value_start, &(line_end..line_end)) <= line_end + 1 {
+            continue;
+        }
+        leaving += 1;
+        if leaving > MAX_DATES_LEAVING_THEIR_LINE {
+            return true;
         }
         if date_end(buffer, value_start, blank) > blank.start {
             return true;
@@ -861,6 +875,11 @@ fn dates_run_on(buffer: &[u8], dates: &[(usize, bool)], blank: &Range<usize>) ->
 /// The most `Date` values that may not be fields read before one line of white space: past
 /// it, the block may run on.
 const MAX_UNSURE_DATES: usize = 64;
+
+/// The most `Date` values that read past their own line and are read to the line of white
+/// space after them: past it, the block may run on. Each of these reads may cover the whole
+/// block, so this bounds the reads to a few times its size. Honest mail has one or two dates.
+const MAX_DATES_LEAVING_THEIR_LINE: usize = 16;
 
 /// Reads the next block of lines from `position`: it starts at a line with more than white
 /// space and ends at an empty line or a line of white space that does not start with a space
@@ -1734,6 +1753,42 @@ mod tests {
             estimate(raw.as_bytes(), &UNBOUNDED).header_fields
         };
         assert!(fields(100) - fields(0) >= 100);
+    }
+
+    #[test]
+    fn chains_of_dates_that_read_on_are_cut() {
+        // Each `-a` zone swallows the line break and the start of the next `Date`, so each
+        // value reads on. Past the limit the block may run on, and no value is read again.
+        let chain = |count: usize| format!("{}Date:-a\n x\n\nb\n", "Date:-a\n".repeat(count));
+        let blank_of = |raw: &str| {
+            let start = raw.find("\n\n").unwrap() + 1;
+            start..start + 1
+        };
+        let dates = |raw: &str| -> Vec<(usize, bool)> {
+            raw.match_indices("Date:")
+                .map(|(at, _)| (at + 5, true))
+                .collect()
+        };
+
+        let short = chain(MAX_DATES_LEAVING_THEIR_LINE - 1);
+        assert!(!dates_run_on(
+            short.as_bytes(),
+            &dates(&short),
+            &blank_of(&short)
+        ));
+        let long = chain(MAX_DATES_LEAVING_THEIR_LINE);
+        assert!(dates_run_on(
+            long.as_bytes(),
+            &dates(&long),
+            &blank_of(&long)
+        ));
+        // Dates that end on their own line are not limited.
+        let plain = format!("{}\nb\n", "Date: 1 Jan 2002 00:00:00 +0000\n".repeat(1000));
+        assert!(!dates_run_on(
+            plain.as_bytes(),
+            &dates(&plain),
+            &blank_of(&plain)
+        ));
     }
 
     #[test]
