@@ -30,9 +30,9 @@ pub enum StoreError {
 /// Redis connection settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
-    /// Redis URL, for example redis://127.0.0.1:6379, redis://:password@host:6379/0 or
-    /// unix:///run/redis.sock. This build has no TLS for Redis, so rediss:// is rejected.
-    /// Unset: state lives only in this process.
+    /// Redis URL, for example redis://127.0.0.1:6379, redis://:password@host:6379/0,
+    /// rediss://:password@host:6380/0 for TLS, or unix:///run/redis.sock. Unset: state lives
+    /// only in this process.
     #[arg(
         long,
         env = "SPAMFLOW_REDIS_URL",
@@ -62,8 +62,6 @@ pub fn check_redis_url(text: &str) -> Result<(), String> {
     if !is_socket && url.host_str().is_none_or(str::is_empty) {
         return Err("it has no host".to_owned());
     }
-    // NOTE: the workspace builds the redis crate without a TLS feature, so it rejects rediss
-    // and valkeys URLs here ("can't connect with TLS, the feature is not enabled").
     redis::IntoConnectionInfo::into_connection_info(url)
         .map(drop)
         .map_err(|error| error.to_string())
@@ -551,9 +549,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redis_url_accepts_tcp_and_socket_forms() {
+    fn redis_url_accepts_tcp_tls_and_socket_forms() {
+        // The Terraform deployments hand the services rediss:// URLs of ElastiCache and
+        // Memorystore, which need the redis crate's TLS support.
         for url in [
             "redis://127.0.0.1:6379",
+            "rediss://:secret@127.0.0.1:6380/0",
             "redis://:secret@localhost:6380/2",
             "redis://user:secret@[::1]:6379",
             "unix:///run/redis.sock",
@@ -572,7 +573,6 @@ mod tests {
             ("redis://", "no host"),
             ("redis://:secret@", "not a valid URL"),
             ("redis://127.0.0.1:6379/zero", "database number"),
-            ("rediss://127.0.0.1:6380", "TLS"),
         ];
         for (url, reason) in cases {
             let error = check_redis_url(url).unwrap_err();
