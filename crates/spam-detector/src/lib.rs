@@ -84,7 +84,12 @@ pub struct Config {
     )]
     pub model_updates: updates::ModelUpdates,
     /// Name of the model to follow; announcements keyed by another name are ignored.
-    #[arg(long, env = "SPAMFLOW_MODEL_NAME", default_value = updates::DEFAULT_MODEL_NAME)]
+    #[arg(
+        long,
+        env = "SPAMFLOW_MODEL_NAME",
+        default_value = updates::DEFAULT_MODEL_NAME,
+        value_parser = spamflow_runtime::cli::parse_non_empty
+    )]
     pub model_name: String,
     #[command(flatten)]
     pub kafka: KafkaArgs,

@@ -136,14 +136,16 @@ fn grpcurl_health_check_is_serving() {
 
 #[test]
 fn bad_flag_exits_64_naming_it() {
-    let output = Command::new(workspace_binary("spam-detector").unwrap())
-        .arg("--listen-addr")
-        .arg("not-an-address")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--listen-addr"), "{stderr}");
+    for (flag, value) in [("--listen-addr", "not-an-address"), ("--model-name", "")] {
+        let output = Command::new(workspace_binary("spam-detector").unwrap())
+            .arg(flag)
+            .arg(value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{flag}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag), "{stderr}");
+    }
 }
 
 #[test]

@@ -182,14 +182,7 @@ impl Config {
                 spam_detector::default_model().context("failed to load the shipped default model")
             }
             Some(path) => {
-                let json = std::fs::read_to_string(path).with_context(|| {
-                    format!(
-                        "failed to read base model {} (--base-model, SPAMFLOW_BASE_MODEL)",
-                        path.display()
-                    )
-                })?;
-                Model::from_json(&json)
-                    .with_context(|| format!("failed to load base model {}", path.display()))
+                spam_detector::load_model_file(path, "--base-model (SPAMFLOW_BASE_MODEL)")
             }
         }
     }

@@ -80,3 +80,21 @@ fn help_lists_learning_loop_flags() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+#[test]
+fn unusable_base_model_exits_64_naming_it() {
+    let dir = spamflow_testkit::ScratchDir::new("trainer-base-model");
+    let model = dir.join("truncated.json");
+    std::fs::write(&model, "{\"format\":").unwrap();
+    let model_dir = dir.join("models");
+    let output = trainer(&[
+        "--base-model",
+        model.to_str().unwrap(),
+        "--model-dir",
+        model_dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--base-model"), "{stderr}");
+    assert!(stderr.contains("truncated.json"), "{stderr}");
+}
