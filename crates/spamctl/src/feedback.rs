@@ -33,7 +33,11 @@ pub struct FeedbackArgs {
     #[arg(required = true, num_args = 1.., value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Mailbox written into each event and its record key (`spamctl replay` uses `replay`).
-    #[arg(long, default_value = "replay")]
+    #[arg(
+        long,
+        default_value = "replay",
+        value_parser = spamflow_runtime::cli::parse_mailbox
+    )]
     pub mailbox: String,
     #[command(flatten)]
     pub kafka: KafkaArgs,

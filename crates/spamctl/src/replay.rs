@@ -34,7 +34,11 @@ pub struct ReplayArgs {
     #[arg(long, value_enum, default_value = "all")]
     pub split: SplitFilter,
     /// Mailbox name written into each event and its record key.
-    #[arg(long, default_value = "replay")]
+    #[arg(
+        long,
+        default_value = "replay",
+        value_parser = spamflow_runtime::cli::parse_mailbox
+    )]
     pub mailbox: String,
     #[command(flatten)]
     pub kafka: KafkaArgs,

@@ -785,6 +785,32 @@ fn feedback_rejects_invalid_file_before_publishing() {
         .unwrap();
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--label"));
+
+    let output = spamctl()
+        .args(["feedback", "--label", "spam", "--mailbox", "a/b"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--mailbox"), "{stderr}");
+    assert!(stderr.contains("mailbox/message-id"), "{stderr}");
+}
+
+#[test]
+fn dev_needs_both_classes() {
+    let corpus = corpus();
+    let empty = ScratchDir::new("dev-no-spam");
+    let output = spamctl()
+        .args(["dev", "--metrics-addr", "127.0.0.1:0", "--spam"])
+        .arg(empty.path())
+        .arg("--ham")
+        .arg(corpus.join("ham"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("both classes are needed"), "{stderr}");
 }
 
 #[test]

@@ -268,6 +268,29 @@ pub fn parse_non_empty(text: &str) -> Result<String, String> {
     }
 }
 
+/// Parses a mailbox name for clap, such as `user@example.com`. Record keys are
+/// `mailbox/message-id`, so a `/` in the mailbox would let two messages share a key.
+///
+/// # Errors
+///
+/// Returns a message when the name is empty, or holds a `/`, white space or a control
+/// character.
+pub fn parse_mailbox(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("the mailbox is empty; pass its address, such as user@example.com".to_owned());
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|c| *c == '/' || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "the mailbox holds {bad:?}, which record keys (`mailbox/message-id`) cannot \
+             carry; pass its address, such as user@example.com"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// Parses the URL of a gRPC service for clap: http or https, a host and, when given, a port
 /// from 1 to 65535.
 ///
@@ -428,6 +451,17 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("invalid file: {0}")]
     struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn mailbox_names_cannot_break_record_keys() {
+        assert_eq!(
+            parse_mailbox("user@example.com"),
+            Ok("user@example.com".to_owned())
+        );
+        for bad in ["", "a/b", "a b", "a\u{0}b"] {
+            assert!(parse_mailbox(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn whole_number_names_the_broken_bound() {
