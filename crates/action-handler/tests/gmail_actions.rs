@@ -623,8 +623,12 @@ fn run_with_flags(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn invalid_flags_exit_64() {
-    let cases: [(&[&str], &str); 14] = [
+    let cases: [(&[&str], &str); 15] = [
         (&["--suspect-threshold", "1.5"], "--suspect-threshold"),
+        (
+            &["--gmail-max-attempts", "-1"],
+            "`-1` is below the smallest allowed, 0",
+        ),
         (&["--concurrency", "0"], "--concurrency"),
         (
             &["--gmail-quota-units-per-second", "0"],

@@ -42,7 +42,8 @@ pub struct GmailArgs {
     #[arg(
         long = "gmail-quota-units-per-second",
         env = "SPAMFLOW_GMAIL_QUOTA_UNITS_PER_SECOND",
-        default_value_t = 250
+        default_value_t = 250,
+        value_parser = spamflow_runtime::cli::whole_number_from(0u32)
     )]
     pub quota_units_per_second: u32,
     /// OAuth scope requested for every call.
@@ -52,7 +53,8 @@ pub struct GmailArgs {
     #[arg(
         long = "gmail-max-attempts",
         env = "SPAMFLOW_GMAIL_MAX_ATTEMPTS",
-        default_value_t = 6
+        default_value_t = 6,
+        value_parser = spamflow_runtime::cli::whole_number_from(0u32)
     )]
     pub max_attempts: u32,
     /// Backoff before the first retry, in milliseconds; it doubles per retry, with full
@@ -60,21 +62,24 @@ pub struct GmailArgs {
     #[arg(
         long = "gmail-retry-base-ms",
         env = "SPAMFLOW_GMAIL_RETRY_BASE_MS",
-        default_value_t = 500
+        default_value_t = 500,
+        value_parser = spamflow_runtime::cli::whole_number_from(0u64)
     )]
     pub retry_base_ms: u64,
     /// Upper bound of one backoff delay, in milliseconds.
     #[arg(
         long = "gmail-retry-max-ms",
         env = "SPAMFLOW_GMAIL_RETRY_MAX_MS",
-        default_value_t = 32_000
+        default_value_t = 32_000,
+        value_parser = spamflow_runtime::cli::whole_number_from(0u64)
     )]
     pub retry_max_ms: u64,
     /// Timeout of one HTTP request to Gmail or the token endpoint, in milliseconds.
     #[arg(
         long = "gmail-request-timeout-ms",
         env = "SPAMFLOW_GMAIL_REQUEST_TIMEOUT_MS",
-        default_value_t = 30_000
+        default_value_t = 30_000,
+        value_parser = spamflow_runtime::cli::whole_number_from(0u64)
     )]
     pub request_timeout_ms: u64,
 }
