@@ -19,7 +19,10 @@ const LOG_READ_BATCH: u64 = 10_000;
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("invalid Redis URL: {0}; expected redis://[:password@]host:port[/db] or unix:///path")]
+    #[error(
+        "invalid Redis URL: {0}; expected redis://[:password@]host:port[/db], rediss:// for TLS, \
+         or unix:///path"
+    )]
     InvalidUrl(String),
     #[error("failed to get a Redis connection: {0}")]
     Pool(#[from] deadpool_redis::PoolError),
@@ -235,9 +238,10 @@ impl Store {
                     Self::Redis { pool, prefix } => {
                         let mut connection = pool.get().await?;
                         let end = from + LOG_READ_BATCH - 1;
-                        Ok(connection
-                            .lrange(bloom_log_key(prefix), from as isize, end as isize)
-                            .await?)
+                        let key = bloom_log_key(prefix);
+                        let entries: Vec<Vec<u8>> =
+                            connection.lrange(&key, from as isize, end as isize).await?;
+                        Ok(log_entries(&key, from, entries))
                     }
                 }
             }
@@ -524,6 +528,28 @@ fn bloom_log_key(prefix: &str) -> String {
     format!("{prefix}:bloom:log")
 }
 
+/// Turns the raw entries of the insert log, read from position `from` of `key`, into text.
+/// spamflow writes only ASCII keys there, so an entry that is not UTF-8 was written by
+/// something else: it is kept, with its bytes replaced, so that positions still count every
+/// entry, and a warning names it.
+fn log_entries(key: &str, from: u64, entries: Vec<Vec<u8>>) -> Vec<String> {
+    entries
+        .into_iter()
+        .zip(from..)
+        .map(|(entry, position)| {
+            String::from_utf8(entry).unwrap_or_else(|error| {
+                tracing::warn!(
+                    key,
+                    position,
+                    "Insert log entry is not UTF-8 and matches no fingerprint; remove it with \
+                     LSET and LREM if another program wrote it"
+                );
+                String::from_utf8_lossy(error.as_bytes()).into_owned()
+            })
+        })
+        .collect()
+}
+
 fn ham_overrides_key(prefix: &str) -> String {
     format!("{prefix}:bloom:ham-overrides")
 }
@@ -562,6 +588,16 @@ mod tests {
         ] {
             assert_eq!(check_redis_url(url), Ok(()), "{url}");
         }
+    }
+
+    #[test]
+    fn log_entries_that_are_not_utf8_keep_their_place() {
+        let entries = log_entries(
+            "t:bloom:log",
+            7,
+            vec![b"body:ab".to_vec(), vec![0xFF, 0x61]],
+        );
+        assert_eq!(entries, ["body:ab", "\u{FFFD}a"]);
     }
 
     #[test]
