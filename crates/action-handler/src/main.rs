@@ -17,9 +17,7 @@ fn main() {
         cli::exit_usage(error);
     }
     std::process::exit(cli::run_main("action-handler", async move {
-        let store = Store::connect(&config.redis)
-            .await
-            .context("failed to connect to Redis at --redis-url (SPAMFLOW_REDIS_URL)")?;
+        let store = Store::connect_at_start(&config.redis).await?;
         if !store.is_durable() {
             tracing::warn!(
                 "SPAMFLOW_REDIS_URL is unset: recorded verdicts live only in this process"

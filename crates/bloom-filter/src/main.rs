@@ -2,7 +2,6 @@
 
 #![forbid(unsafe_code)]
 
-use anyhow::Context;
 use bloom_filter::{CHECK_REDIS, Config, Filter};
 use spamflow_runtime::http::{self, Readiness};
 use spamflow_runtime::store::Store;
@@ -12,9 +11,7 @@ use tokio::sync::watch;
 fn main() {
     let config: Config = cli::parse_or_exit();
     std::process::exit(cli::run_main("bloom-filter", async move {
-        let store = Store::connect(&config.redis)
-            .await
-            .context("failed to connect to Redis at --redis-url (SPAMFLOW_REDIS_URL)")?;
+        let store = Store::connect_at_start(&config.redis).await?;
         if !store.is_durable() {
             tracing::warn!(
                 "SPAMFLOW_REDIS_URL is unset: inserted fingerprints live only in this process"

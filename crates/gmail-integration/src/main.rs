@@ -36,9 +36,7 @@ fn main() {
         cli::exit_usage(message);
     }
     std::process::exit(cli::run_main("gmail-integration", async move {
-        let store = Store::connect(&config.redis)
-            .await
-            .context("failed to connect to Redis (SPAMFLOW_REDIS_URL)")?;
+        let store = Store::connect_at_start(&config.redis).await?;
         if !store.is_durable() {
             tracing::warn!(
                 "SPAMFLOW_REDIS_URL is unset: checkpoints live only in this process, so a \

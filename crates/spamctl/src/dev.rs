@@ -136,9 +136,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
             .with_context(|| format!("failed to create topic {topic} on the mock cluster"))?;
     }
 
-    let store = Store::connect(&args.redis)
-        .await
-        .context("failed to connect to Redis at --redis-url (SPAMFLOW_REDIS_URL)")?;
+    let store = Store::connect_at_start(&args.redis).await?;
     let (stop, stopping) = Stopping::new();
     let server_args = ServerArgs {
         grpc_timeout_ms: 5_000,

@@ -149,6 +149,19 @@ impl Store {
         }
     }
 
+    /// Connects like [`Store::connect`], with an error that names the flag and its variable,
+    /// for a binary's start.
+    ///
+    /// # Errors
+    ///
+    /// Returns the [`StoreError`] with `--redis-url (SPAMFLOW_REDIS_URL)` named.
+    pub async fn connect_at_start(args: &RedisArgs) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        Self::connect(args)
+            .await
+            .context("failed to connect to Redis at --redis-url (SPAMFLOW_REDIS_URL)")
+    }
+
     /// Connects to Redis at `url` and checks it with PING.
     ///
     /// # Errors
