@@ -204,12 +204,10 @@ fn undecodable_requests_get_invalid_argument() {
     }
 }
 
-#[test]
-fn requests_over_the_message_size_limit_get_invalid_argument() {
-    // The transport limit is twice the message limit, and at least 4 MiB.
-    let detector = start_detector(&[("SPAMFLOW_MAX_MESSAGE_BYTES", "1024")]);
+/// Classifies `text` with grpcurl reading the request from a file, as for requests too long
+/// for a command line, and returns (success, stderr).
+fn classify_large_text(detector: &Detector, text: &str) -> (bool, String) {
     let dir = spamflow_testkit::ScratchDir::new("large-request");
-    let text = "a".repeat(5 * 1024 * 1024);
     let request = dir.join("request.json");
     std::fs::write(&request, format!(r#"{{"text": "{text}"}}"#)).unwrap();
     let output = Command::new(grpcurl_binary().unwrap())
@@ -219,8 +217,18 @@ fn requests_over_the_message_size_limit_get_invalid_argument() {
         .stdin(std::fs::File::open(&request).unwrap())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn requests_over_the_message_size_limit_get_invalid_argument() {
+    // The transport limit is twice the message limit, and at least 4 MiB.
+    let detector = start_detector(&[("SPAMFLOW_MAX_MESSAGE_BYTES", "1024")]);
+    let (ok, stderr) = classify_large_text(&detector, &"a".repeat(5 * 1024 * 1024));
+    assert!(!ok, "{stderr}");
     assert!(stderr.contains("InvalidArgument"), "{stderr}");
     assert!(
         stderr.contains("larger than this server accepts"),
@@ -232,19 +240,8 @@ fn requests_over_the_message_size_limit_get_invalid_argument() {
 fn server_deadline_gets_deadline_exceeded() {
     // A 1 ms deadline ends the call before a message of 8 MB is parsed and scored.
     let detector = start_detector(&[("SPAMFLOW_GRPC_TIMEOUT_MS", "1")]);
-    let dir = spamflow_testkit::ScratchDir::new("slow-request");
-    let text = "word ".repeat(1_600_000);
-    let request = dir.join("request.json");
-    std::fs::write(&request, format!(r#"{{"text": "{text}"}}"#)).unwrap();
-    let output = Command::new(grpcurl_binary().unwrap())
-        .args(["-plaintext", "-max-msg-sz", "67108864", "-d", "@"])
-        .arg(&detector.address)
-        .arg("spamflow.v1.SpamDetector/Classify")
-        .stdin(std::fs::File::open(&request).unwrap())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let (ok, stderr) = classify_large_text(&detector, &"word ".repeat(1_600_000));
+    assert!(!ok, "{stderr}");
     assert!(stderr.contains("DeadlineExceeded"), "{stderr}");
     assert!(stderr.contains("SPAMFLOW_GRPC_TIMEOUT_MS"), "{stderr}");
 }
