@@ -10,11 +10,12 @@
 //! Framing errors below protobuf (a truncated frame, a compressed flag without an encoding)
 //! stay INTERNAL, as the gRPC protocol asks.
 
-use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use tonic::{Code, Status};
+
+use crate::propagation::BoxFuture;
 
 /// The start of tonic's message for a request whose protobuf does not decode.
 const DECODE_ERROR: &str = "failed to decode Protobuf message";
@@ -52,8 +53,6 @@ pub struct GrpcStatus<S> {
     inner: S,
     deadline: Duration,
 }
-
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S, B, R> tower::Service<http::Request<B>> for GrpcStatus<S>
 where

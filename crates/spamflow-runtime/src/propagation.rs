@@ -135,7 +135,7 @@ pub struct GrpcTrace<S> {
     inner: S,
 }
 
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S, B, R> tower::Service<http::Request<B>> for GrpcTrace<S>
 where
