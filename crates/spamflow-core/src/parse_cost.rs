@@ -845,6 +845,13 @@ fn find_ignoring_case<'a>(text: &'a [u8], word: &'a [u8]) -> impl Iterator<Item 
 fn dates_run_on(buffer: &[u8], dates: &[(usize, bool)], blank: &Range<usize>) -> bool {
     let mut unsure = 0;
     let mut leaving = 0;
+    // Dates on lines of their own read each byte of the lines once. Many dates after `--` on
+    // one long line would read the rest of that line each, so past twice the bytes from the
+    // first date to `blank` the block may run on.
+    let first = dates
+        .first()
+        .map_or(blank.start, |&(value_start, _)| value_start);
+    let mut own_line_budget = 2 * blank.start.saturating_sub(first) + OWN_LINE_READ_SLACK;
     for &(value_start, surely_a_field) in dates {
         if !surely_a_field {
             unsure += 1;
@@ -858,6 +865,10 @@ fn dates_run_on(buffer: &[u8], dates: &[(usize, bool)], blank: &Range<usize>) ->
         // quadratic, so only a few of them are read to the end.
         let line_end = memchr::memchr(b'\n', &buffer[value_start..blank.start])
             .map_or(blank.start, |offset| value_start + offset);
+        let Some(left) = own_line_budget.checked_sub(line_end + 3 - value_start) else {
+            return true;
+        };
+        own_line_budget = left;
         if date_end(buffer, value_start, &(line_end..line_end)) <= line_end + 1 {
             continue;
         }
@@ -875,6 +886,10 @@ fn dates_run_on(buffer: &[u8], dates: &[(usize, bool)], blank: &Range<usize>) ->
 /// The most `Date` values that may not be fields read before one line of white space: past
 /// it, the block may run on.
 const MAX_UNSURE_DATES: usize = 64;
+
+/// Bytes that the own-line reads of one block's dates may cover beyond twice the block:
+/// each read covers up to 3 bytes past its line.
+const OWN_LINE_READ_SLACK: usize = 3 * MAX_UNSURE_DATES;
 
 /// The most `Date` values that read past their own line and are read to the line of white
 /// space after them: past it, the block may run on. Each of these reads may cover the whole
@@ -1788,6 +1803,32 @@ mod tests {
             plain.as_bytes(),
             &dates(&plain),
             &blank_of(&plain)
+        ));
+    }
+
+    #[test]
+    fn dates_sharing_a_long_line_are_read_once() {
+        // Dates after `--` on one line each read the rest of it: past twice the block's bytes,
+        // the block may run on instead.
+        let line =
+            |count: usize| format!("--{}{}\n\nb\n", "date:1 ".repeat(count), "x".repeat(10_000));
+        let dates = |raw: &str| -> Vec<(usize, bool)> {
+            raw.match_indices("date:")
+                .map(|(at, _)| (at + 5, false))
+                .collect()
+        };
+        let blank_of = |raw: &str| {
+            let start = raw.find("\n\n").unwrap() + 1;
+            start..start + 1
+        };
+
+        let two = line(2);
+        assert!(!dates_run_on(two.as_bytes(), &dates(&two), &blank_of(&two)));
+        let three = line(3);
+        assert!(dates_run_on(
+            three.as_bytes(),
+            &dates(&three),
+            &blank_of(&three)
         ));
     }
 
