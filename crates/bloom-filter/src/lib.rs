@@ -371,7 +371,7 @@ fn fingerprint_keys(fingerprints: &[pb::Fingerprint]) -> Result<Vec<String>, Sta
 }
 
 /// Returns the rule that `value` breaks for its kind, or `None` when it has the form that
-/// `spamflow_core::fingerprint` writes: a body digest is hex digits (a sha256 has 64), and a
+/// `spamflow_core::fingerprint` writes. A body digest is hex digits (a sha256 has 64). A
 /// near-duplicate band is its number, `-` and hex digits (`3-00ff12ab34cd56ef`).
 fn value_rule(
     kind: spamflow_core::fingerprint::FingerprintKind,

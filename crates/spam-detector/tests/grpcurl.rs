@@ -224,7 +224,7 @@ fn classify_large_text(detector: &Detector, text: &str) -> (bool, String) {
 }
 
 #[test]
-fn requests_over_the_message_size_limit_get_invalid_argument() {
+fn oversized_request_is_invalid_argument() {
     // The transport limit is twice the message limit, and at least 4 MiB.
     let detector = start_detector(&[("SPAMFLOW_MAX_MESSAGE_BYTES", "1024")]);
     let (ok, stderr) = classify_large_text(&detector, &"a".repeat(5 * 1024 * 1024));

@@ -89,7 +89,7 @@ fn read_message(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
-                "{source} holds more than {limit} bytes, the size limit of a message; the services \
+                "{source} contains more than {limit} bytes, the size limit of a message; the services \
                  reject such a message too"
             ),
         ));

@@ -211,7 +211,7 @@ fn read_bounded(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
         .take(limit + 1)
         .read_to_end(&mut raw)?;
     if raw.len() as u64 > limit {
-        bail!("the file holds more than {limit} bytes; split it into smaller mbox files");
+        bail!("the file is larger than {limit} bytes; split it into smaller mbox files");
     }
     Ok(raw)
 }
@@ -292,7 +292,7 @@ mod tests {
         std::fs::write(&file, vec![b'a'; 101]).unwrap();
         assert_eq!(read_bounded(&file, 101).unwrap().len(), 101);
         let error = read_bounded(&file, 100).unwrap_err().to_string();
-        assert!(error.contains("more than 100 bytes"), "{error}");
+        assert!(error.contains("larger than 100 bytes"), "{error}");
     }
 
     #[test]

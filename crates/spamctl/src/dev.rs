@@ -109,7 +109,7 @@ pub async fn run(args: &DevArgs) -> anyhow::Result<()> {
         (args.spam.clone(), args.ham.clone())
     };
     let messages = corpus::load(&spam, &ham, args.split)?;
-    // Accuracy, recall and ROC AUC say nothing without both classes, as in `spamctl eval`.
+    // Accuracy, recall and ROC AUC are undefined without both classes, as in `spamctl eval`.
     corpus::require_both_classes(&messages)?;
     let known = if args.known_spam {
         Some(KnownSpam::from_train_split(&spam, &ham)?)

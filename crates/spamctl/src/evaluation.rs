@@ -197,7 +197,7 @@ pub fn load_peers(path: &Path) -> anyhow::Result<Vec<ScoredRun>> {
     }
     if runs.is_empty() {
         bail!(
-            "{} holds no peer scores: expected lines `peer<TAB>name<TAB>ham|spam<TAB>score<TAB>\
+            "{} contains no peer scores: expected lines `peer<TAB>name<TAB>ham|spam<TAB>score<TAB>\
              ham|spam`, as `scripts/compare-peers` and `spamctl eval --scores` write them",
             path.display()
         );
@@ -547,7 +547,7 @@ mod tests {
     fn peers_file_rejects_no_scores_and_repeats() {
         let (_dir, path) = write_temp("peers-empty.tsv", "# scores\n#version\tcrm114\t1\n");
         let error = format!("{:#}", load_peers(&path).unwrap_err());
-        assert!(error.contains("holds no peer scores"), "{error}");
+        assert!(error.contains("contains no peer scores"), "{error}");
         let (_dir, path) = write_temp(
             "peers-repeat.tsv",
             "crm114\ta.txt\tspam\t1\tspam\ncrm114\ta.txt\tspam\t1\tspam\n",

@@ -1770,66 +1770,43 @@ mod tests {
         assert!(fields(100) - fields(0) >= 100);
     }
 
+    /// Checks whether the dates of `raw` (each `date:` in any case, all surely fields or all
+    /// not) run on past its first empty line, as `next_block` calls `dates_run_on`.
+    fn first_block_runs_on(raw: &str, surely_fields: bool) -> bool {
+        let dates: Vec<(usize, bool)> = find_ignoring_case(raw.as_bytes(), b"date:")
+            .map(|at| (at + 5, surely_fields))
+            .collect();
+        let blank_start = raw.find("\n\n").unwrap() + 1;
+        dates_run_on(raw.as_bytes(), &dates, &(blank_start..blank_start + 1))
+    }
+
     #[test]
     fn chains_of_dates_that_read_on_are_cut() {
         // Each `-a` zone swallows the line break and the start of the next `Date`, so each
         // value reads on. Past the limit the block may run on, and no value is read again.
         let chain = |count: usize| format!("{}Date:-a\n x\n\nb\n", "Date:-a\n".repeat(count));
-        let blank_of = |raw: &str| {
-            let start = raw.find("\n\n").unwrap() + 1;
-            start..start + 1
-        };
-        let dates = |raw: &str| -> Vec<(usize, bool)> {
-            raw.match_indices("Date:")
-                .map(|(at, _)| (at + 5, true))
-                .collect()
-        };
+        assert!(!first_block_runs_on(
+            &chain(MAX_DATES_LEAVING_THEIR_LINE - 1),
+            true
+        ));
+        assert!(first_block_runs_on(
+            &chain(MAX_DATES_LEAVING_THEIR_LINE),
+            true
+        ));
 
-        let short = chain(MAX_DATES_LEAVING_THEIR_LINE - 1);
-        assert!(!dates_run_on(
-            short.as_bytes(),
-            &dates(&short),
-            &blank_of(&short)
-        ));
-        let long = chain(MAX_DATES_LEAVING_THEIR_LINE);
-        assert!(dates_run_on(
-            long.as_bytes(),
-            &dates(&long),
-            &blank_of(&long)
-        ));
         // Dates that end on their own line are not limited.
         let plain = format!("{}\nb\n", "Date: 1 Jan 2002 00:00:00 +0000\n".repeat(1000));
-        assert!(!dates_run_on(
-            plain.as_bytes(),
-            &dates(&plain),
-            &blank_of(&plain)
-        ));
+        assert!(!first_block_runs_on(&plain, true));
     }
 
     #[test]
     fn dates_sharing_a_long_line_are_read_once() {
-        // Dates after `--` on one line each read the rest of it: past twice the block's bytes,
+        // Dates after `--` on one line each read the rest of it. Past twice the block's bytes,
         // the block may run on instead.
         let line =
             |count: usize| format!("--{}{}\n\nb\n", "date:1 ".repeat(count), "x".repeat(10_000));
-        let dates = |raw: &str| -> Vec<(usize, bool)> {
-            raw.match_indices("date:")
-                .map(|(at, _)| (at + 5, false))
-                .collect()
-        };
-        let blank_of = |raw: &str| {
-            let start = raw.find("\n\n").unwrap() + 1;
-            start..start + 1
-        };
-
-        let two = line(2);
-        assert!(!dates_run_on(two.as_bytes(), &dates(&two), &blank_of(&two)));
-        let three = line(3);
-        assert!(dates_run_on(
-            three.as_bytes(),
-            &dates(&three),
-            &blank_of(&three)
-        ));
+        assert!(!first_block_runs_on(&line(2), false));
+        assert!(first_block_runs_on(&line(3), false));
     }
 
     #[test]

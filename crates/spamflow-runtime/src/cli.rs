@@ -273,7 +273,7 @@ pub fn parse_non_empty(text: &str) -> Result<String, String> {
 ///
 /// # Errors
 ///
-/// Returns a message when the name is empty, or holds a `/`, white space or a control
+/// Returns a message when the name is empty, or contains a `/`, white space or a control
 /// character.
 pub fn parse_mailbox(text: &str) -> Result<String, String> {
     if text.is_empty() {
@@ -284,7 +284,7 @@ pub fn parse_mailbox(text: &str) -> Result<String, String> {
         .find(|c| *c == '/' || c.is_whitespace() || c.is_control())
     {
         return Err(format!(
-            "the mailbox holds {bad:?}, which record keys (`mailbox/message-id`) cannot \
+            "the mailbox contains {bad:?}, which record keys (`mailbox/message-id`) cannot \
              carry; pass its address, such as user@example.com"
         ));
     }
@@ -325,15 +325,19 @@ pub fn parse_grpc_url(text: &str) -> Result<String, String> {
         Some(end) => &host_and_port[end + 1..],
         None => host_and_port,
     };
-    if let Some((_, port)) = after_host.rsplit_once(':') {
-        let valid = port.parse::<u16>().is_ok_and(|port| port != 0);
-        if !valid {
-            return Err(format!(
-                "{text:?} has the port {port}, outside 1 to 65535; {EXAMPLE}"
-            ));
-        }
+    if let Some((_, port)) = after_host.rsplit_once(':')
+        && !is_port(port)
+    {
+        return Err(format!(
+            "{text:?} has the port {port}, outside 1 to 65535; {EXAMPLE}"
+        ));
     }
     Ok(text.trim().to_owned())
+}
+
+/// Checks whether `text` is a TCP port a client can connect to, 1 to 65535.
+pub(crate) fn is_port(text: &str) -> bool {
+    text.parse::<u16>().is_ok_and(|port| port != 0)
 }
 
 /// Formats an error and its causes as `outer: cause: cause`, like anyhow's `{:#}`, but leaves

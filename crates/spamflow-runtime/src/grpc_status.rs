@@ -8,7 +8,7 @@
 //! server, or a slow call from one it cancelled. [`GrpcStatusLayer`] returns INVALID_ARGUMENT
 //! for the first two, as for every other bad request, and DEADLINE_EXCEEDED for the deadline.
 //! Framing errors below protobuf (a truncated frame, a compressed flag without an encoding)
-//! stay INTERNAL, as the gRPC protocol asks.
+//! stay INTERNAL, as tonic returns them: they are faults of the transport, not of a field.
 
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;

@@ -104,9 +104,9 @@ pub struct KafkaArgs {
 const MAX_TOPIC_CHARS: usize = 249;
 /// Length of the longest topic suffix after the prefix: `.emails.verdicts` and
 /// `.emails.feedback`.
-const LONGEST_TOPIC_SUFFIX_CHARS: usize = ".emails.verdicts".len();
+const MAX_TOPIC_SUFFIX_CHARS: usize = ".emails.verdicts".len();
 /// Maximum length of `--topic-prefix`.
-pub const MAX_TOPIC_PREFIX_CHARS: usize = MAX_TOPIC_CHARS - LONGEST_TOPIC_SUFFIX_CHARS;
+pub const MAX_TOPIC_PREFIX_CHARS: usize = MAX_TOPIC_CHARS - MAX_TOPIC_SUFFIX_CHARS;
 
 /// Maximum partitions of a spamflow topic. Every partition costs the broker open files and
 /// memory, and a consumer group runs at most one consumer per partition, so partitions beyond
@@ -151,7 +151,7 @@ pub fn parse_broker_list(text: &str) -> Result<String, String> {
         if !host_is_valid {
             return Err(format!("broker `{item}` has no valid host; {EXAMPLE}"));
         }
-        if !port.parse::<u16>().is_ok_and(|port| port != 0) {
+        if !crate::cli::is_port(port) {
             return Err(format!(
                 "broker `{item}` has the port `{port}`, outside 1 to 65535; {EXAMPLE}"
             ));
@@ -180,7 +180,7 @@ pub fn parse_topic_prefix(text: &str) -> Result<String, String> {
     if text.len() > MAX_TOPIC_PREFIX_CHARS {
         return Err(format!(
             "the prefix has {} characters, above the largest allowed, {MAX_TOPIC_PREFIX_CHARS}, \
-             because topic names end in up to {LONGEST_TOPIC_SUFFIX_CHARS} more characters and \
+             because topic names end in up to {MAX_TOPIC_SUFFIX_CHARS} more characters and \
              Kafka allows {MAX_TOPIC_CHARS}",
             text.len()
         ));

@@ -604,7 +604,7 @@ mod tests {
     }
 
     #[test]
-    fn log_entries_that_are_not_utf8_keep_their_place() {
+    fn non_utf8_log_entry_keeps_position() {
         let entries = log_entries(
             "t:bloom:log",
             7,
